@@ -1,0 +1,3 @@
+"""MedView: a desktop AI review workstation for medical images (research use only)."""
+
+__version__ = "0.1.0"

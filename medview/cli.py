@@ -1,0 +1,66 @@
+"""`medview` command: the GUI by default, headless sub-commands otherwise.
+
+Each sub-command lives beside the code it drives (``medview/<area>/commands.py`` exposes
+``register(subparsers)``); this module only wires them up, and imports nothing heavy so that
+``medview --version`` and the GUI start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from medview import __version__
+
+# area modules that contribute sub-commands; a missing one is skipped (not all areas exist yet)
+_COMMAND_MODULES = (
+    "medview.io.commands",  # info
+    "medview.inference.commands",  # infer, models
+    "medview.training.commands",  # train, evaluate
+    "medview.annotation.commands",  # export-seg, import-seg
+    "medview.selftest",  # self-test
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="medview",
+        description="MedView AI review workstation (research use only, not for diagnosis).",
+    )
+    parser.add_argument("--version", action="version", version=f"MedView {__version__}")
+    parser.add_argument("--device", default=None, help="inference device: auto, cpu, cuda, cuda:N, mps")
+    sub = parser.add_subparsers(dest="command")
+    gui = sub.add_parser("view", help="open the viewer (default when no sub-command is given)")
+    gui.add_argument("path", nargs="?", help="DICOM folder/file, DICOMDIR, NIfTI/NRRD/MHA or image")
+    gui.add_argument("--device", dest="view_device", default=None, help=argparse.SUPPRESS)
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    known = {a for a in parser._subparsers._group_actions[0].choices}  # type: ignore[union-attr]
+    # `medview PATH` and plain `medview` open the GUI
+    first_positional = next((a for a in argv if not a.startswith("-")), None)
+    wants_help = any(a in ("--version", "-h", "--help") for a in argv)
+    if not wants_help and (first_positional is None or first_positional not in known):
+        argv = ["view", *argv]
+    args = parser.parse_args(argv)
+    if args.command in (None, "view"):
+        from medview.ui.app import run_app
+
+        return run_app(getattr(args, "path", None), device=getattr(args, "view_device", None) or args.device)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
