@@ -1,0 +1,216 @@
+"""Pre-processing shared by training and inference (pure numpy + scipy, no torch, no Qt).
+
+Training code and the inference pipeline call exactly these functions, so a network sees the
+same numbers at training and at inference time. The manifest's ``input`` block names them:
+
+* ``channels``  -> :func:`build_channels`
+* ``normalization`` -> :func:`normalize`
+* ``size`` -> :func:`resize` ; ``pad_to_multiple`` -> :func:`pad_to_multiple` / :func:`unpad`
+
+Array conventions: a *channel-first* float32 array ``(C, H, W)`` for 2D or ``(C, D, H, W)`` for
+3D. Spatial axes follow the Volume: (z, y, x) = (k, j, i), i.e. H = rows (j), W = columns (i).
+The domain over which statistics are computed is *the array you pass*: the inference pipeline
+passes one slice for a 2D model (so it matches training on single 2D images) and the whole
+(resampled) volume for a 3D model.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+# ITU-R BT.601 luma, the same weights PIL uses for convert("L").
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+CHANNEL_MODES = ("grey", "rgb", "green")
+NORMALIZATIONS = ("zscore", "percentile", "ct_window", "rgb01", "minmax", "none")
+
+
+def n_channels(mode: str) -> int:
+    """Number of network input channels a ``channels`` mode produces."""
+    mode = _channel_mode(mode)
+    return 3 if mode == "rgb" else 1
+
+
+def _channel_mode(spec: str | Mapping[str, Any]) -> str:
+    mode = spec.get("channels", "grey") if isinstance(spec, Mapping) else spec
+    mode = {"gray": "grey", "l": "grey", "g": "green"}.get(str(mode).lower(), str(mode).lower())
+    if mode not in CHANNEL_MODES:
+        raise ValueError(f"unknown channels mode {mode!r}; expected one of {CHANNEL_MODES}")
+    return mode
+
+
+def build_channels(array: np.ndarray, spec: str | Mapping[str, Any], rgb: bool | None = None) -> np.ndarray:
+    """Turn an image (one Volume slice or a whole Volume array) into channel-first float32.
+
+    ``array`` is ``(H, W)`` or ``(D, H, W)`` for a scalar image, or the same with a trailing
+    colour axis of 3 (RGB) or 4 (RGBA, alpha dropped) for a colour image. ``rgb`` says which;
+    when None a trailing axis of length 3/4 on a >= 3-D array means colour.
+
+    ``spec`` is the manifest's ``input`` dict (its ``channels`` key) or the mode itself:
+
+    * ``grey``  -> 1 channel. Scalar images as they are (values untouched, cast to float32);
+      colour images -> BT.601 luma ``0.299 R + 0.587 G + 0.114 B`` (what PIL's ``convert("L")``
+      computes, without its rounding to uint8).
+    * ``rgb``   -> 3 channels R, G, B. A scalar image is repeated into all three.
+    * ``green`` -> 1 channel: the G channel of a colour image (fundus photographs); a scalar
+      image is used as it is.
+
+    Returns ``(C, H, W)`` or ``(C, D, H, W)`` float32. No intensity scaling happens here.
+    """
+    mode = _channel_mode(spec)
+    a = np.asarray(array)
+    if rgb is None:
+        rgb = a.ndim >= 3 and a.shape[-1] in (3, 4)
+    if rgb:
+        colour = a[..., :3].astype(np.float32, copy=False)
+        if mode == "rgb":
+            return np.ascontiguousarray(np.moveaxis(colour, -1, 0))
+        if mode == "green":
+            return np.ascontiguousarray(colour[..., 1][np.newaxis])
+        return (colour @ _LUMA)[np.newaxis].astype(np.float32, copy=False)
+    scalar = a.astype(np.float32, copy=False)[np.newaxis]
+    if mode == "rgb":
+        return np.ascontiguousarray(np.repeat(scalar, 3, axis=0))
+    return np.ascontiguousarray(scalar)
+
+
+def normalize(array: np.ndarray, spec: Mapping[str, Any] | str | None) -> np.ndarray:
+    """Intensity normalisation of a channel-first float array; returns a new float32 array.
+
+    ``spec`` is the manifest's ``normalization`` dict (``{"kind": ..., ...}``) or a kind name.
+    Statistics are computed over the whole array passed in, **per channel**, in float64:
+
+    * ``zscore``: ``(x - mean) / std``; std below 1e-8 is treated as 1 (constant image -> 0).
+      Option ``"nonzero": true`` computes mean/std over non-zero voxels only and leaves zero
+      voxels at 0 (brain-MR style).
+    * ``percentile``: ``lower``/``upper`` percentiles (defaults 0.5 / 99.5, numpy's linear
+      interpolation) -> clip to [p_lo, p_hi] and scale to [0, 1]; p_hi == p_lo gives 0.
+    * ``ct_window``: ``center``/``width`` (HU) -> clip to [c - w/2, c + w/2], scale to [0, 1]
+      (the same fixed window for every channel; no per-image statistics).
+    * ``rgb01``: ``x / 255`` clipped to [0, 1] (8-bit images; fixed, no statistics).
+    * ``minmax``: ``(x - min) / (max - min)`` per channel; constant channel -> 0.
+    * ``none`` (or spec None): cast to float32 only.
+    """
+    a = np.asarray(array, dtype=np.float32)
+    if spec is None:
+        return a.copy()
+    if isinstance(spec, str):
+        spec = {"kind": spec}
+    kind = str(spec.get("kind", "none")).lower()
+    if kind == "none":
+        return a.copy()
+    if kind == "ct_window":
+        c = float(spec.get("center", 40.0))
+        w = float(spec.get("width", 400.0))
+        if w <= 0:
+            raise ValueError(f"ct_window width must be > 0, got {w}")
+        lo = c - w / 2.0
+        return np.clip((a - lo) / w, 0.0, 1.0).astype(np.float32)
+    if kind == "rgb01":
+        return np.clip(a / 255.0, 0.0, 1.0).astype(np.float32)
+    if kind not in ("zscore", "percentile", "minmax"):
+        raise ValueError(f"unknown normalization {kind!r}; expected one of {NORMALIZATIONS}")
+
+    out = np.empty_like(a, dtype=np.float32)
+    for c in range(a.shape[0]):
+        ch = a[c]
+        if kind == "zscore":
+            if spec.get("nonzero", False):
+                mask = ch != 0
+                vals = ch[mask].astype(np.float64)
+                mean = float(vals.mean()) if vals.size else 0.0
+                std = float(vals.std()) if vals.size else 1.0
+                std = std if std >= 1e-8 else 1.0
+                out[c] = np.where(mask, (ch - mean) / std, 0.0)
+            else:
+                mean = float(ch.mean(dtype=np.float64))
+                std = float(ch.std(dtype=np.float64))
+                std = std if std >= 1e-8 else 1.0
+                out[c] = (ch - mean) / std
+        elif kind == "percentile":
+            lo_q = float(spec.get("lower", 0.5))
+            hi_q = float(spec.get("upper", 99.5))
+            lo, hi = np.percentile(ch, [lo_q, hi_q])
+            if hi - lo <= 0:
+                out[c] = 0.0
+            else:
+                out[c] = (np.clip(ch, lo, hi) - lo) / (hi - lo)
+        else:  # minmax
+            lo = float(ch.min())
+            hi = float(ch.max())
+            out[c] = 0.0 if hi - lo <= 0 else (ch - lo) / (hi - lo)
+    return out
+
+
+def resize(array: np.ndarray, size: tuple[int, ...] | list[int], order: int = 1) -> np.ndarray:
+    """Resize the spatial axes of a channel-first array to ``size`` (one value per spatial axis).
+
+    Pixel-centre ("align_corners=False") mapping, the same geometry as torch's
+    ``F.interpolate(..., align_corners=False)`` and ITK's resampling: output pixel ``o`` samples
+    input coordinate ``(o + 0.5) * in/out - 0.5``; edges replicate. ``order`` 1 = (bi/tri)linear
+    (images, probabilities), 0 = nearest (labels). No anti-aliasing when shrinking (same as
+    torch's default), so training and inference must both use this function.
+    """
+    from scipy import ndimage
+
+    a = np.asarray(array)
+    size = tuple(int(s) for s in size)
+    spatial = a.shape[1:]
+    if len(size) != len(spatial):
+        raise ValueError(f"size {size} does not match the {len(spatial)} spatial axes of {a.shape}")
+    if tuple(spatial) == size:
+        return a.copy()
+    zoom = [1.0] + [o / i for o, i in zip(size, spatial)]
+    out = ndimage.zoom(a, zoom, order=order, mode="nearest", grid_mode=True, prefilter=False)
+    if out.shape[1:] != size:  # guard against rounding in zoom's output shape
+        fix = np.zeros((a.shape[0],) + size, dtype=out.dtype)
+        sl = tuple(slice(0, min(o, s)) for o, s in zip(out.shape[1:], size))
+        fix[(slice(None),) + sl] = out[(slice(None),) + sl]
+        out = fix
+    return out
+
+
+def resize_labels(labels: np.ndarray, size: tuple[int, ...] | list[int]) -> np.ndarray:
+    """Nearest-neighbour resize of an integer label array without a channel axis."""
+    return resize(np.asarray(labels)[np.newaxis], size, order=0)[0]
+
+
+def pad_to_multiple(array: np.ndarray, multiple: int, value: float = 0.0) -> tuple[np.ndarray, tuple]:
+    """Pad the spatial axes of a channel-first array at the end up to a multiple of ``multiple``.
+
+    Returns ``(padded, pads)``; :func:`unpad` with ``pads`` gives back the original extent.
+    Padding is at the high end of each axis so index 0 stays at index 0 (no geometry shift).
+    """
+    a = np.asarray(array)
+    if not multiple or multiple <= 1:
+        return a, tuple((0, 0) for _ in a.shape[1:])
+    pads = tuple((0, (-s) % int(multiple)) for s in a.shape[1:])
+    if not any(p[1] for p in pads):
+        return a, pads
+    return np.pad(a, ((0, 0),) + pads, mode="constant", constant_values=value), pads
+
+
+def unpad(array: np.ndarray, pads: tuple) -> np.ndarray:
+    """Undo :func:`pad_to_multiple` on an array whose last len(pads) axes are spatial."""
+    a = np.asarray(array)
+    n = len(pads)
+    sl = [slice(None)] * (a.ndim - n) + [slice(lo, a.shape[a.ndim - n + i] - hi) for i, (lo, hi) in enumerate(pads)]
+    return a[tuple(sl)]
+
+
+def prepare_image(
+    image: np.ndarray, input_spec: Mapping[str, Any], rgb: bool | None = None
+) -> np.ndarray:
+    """channels -> normalize -> resize (when ``size`` is given): the whole per-image recipe.
+
+    This is what a 2D model sees for one image/slice, and what a training loader should call on
+    each training image (after its own augmentation of the raw image, if any).
+    """
+    x = build_channels(image, input_spec, rgb=rgb)
+    x = normalize(x, input_spec.get("normalization"))
+    size = input_spec.get("size")
+    if size:
+        x = resize(x, size, order=1)
+    return x
