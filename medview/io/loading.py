@@ -1,0 +1,76 @@
+"""One entry point that opens anything MedView reads, and one that writes volumes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+from medview.io.dicom_series import MiddleSliceFn, load_series as _load_dicom_series
+from medview.io.errors import LoadError
+from medview.io.files import read_image_file, read_volume_file
+from medview.io.scan import file_kind, looks_like_dicom, scan
+from medview.io.study_index import SeriesInfo
+from medview.io.volume import Volume
+from medview.progress import CancelledFn, ProgressFn
+
+
+def load_series(info: SeriesInfo, progress: Optional[ProgressFn] = None,
+                cancelled: Optional[CancelledFn] = None,
+                on_middle_slice: Optional[MiddleSliceFn] = None) -> Volume:
+    """Load one entry of a StudyIndex (DICOM series or a volume/image file)."""
+    if info.kind == "dicom":
+        return _load_dicom_series(info, progress, cancelled, on_middle_slice)
+    if info.kind == "image":
+        return read_image_file(info.path)
+    return read_volume_file(info.path, info.kind)
+
+
+def load_volume(path: str | Path, progress: Optional[ProgressFn] = None,
+                cancelled: Optional[CancelledFn] = None,
+                on_middle_slice: Optional[MiddleSliceFn] = None) -> Volume:
+    """Open a file (DICOM, NIfTI, NRRD, MHA, PNG/JPEG/TIFF), a DICOMDIR, or a folder.
+
+    A folder with several series opens the largest and says so in ``Volume.warnings``.
+    """
+    path = str(path)
+    if not os.path.exists(path):
+        raise LoadError(path, "does not exist")
+    kind = file_kind(path) if os.path.isfile(path) else None
+    if kind == "image":
+        return read_image_file(path)
+    if kind is not None:
+        return read_volume_file(path, kind)
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise LoadError(path, "empty file (0 bytes)")
+    if os.path.isfile(path) and Path(path).name.upper() != "DICOMDIR" and not looks_like_dicom(path):
+        raise LoadError(path, "not a DICOM file (no DICM marker) and not a known image format")
+    index = scan(path, progress=_sub(progress, 0.0, 0.2), cancelled=cancelled)
+    if not index.series:
+        if index.problems:
+            bad, reason = index.problems[0]
+            more = f" (and {len(index.problems) - 1} more problem files)" if len(index.problems) > 1 else ""
+            raise LoadError(bad, reason + more)
+        raise LoadError(path, "no images found")
+    chosen = index.largest()
+    volume = load_series(chosen, _sub(progress, 0.2, 1.0), cancelled, on_middle_slice)
+    if len(index.series) > 1:
+        volume.warnings.append(f"{path} holds {len(index.series)} series; opened the largest "
+                               f"({chosen.description or chosen.uid})")
+    return volume
+
+
+def save_volume(volume: Volume, path: str | Path) -> None:
+    """Write a Volume in any format SimpleITK writes (.nii.gz, .nrrd, .mha), geometry kept."""
+    import SimpleITK as sitk
+
+    try:
+        sitk.WriteImage(volume.to_sitk(), str(path), useCompression=True)
+    except RuntimeError as exc:
+        raise LoadError(path, f"cannot write: {str(exc).strip().splitlines()[-1]}") from exc
+
+
+def _sub(progress: Optional[ProgressFn], start: float, end: float) -> Optional[ProgressFn]:
+    if progress is None:
+        return None
+    return lambda f, stage: progress(start + (end - start) * f, stage)
