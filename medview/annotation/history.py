@@ -1,0 +1,207 @@
+"""EditHistory: named undo/redo over a LabelMap that stores only changed regions.
+
+A stroke (press .. release) is many ``Change``s merged into one entry: the union box with the
+values before the stroke and after it, zlib-compressed (label maps compress 20-100x). Memory is
+bounded by ``max_bytes``: the oldest entries are dropped first.
+
+Listeners (``history.listeners``) hear every committed edit as ``fn(kind, change)`` with kind
+"do" | "undo" | "redo" and the region's new values; the workspace journal and the views use it.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from medview.annotation.labelmap import LabelMap
+from medview.annotation.ops import Change, apply_values
+
+
+@dataclass
+class Entry:
+    name: str
+    lo: tuple[int, int, int]
+    shape: tuple[int, int, int]
+    dtype: str
+    old_z: bytes
+    new_z: bytes
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.old_z) + len(self.new_z) + 96
+
+    @property
+    def hi(self) -> tuple[int, int, int]:
+        return tuple(a + n for a, n in zip(self.lo, self.shape))  # type: ignore[return-value]
+
+    def old(self) -> np.ndarray:
+        return np.frombuffer(zlib.decompress(self.old_z), dtype=self.dtype).reshape(self.shape)
+
+    def new(self) -> np.ndarray:
+        return np.frombuffer(zlib.decompress(self.new_z), dtype=self.dtype).reshape(self.shape)
+
+    @classmethod
+    def from_change(cls, ch: Change) -> "Entry":
+        return cls(ch.name, tuple(ch.lo), tuple(ch.old.shape), ch.old.dtype.str,  # type: ignore[arg-type]
+                   zlib.compress(np.ascontiguousarray(ch.old).tobytes(), 1),
+                   zlib.compress(np.ascontiguousarray(ch.new).tobytes(), 1))
+
+
+Listener = Callable[[str, Change], None]
+
+
+class EditHistory:
+    def __init__(self, labelmap: LabelMap, max_bytes: int = 128 * 1024 * 1024, max_entries: int = 2000) -> None:
+        self.labelmap = labelmap
+        self.max_bytes = int(max_bytes)
+        self.max_entries = int(max_entries)
+        self._undo: list[Entry] = []
+        self._redo: list[Entry] = []
+        self.listeners: list[Listener] = []
+        # stroke being recorded
+        self._stroke_name: str | None = None
+        self._lo: np.ndarray | None = None
+        self._hi: np.ndarray | None = None
+        self._old: np.ndarray | None = None
+
+    # ---- recording -----------------------------------------------------------------------
+    @property
+    def in_stroke(self) -> bool:
+        return self._stroke_name is not None
+
+    def begin(self, name: str) -> None:
+        if self.in_stroke:
+            self.end()
+        self._stroke_name = name
+        self._lo = self._hi = self._old = None
+
+    def add(self, change: Change | None) -> None:
+        """Record a change that was already applied to the label map (part of a stroke)."""
+        if change is None:
+            return
+        if not self.in_stroke:
+            self.push(change)
+            return
+        lo, hi = np.asarray(change.lo), np.asarray(change.hi)
+        if self._old is None:
+            self._lo, self._hi, self._old = lo, hi, change.old.copy()
+            return
+        assert self._lo is not None and self._hi is not None
+        if np.all(lo >= self._lo) and np.all(hi <= self._hi):
+            # inside the stroke's box: only voxels the stroke had not touched yet take the change's
+            # old values, and those are equal to the pre-stroke values already stored; nothing to do
+            return
+        ulo, uhi = np.minimum(lo, self._lo), np.maximum(hi, self._hi)
+        usl = tuple(slice(int(a), int(b)) for a, b in zip(ulo, uhi))
+        merged = self.labelmap.array[usl].copy()  # current (after this change)
+        csl = tuple(slice(int(a - u), int(b - u)) for a, b, u in zip(lo, hi, ulo))
+        merged[csl] = change.old  # before this change
+        psl = tuple(slice(int(a - u), int(b - u)) for a, b, u in zip(self._lo, self._hi, ulo))
+        merged[psl] = self._old  # before the stroke wins
+        self._lo, self._hi, self._old = ulo, uhi, merged
+
+    def end(self) -> Change | None:
+        """Close the stroke: one named entry on the undo stack. Returns the merged change."""
+        name, self._stroke_name = self._stroke_name, None
+        if self._old is None or name is None:
+            self._old = None
+            return None
+        assert self._lo is not None and self._hi is not None
+        sl = tuple(slice(int(a), int(b)) for a, b in zip(self._lo, self._hi))
+        new = self.labelmap.array[sl].copy()
+        ch = Change(tuple(int(x) for x in self._lo), tuple(int(x) for x in self._hi), self._old, new, name)  # type: ignore[arg-type]
+        self._old = None
+        if not np.any(ch.old != ch.new):
+            return None
+        self._commit(ch)
+        return ch
+
+    def push(self, change: Change | None, name: str | None = None) -> Change | None:
+        """Record a one-shot operation (fill, islands, interpolate...) as one entry."""
+        if change is None:
+            return None
+        if self.in_stroke:
+            self.add(change)
+            return change
+        if name:
+            change.name = name
+        self._commit(change)
+        return change
+
+    def _commit(self, ch: Change) -> None:
+        self._undo.append(Entry.from_change(ch))
+        self._redo.clear()
+        self._update_stats(ch)
+        self.labelmap.provenance.strokes += 1
+        self._trim()
+        self._emit("do", ch)
+
+    def _update_stats(self, ch: Change) -> None:
+        d = ch.old != ch.new
+        p = self.labelmap.provenance
+        p.voxels_painted += int(np.count_nonzero(d & (ch.new != 0)))
+        p.voxels_erased += int(np.count_nonzero(d & (ch.new == 0)))
+        p.touch()
+
+    def _trim(self) -> None:
+        while len(self._undo) > 1 and (self.nbytes > self.max_bytes or len(self._undo) > self.max_entries):
+            self._undo.pop(0)
+
+    def _emit(self, kind: str, ch: Change) -> None:
+        for fn in list(self.listeners):
+            fn(kind, ch)
+
+    # ---- undo / redo -----------------------------------------------------------------------
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    def can_redo(self) -> bool:
+        return bool(self._redo)
+
+    def undo(self) -> Change | None:
+        if self.in_stroke:
+            self.end()
+        if not self._undo:
+            return None
+        e = self._undo.pop()
+        old, new = e.old(), e.new()
+        apply_values(self.labelmap, e.lo, old)
+        self._redo.append(e)
+        ch = Change(e.lo, e.hi, new, old, f"Undo {e.name}")
+        self.labelmap.provenance.undos += 1
+        self._update_stats(ch)
+        self._emit("undo", ch)
+        return ch
+
+    def redo(self) -> Change | None:
+        if not self._redo:
+            return None
+        e = self._redo.pop()
+        old, new = e.old(), e.new()
+        apply_values(self.labelmap, e.lo, new)
+        self._undo.append(e)
+        ch = Change(e.lo, e.hi, old, new, f"Redo {e.name}")
+        self.labelmap.provenance.redos += 1
+        self._update_stats(ch)
+        self._emit("redo", ch)
+        return ch
+
+    # ---- inspection ------------------------------------------------------------------------
+    def undo_names(self) -> list[str]:
+        """Names of the undoable entries, oldest first."""
+        return [e.name for e in self._undo]
+
+    def redo_names(self) -> list[str]:
+        """Names of the redoable entries, next redo last."""
+        return [e.name for e in self._redo]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(e.nbytes for e in self._undo) + sum(e.nbytes for e in self._redo)
+
+    def clear(self) -> None:
+        self._undo.clear()
+        self._redo.clear()
