@@ -20,6 +20,8 @@ def read_volume_file(path: str | Path, kind: str) -> Volume:
     path = str(path)
     if Path(path).stat().st_size == 0:
         raise LoadError(path, "empty file (0 bytes)")
+    if kind == "nifti":
+        _check_nifti_spacing(path)
     try:
         reader = sitk.ImageFileReader()
         reader.SetFileName(path)
@@ -51,16 +53,56 @@ def read_volume_file(path: str | Path, kind: str) -> Volume:
         volume.array = np.ascontiguousarray(volume.array[..., :3])
     arr = volume.array
     if np.issubdtype(arr.dtype, np.floating):
-        finite = np.isfinite(arr)
-        if not finite.any():
+        bad = _non_finite_mask(path, kind, arr)
+        n_bad = int(bad.sum())
+        if n_bad == arr.size:
             raise LoadError(path, "every voxel is NaN or infinite")
-        n_bad = int(arr.size - np.count_nonzero(finite))
         if n_bad:
-            fill = float(arr[finite].min())
-            arr[~finite] = fill
+            fill = float(arr[~bad].min())
+            arr[bad] = fill
             warnings.append(f"{n_bad} NaN/infinite voxels replaced by the minimum value {fill:g}")
     volume.warnings.extend(warnings)
     return volume
+
+
+def _non_finite_mask(path: str, kind: str, arr: np.ndarray) -> np.ndarray:
+    """Where the file holds NaN/inf. ITK's NIfTI reader silently turns NaN into 0, which would
+    hide masked-out regions as real zeros, so NIfTI is checked with nibabel on the raw data."""
+    if kind != "nifti":
+        return ~np.isfinite(arr)
+    import nibabel as nib
+
+    raw = np.asanyarray(nib.load(path).dataobj)
+    if raw.ndim == 4:
+        raw = raw[..., 0]
+    if raw.ndim == 2:
+        raw = raw[..., np.newaxis]
+    mask = ~np.isfinite(raw.T)  # nibabel (i, j, k) -> ours (k, j, i); ITK keeps the storage order
+    return mask.reshape(arr.shape) if mask.size == arr.size else ~np.isfinite(arr)
+
+
+def _check_nifti_spacing(path: str) -> None:
+    """ITK silently turns a zero pixdim into 1 mm; a wrong scale is a clinical error, so refuse."""
+    import gzip
+    import struct
+
+    opener = gzip.open if path.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            header = f.read(348)
+    except (OSError, EOFError) as exc:
+        raise LoadError(path, f"cannot read NIFTI header: {exc}") from exc
+    if len(header) < 348:
+        return  # SimpleITK reports the truncated file
+    endian = "<" if struct.unpack("<i", header[:4])[0] in (348, 540) else ">"
+    if struct.unpack(endian + "i", header[:4])[0] not in (348, 540):
+        return
+    ndim = struct.unpack(endian + "h", header[40:42])[0]
+    pixdim = struct.unpack(endian + "8f", header[76:108])
+    spatial = pixdim[1: 1 + max(1, min(ndim, 3))]
+    if any((not np.isfinite(s)) or s <= 0 for s in spatial):
+        raise LoadError(path, f"invalid voxel spacing {tuple(float(s) for s in spatial)} in the header "
+                              "(must be > 0)")
 
 
 def read_image_file(path: str | Path) -> Volume:

@@ -50,23 +50,24 @@ def compare_with_nifti(volume: Volume, nifti_path: str, atol_mm: float = 0.05) -
     if not (np.allclose(np.abs(perm).sum(0), 1) and np.allclose(np.abs(perm).sum(1), 1)):
         return Comparison(False, f"grids are not aligned (index map {np.round(rot, 3).tolist()})", np.inf, np.inf)
     ref_shape = data.shape[:3]
-    # world error of the 8 corners of the reference grid
-    corners = np.array([[i, j, k, 1] for i in (0, ref_shape[0] - 1) for j in (0, ref_shape[1] - 1)
-                        for k in (0, ref_shape[2] - 1)], dtype=np.float64)
-    ours_index = (m @ corners.T).T[:, :3]
-    snapped = np.round(ours_index)
-    world_err = np.abs((ours_ras @ np.c_[snapped, np.ones(8)].T).T[:, :3] - (ref_affine @ corners.T).T[:, :3])
-    max_err = float(world_err.max())
-    # reorder reference array (x, y, z) into our (z, y, x) layout through the signed permutation
-    arr = data
-    axes_map = np.argmax(np.abs(perm), axis=0)  # for each ref axis, which of our axes (0=i,1=j,2=k)
+    axes_map = np.argmax(np.abs(perm), axis=0)  # for each reference axis: our axis (0=i, 1=j, 2=k)
     our_shape_ijk = (volume.shape[2], volume.shape[1], volume.shape[0])
-    # move ref axis a to position axes_map[a]
+    # the voxel each reference corner must land on if the grids are the same (flips included)
+    corners = np.array([[i, j, k] for i in (0, ref_shape[0] - 1) for j in (0, ref_shape[1] - 1)
+                        for k in (0, ref_shape[2] - 1)], dtype=np.float64)
+    expected = np.zeros_like(corners)
+    for ref_axis in range(3):
+        our_axis = axes_map[ref_axis]
+        flip = perm[our_axis, ref_axis] < 0
+        expected[:, our_axis] = (our_shape_ijk[our_axis] - 1 - corners[:, ref_axis]) if flip else corners[:, ref_axis]
+    ref_world = (ref_affine @ np.c_[corners, np.ones(8)].T).T[:, :3]
+    our_world = (ours_ras @ np.c_[expected, np.ones(8)].T).T[:, :3]
+    max_err = float(np.abs(ref_world - our_world).max())
+    # reorder the reference array (i, j, k) into our (i, j, k) through the signed permutation
     order = np.argsort(axes_map)
-    arr = np.transpose(arr, tuple(order) + ((3,) if arr.ndim == 4 else ()))
+    arr = np.transpose(data, tuple(order) + ((3,) if data.ndim == 4 else ()))
     for our_axis in range(3):
-        ref_axis = order[our_axis]
-        if perm[our_axis, ref_axis] < 0:
+        if perm[our_axis, order[our_axis]] < 0:
             arr = np.flip(arr, axis=our_axis)
     if arr.shape[:3] != our_shape_ijk:
         return Comparison(False, f"shape differs: reference {arr.shape[:3]} vs ours {our_shape_ijk} (i,j,k)",
