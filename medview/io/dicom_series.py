@@ -303,3 +303,10 @@ def _series_meta(info: SeriesInfo, refs: list[ImageRef]) -> dict:
     if modality == "CT":
         meta["Units"] = "HU"
     return meta
+
+
+def series_geometry(info: SeriesInfo) -> tuple[tuple[int, int, int], tuple[float, float, float], list[str]]:
+    """Size (x, y, z), spacing and geometry warnings of a scanned series, without its pixels."""
+    warnings: list[str] = []
+    refs, (spacing, _origin, _direction) = _arrange(info.images, warnings)
+    return (refs[0].columns, refs[0].rows, len(refs)), spacing, warnings
