@@ -1,0 +1,467 @@
+"""Review-session workspace: never lose an edit.
+
+A workspace is a folder holding one label map's session::
+
+    workspace.json      geometry, image reference, creation time (written once)
+    snapshot.json       {"seq", "data", labels, provenance}: the last full snapshot (atomic)
+    snapshot-<seq>.z    zlib-compressed label array of that snapshot (atomic)
+    journal.log         every committed edit since (stroke, fill, undo, redo, label table change),
+                        appended and flushed to the OS at the end of each stroke
+    journal-<n>.old     journals rotated out while a snapshot was being written
+    original.z          the AI labels an edit started from (for the edit summary), if any
+    reviews.json        classification reviews of this image
+    session.lock        {"pid", "host"}: present while a session is open; a stale one means a crash
+
+The journal makes a crash lose at most the stroke being drawn: a record is written with one
+``os.write`` when the stroke ends (a SIGKILL cannot lose data already handed to the OS; the
+background thread also fsyncs it). The background autosave thread keeps its own copy of the
+label map, built from the same records, and writes snapshots with temporary file + flush +
+fsync + rename, then drops the journals the snapshot covers. Recovery = last snapshot + replay
+of every journal record newer than it (a torn last record fails its CRC and is ignored).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import socket
+import struct
+import threading
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from medview.annotation.history import EditHistory
+from medview.annotation.labelmap import Label, LabelMap, Provenance, now_iso, volume_from_geometry
+from medview.annotation.ops import Change
+
+SCHEMA = "medview-workspace/1"
+_MAGIC = b"MVJ1"
+_HEAD = struct.Struct("<4sII")  # magic, payload length, crc32(payload)
+
+
+# ---- atomic files -------------------------------------------------------------------------------
+def _fsync_dir(path: Path) -> None:
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(str(path), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one:
+    temporary file in the same folder, flush, fsync, rename over the target, fsync the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, json.dumps(obj, indent=1).encode("utf-8"))
+
+
+# ---- journal records ----------------------------------------------------------------------------
+def _encode(header: dict[str, Any], payload: bytes = b"") -> bytes:
+    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    body = struct.pack("<I", len(h)) + h + payload
+    return _HEAD.pack(_MAGIC, len(body), zlib.crc32(body)) + body
+
+
+def read_journal(path: Path) -> list[tuple[dict[str, Any], bytes]]:
+    """Records of a journal file, in order; stops at the first torn or corrupt record."""
+    out: list[tuple[dict[str, Any], bytes]] = []
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return out
+    pos = 0
+    while pos + _HEAD.size <= len(data):
+        magic, n, crc = _HEAD.unpack_from(data, pos)
+        body = data[pos + _HEAD.size: pos + _HEAD.size + n]
+        if magic != _MAGIC or len(body) != n or zlib.crc32(body) != crc:
+            break
+        (hl,) = struct.unpack_from("<I", body, 0)
+        header = json.loads(body[4: 4 + hl].decode("utf-8"))
+        out.append((header, body[4 + hl:]))
+        pos += _HEAD.size + n
+    return out
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def workspaces_dir() -> Path:
+    from medview.config import user_data_dir
+
+    return user_data_dir() / "workspaces"
+
+
+def workspace_key(reference: dict[str, Any]) -> str:
+    """A folder name for an image: its SeriesInstanceUID, else a hash of its path."""
+    uid = str(reference.get("SeriesInstanceUID") or "").strip()
+    if uid:
+        return "".join(c if c.isalnum() or c in ".-_" else "_" for c in uid)[:120]
+    src = str(reference.get("source_path") or "unnamed")
+    return "img-" + hashlib.sha1(src.encode("utf-8")).hexdigest()[:16]
+
+
+class Workspace:
+    """An open review session on one label map. Create with ``create`` or ``resume``."""
+
+    def __init__(self, root: str | Path, autosave_delay: float = 2.0, max_interval: float = 30.0) -> None:
+        self.root = Path(root)
+        self.autosave_delay = float(autosave_delay)
+        self.max_interval = float(max_interval)
+        self.labelmap: LabelMap | None = None
+        self.history: EditHistory | None = None
+        self.seq = 0
+        self._jlock = threading.Lock()
+        self._jfd: int | None = None
+        self._queue: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._idle = threading.Event()
+        self._force = threading.Event()
+        self._idle.set()
+        self.last_snapshot_seq = 0
+        self.last_error: str | None = None
+        self.snapshots_written = 0
+
+    # ---- opening --------------------------------------------------------------------------
+    @classmethod
+    def create(cls, root: str | Path, labelmap: LabelMap, history: EditHistory | None = None,
+               original: np.ndarray | None = None, **kw: Any) -> "Workspace":
+        """Start a new session in ``root`` (an existing session there is replaced)."""
+        ws = cls(root, **kw)
+        ws.root.mkdir(parents=True, exist_ok=True)
+        for p in list(ws.root.glob("journal*")) + list(ws.root.glob("snapshot*")):
+            p.unlink(missing_ok=True)
+        atomic_write_json(ws.root / "workspace.json", {
+            "schema": SCHEMA,
+            "created": now_iso(),
+            "geometry": labelmap.header()["geometry"],
+            "reference": labelmap.header()["reference"],
+            "source_files": list(labelmap.reference.get("source_files", [])),
+            "dtype": labelmap.array.dtype.str,
+        })
+        if original is not None:
+            atomic_write_bytes(ws.root / "original.z", zlib.compress(np.ascontiguousarray(original).tobytes(), 1))
+        ws._write_snapshot(labelmap.array.copy(), 0, ws._table(labelmap))
+        ws._open(labelmap, history, seq=0)
+        return ws
+
+    @classmethod
+    def resume(cls, root: str | Path, history: EditHistory | None = None, **kw: Any) -> "Workspace":
+        """Reopen a session (after a crash: restore it): snapshot + journal replay."""
+        ws = cls(root, **kw)
+        lm, seq = load_workspace(ws.root)
+        ws._open(lm, history, seq=seq)
+        return ws
+
+    @classmethod
+    def for_labelmap(cls, labelmap: LabelMap, base: Path | None = None, **kw: Any) -> "Workspace":
+        return cls.create((base or workspaces_dir()) / workspace_key(labelmap.reference), labelmap, **kw)
+
+    def _open(self, labelmap: LabelMap, history: EditHistory | None, seq: int) -> None:
+        self.labelmap = labelmap
+        self.history = history or EditHistory(labelmap)
+        if self.history.labelmap is not labelmap:
+            raise ValueError("history belongs to another label map")
+        self.seq = seq
+        self.last_snapshot_seq = seq
+        atomic_write_json(self.root / "session.lock", {"pid": os.getpid(), "host": socket.gethostname(),
+                                                       "opened": now_iso()})
+        self._jfd = os.open(str(self.root / "journal.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self.history.listeners.append(self._on_edit)
+        labelmap.table_listeners.append(self._on_table)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._autosave_loop, args=(labelmap.array.copy(),),
+                                        name="medview-autosave", daemon=True)
+        self._thread.start()
+
+    # ---- recording (called on the editing thread) ------------------------------------------
+    @staticmethod
+    def _table(lm: LabelMap) -> dict[str, Any]:
+        h = lm.header()
+        return {"labels": h["labels"], "provenance": h["provenance"]}
+
+    def _append(self, header: dict[str, Any], payload: bytes = b"") -> None:
+        rec = _encode(header, payload)
+        with self._jlock:
+            if self._jfd is None:
+                return
+            os.write(self._jfd, rec)
+
+    def _on_edit(self, kind: str, change: Change) -> None:
+        assert self.labelmap is not None
+        self.seq += 1
+        new = np.ascontiguousarray(change.new)
+        self._append({"seq": self.seq, "kind": "region", "op": kind, "name": change.name,
+                      "lo": list(change.lo), "shape": list(new.shape), "dtype": new.dtype.str,
+                      "table": self._table(self.labelmap)}, zlib.compress(new.tobytes(), 1))
+        self._idle.clear()
+        self._queue.put(("region", self.seq, tuple(change.lo), new.copy(), self._table(self.labelmap)))
+
+    def _on_table(self, kind: str, label: Label | None) -> None:  # noqa: ARG002
+        assert self.labelmap is not None
+        self.seq += 1
+        table = self._table(self.labelmap)
+        self._append({"seq": self.seq, "kind": "table", "table": table, "dtype": self.labelmap.array.dtype.str})
+        self._idle.clear()
+        self._queue.put(("table", self.seq, None, self.labelmap.array.dtype.str, table))
+
+    def note(self) -> None:
+        """Journal the current label table and provenance (e.g. after provenance changes)."""
+        self._on_table("note", None)
+
+    # ---- background autosave --------------------------------------------------------------
+    def _autosave_loop(self, shadow: np.ndarray) -> None:
+        table: dict[str, Any] | None = None
+        applied = self.seq
+        dirty = False
+        first_dirty = 0.0
+        while True:
+            try:
+                item = self._queue.get(timeout=self.autosave_delay if dirty else 0.25)
+            except queue.Empty:
+                item = None
+            if item is not None:
+                kind, seq, lo, data, tab = item
+                if kind == "region":
+                    if data.dtype != shadow.dtype:
+                        shadow = shadow.astype(data.dtype)
+                    sl = tuple(slice(a, a + n) for a, n in zip(lo, data.shape))
+                    shadow[sl] = data
+                elif np.dtype(data) != shadow.dtype:
+                    shadow = shadow.astype(np.dtype(data))
+                table, applied = tab, seq
+                if not dirty:
+                    first_dirty = time.monotonic()
+                dirty = True
+                with self._jlock:  # durable on disk too (SIGKILL does not need it; power loss does)
+                    if self._jfd is not None:
+                        try:
+                            os.fsync(self._jfd)
+                        except OSError:
+                            pass
+            due = dirty and (item is None or self._force.is_set()
+                             or time.monotonic() - first_dirty >= self.max_interval)
+            if due and self._queue.empty() and table is not None:
+                try:
+                    self._snapshot(shadow, applied, table)
+                    dirty = False
+                    self.last_error = None
+                except OSError as exc:  # disk full, folder gone: the journal stays; say why
+                    self.last_error = f"autosave to {self.root} failed: {exc}"
+                    time.sleep(1.0)
+                self._force.clear()
+            if not dirty and self._queue.empty():
+                self._idle.set()
+                if self._stop.is_set():
+                    return
+
+    def _snapshot(self, shadow: np.ndarray, seq: int, table: dict[str, Any]) -> None:
+        # rotate the journal so the file we will delete holds only records the snapshot covers
+        with self._jlock:
+            rotated = None
+            jp = self.root / "journal.log"
+            if self._jfd is not None and jp.exists() and jp.stat().st_size > 0:
+                os.fsync(self._jfd)
+                os.close(self._jfd)
+                rotated = self.root / f"journal-{self.seq:012d}.old"
+                os.replace(jp, rotated)
+                self._jfd = os.open(str(jp), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+                _fsync_dir(self.root)
+        self._write_snapshot(shadow, seq, table)
+        # drop rotated journals whose records are all covered by this snapshot
+        for old in self.root.glob("journal-*.old"):
+            recs = read_journal(old)
+            if all(h.get("seq", 0) <= seq for h, _ in recs):
+                old.unlink(missing_ok=True)
+        self.last_snapshot_seq = seq
+        self.snapshots_written += 1
+
+    def _write_snapshot(self, array: np.ndarray, seq: int, table: dict[str, Any]) -> None:
+        name = f"snapshot-{seq:012d}.z"
+        atomic_write_bytes(self.root / name, zlib.compress(np.ascontiguousarray(array).tobytes(), 1))
+        atomic_write_json(self.root / "snapshot.json", {
+            "schema": SCHEMA, "seq": seq, "data": name, "dtype": array.dtype.str, "shape": list(array.shape),
+            "saved": now_iso(), **table,
+        })
+        for p in self.root.glob("snapshot-*.z"):
+            if p.name != name:
+                p.unlink(missing_ok=True)
+        for p in self.root.glob(".*.tmp"):
+            try:
+                if time.time() - p.stat().st_mtime > 60:
+                    p.unlink()
+            except OSError:
+                pass
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until the background thread has written a snapshot of everything so far."""
+        deadline = time.monotonic() + timeout
+        self._force.set()
+        while time.monotonic() < deadline:
+            if self.last_snapshot_seq >= self.seq and self._queue.empty() and self._idle.is_set():
+                return True
+            if self.last_snapshot_seq < self.seq and self._idle.is_set() and self._queue.empty():
+                # nothing queued but the snapshot is older than the last record: ask for one
+                self._idle.clear()
+                assert self.labelmap is not None
+                self._queue.put(("table", self.seq, None, self.labelmap.array.dtype.str, self._table(self.labelmap)))
+            self._force.set()
+            time.sleep(0.02)
+        return False
+
+    def close(self) -> None:
+        """End the session cleanly: final snapshot, journal removed, lock released."""
+        if self._thread is None:
+            return
+        if self.history is not None and self.history.in_stroke:
+            self.history.end()
+        self.flush()
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self._thread = None
+        with self._jlock:
+            if self._jfd is not None:
+                os.close(self._jfd)
+                self._jfd = None
+        if self.last_snapshot_seq >= self.seq:
+            for p in self.root.glob("journal*"):
+                p.unlink(missing_ok=True)
+        (self.root / "session.lock").unlink(missing_ok=True)
+        if self.history is not None and self._on_edit in self.history.listeners:
+            self.history.listeners.remove(self._on_edit)
+        if self.labelmap is not None and self._on_table in self.labelmap.table_listeners:
+            self.labelmap.table_listeners.remove(self._on_table)
+
+    # ---- reviews ------------------------------------------------------------------------------
+    def save_reviews(self, reviews: list) -> None:
+        from medview.annotation.review import save_reviews_json
+
+        save_reviews_json(reviews, self.root / "reviews.json")
+
+    def load_reviews(self) -> list:
+        from medview.annotation.review import load_reviews_json
+
+        p = self.root / "reviews.json"
+        return load_reviews_json(p) if p.is_file() else []
+
+    def original(self) -> np.ndarray | None:
+        return load_original(self.root)
+
+
+# ---- loading / recovery -------------------------------------------------------------------------
+def load_original(root: Path) -> np.ndarray | None:
+    p = Path(root) / "original.z"
+    if not p.is_file():
+        return None
+    info = json.loads((Path(root) / "workspace.json").read_text(encoding="utf-8"))
+    shape = tuple(info["geometry"]["shape"])
+    raw = zlib.decompress(p.read_bytes())
+    dtype = np.dtype(info.get("dtype", "|u1"))
+    if len(raw) != int(np.prod(shape)) * dtype.itemsize:
+        dtype = np.dtype(np.uint16)
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+
+
+def load_workspace(root: str | Path) -> tuple[LabelMap, int]:
+    """The label map as of the last journalled edit: last snapshot + newer journal records.
+    Returns (labelmap, last sequence number)."""
+    root = Path(root)
+    info = json.loads((root / "workspace.json").read_text(encoding="utf-8"))
+    snap = json.loads((root / "snapshot.json").read_text(encoding="utf-8"))
+    arr = np.frombuffer(zlib.decompress((root / snap["data"]).read_bytes()), dtype=np.dtype(snap["dtype"]))
+    arr = arr.reshape(snap["shape"]).copy()
+    table = {"labels": snap.get("labels", []), "provenance": snap.get("provenance", {})}
+    seq0 = int(snap["seq"])
+    records: list[tuple[dict[str, Any], bytes]] = []
+    for jp in sorted(root.glob("journal-*.old")) + [root / "journal.log"]:
+        records.extend(read_journal(jp))
+    records.sort(key=lambda r: r[0].get("seq", 0))
+    last = seq0
+    for header, payload in records:
+        s = int(header.get("seq", 0))
+        if s <= last:
+            continue
+        if header["kind"] == "region":
+            dt = np.dtype(header["dtype"])
+            if dt != arr.dtype:
+                arr = arr.astype(dt)
+            vals = np.frombuffer(zlib.decompress(payload), dtype=dt).reshape(header["shape"])
+            sl = tuple(slice(a, a + n) for a, n in zip(header["lo"], vals.shape))
+            arr[sl] = vals
+        elif header["kind"] == "table" and np.dtype(header.get("dtype", arr.dtype.str)) != arr.dtype:
+            arr = arr.astype(np.dtype(header["dtype"]))
+        table = header.get("table", table)
+        last = s
+    vol = volume_from_geometry(info["geometry"], arr)
+    vol.meta.update({k: v for k, v in info.get("reference", {}).items() if k in (
+        "Modality", "SeriesInstanceUID", "StudyInstanceUID", "FrameOfReferenceUID", "PatientID", "source_path")})
+    reference = dict(info.get("reference", {}))
+    if info.get("source_files"):
+        reference["source_files"] = list(info["source_files"])
+    lm = LabelMap(vol, [Label.from_dict(d) for d in table.get("labels", [])],
+                  Provenance.from_dict(table.get("provenance", {})), reference)
+    return lm, last
+
+
+def needs_recovery(root: str | Path) -> bool:
+    """True when a session in ``root`` ended without closing (its owner process is gone)."""
+    root = Path(root)
+    lock = root / "session.lock"
+    if not lock.is_file() or not (root / "snapshot.json").is_file():
+        return False
+    try:
+        info = json.loads(lock.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return True
+    if info.get("host") != socket.gethostname():
+        return True
+    pid = int(info.get("pid", -1))
+    return pid != os.getpid() and not _pid_alive(pid)
+
+
+def find_recoverable(base: str | Path | None = None) -> list[Path]:
+    """Workspaces (under ``base``, default the user's workspace folder) left by a crash."""
+    base = Path(base) if base is not None else workspaces_dir()
+    if not base.is_dir():
+        return []
+    return sorted(p for p in base.iterdir() if p.is_dir() and needs_recovery(p))
+
+
+def discard(root: str | Path) -> None:
+    """Forget a crashed session's unsaved state (the user declined to restore it)."""
+    (Path(root) / "session.lock").unlink(missing_ok=True)
