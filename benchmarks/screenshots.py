@@ -1,0 +1,102 @@
+"""Screenshots of the viewer for each layout and view (for looking at, not for tests).
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python benchmarks/screenshots.py [PATH] [--out out/screenshots]
+
+Without xvfb-run it falls back to Qt's offscreen platform. PATH defaults to the Study1 T1 series
+of ../shared/data/dicom/mr-brain-tcia. Also draws a label overlay and a heatmap (synthetic
+spheres on the image grid), a ruler and an ellipse ROI, so that every layer shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+if not os.environ.get("DISPLAY"):
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+from PySide6.QtWidgets import QApplication
+
+
+def _spin(app, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def main() -> int:
+    from medview.config import data_dir
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("path", nargs="?",
+                    default=str(data_dir() / "dicom" / "mr-brain-tcia" / "Study1" / "34909-T1prereg-84610"))
+    ap.add_argument("--out", default="out/screenshots")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    from medview.ui.main_window import MainWindow
+    from medview.ui.viewer_state import HeatmapLayer, LabelLayer, Measurement
+
+    win = MainWindow()
+    win.quiet_errors = True
+    win.resize(1600, 1000)
+    win.show()
+    win.open_path(args.path)
+    _spin(app, 0.2)
+    if not win.wait_idle(60):
+        print("load did not finish", file=sys.stderr)
+        return 1
+    _spin(app, 0.5)
+    vol = win.state.volume
+    if vol is None:
+        print("nothing loaded", file=sys.stderr)
+        return 1
+    z, y, x = vol.shape
+    kk, jj, ii = np.meshgrid(np.arange(z), np.arange(y), np.arange(x), indexing="ij")
+    ci, cj, ck = x / 2, y / 2, z / 2
+    r = np.sqrt(((ii - ci) * vol.spacing[0]) ** 2 + ((jj - cj) * vol.spacing[1]) ** 2
+                + ((kk - ck) * vol.spacing[2]) ** 2)
+    lab = np.zeros(vol.shape, np.uint8)
+    lab[r < 30] = 1
+    lab[(r < 15)] = 2
+    win.state.add_layer(LabelLayer("segmentation", vol.like(lab), names={1: "outer", 2: "core"},
+                                   opacity=0.5, outline=True))
+    heat = np.exp(-(((ii - ci * 0.6) * vol.spacing[0]) ** 2 + ((jj - cj * 1.2) * vol.spacing[1]) ** 2)
+                  / (2 * 25.0 ** 2)).astype(np.float32)
+    win.state.add_layer(HeatmapLayer("grad-cam", vol.like(heat), opacity=0.45, threshold=0.3))
+    i, j, k = win.state.cursor
+    win.state.add_measurement(Measurement("ruler", "axial", k, (i - 40, j + 30, k), (i + 40, j + 30, k)))
+    win.state.add_measurement(Measurement("ellipse", "axial", k, (i + 30, j - 50, k), (i + 60, j - 25, k)))
+    for layout in ("1x3", "2x2"):
+        win.state.set_layout(layout)
+        _spin(app, 0.4)
+        p = out / f"layout_{layout}.png"
+        win.grab().save(str(p))
+        print(p)
+    for view in ("axial", "coronal", "sagittal"):
+        win.state.set_active_view(view)
+        win.state.set_layout("1x1")
+        _spin(app, 0.4)
+        p = out / f"view_{view}.png"
+        win.grab().save(str(p))
+        print(p)
+    win.state.set_layout("1x3")
+    win.info_tabs.setCurrentWidget(win.tag_browser)
+    win.tag_browser.search.setText("spacing")
+    _spin(app, 0.5)
+    p = out / "dicom_tags.png"
+    win.grab().save(str(p))
+    print(p)
+    win.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""All Qt code of MedView: windows, slice views, tools and workers (nothing here is imported by the core)."""

@@ -1,0 +1,50 @@
+"""`medview [PATH]`: the GUI entry point (no torch import here; panels import it lazily)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def run_app(path: str | None, device: str | None = None) -> int:
+    """Create the QApplication and MainWindow, open ``path`` (else the bundled sample study)."""
+    from PySide6.QtWidgets import QApplication
+
+    from medview.config import sample_study_dir
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("MedView")
+    app.setOrganizationName("MedView")
+    from medview.ui.main_window import MainWindow
+
+    win = MainWindow()
+    win.device = device  # the inference panel reads it (auto/cpu/cuda...); None = auto
+    _install_panels(win)
+    win.show()
+    if path:
+        win.open_path(path)
+    else:
+        sample = sample_study_dir()
+        if sample.is_dir() and any(p for p in sample.iterdir() if p.name.lower() != "readme.md"):
+            win.open_path(str(sample))
+    if os.environ.get("MEDVIEW_EXIT_AFTER_MS"):  # smoke tests / screenshots: quit on a timer
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(int(os.environ["MEDVIEW_EXIT_AFTER_MS"]), app.quit)
+    return int(app.exec())
+
+
+def _install_panels(win) -> None:
+    """Side panels from other areas plug in here if their module exists (each is optional)."""
+    import importlib
+
+    for mod_name in ("medview.ui.models_panel", "medview.ui.annotation_panel"):
+        try:
+            mod = importlib.import_module(mod_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == mod_name:
+                continue
+            raise
+        install = getattr(mod, "install", None)
+        if install is not None:
+            install(win)

@@ -1,0 +1,468 @@
+"""MedView's main window: study browser | linked slice views | side panels, status bar, menus.
+
+Other panels plug in with ``main_window.add_side_panel(title, widget)`` and talk to the views
+only through ``main_window.state`` (a ViewerState).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QTabWidget,
+    QToolBar,
+    QWidget,
+)
+
+from medview.config import resources_dir
+from medview.measure import auto_window, dicom_window
+from medview.ui.dicom_tags import DicomTagBrowser, SeriesInfoPanel
+from medview.ui.geometry import VIEWS
+from medview.ui.study_browser import StudyBrowser
+from medview.ui.viewer import ViewerArea
+from medview.ui.viewer_state import LAYOUTS, ViewerState
+from medview.ui.workers import Worker, start
+
+TOOLS = (("navigate", "Navigate", "N"), ("wl", "Window/Level", "W"), ("pan", "Pan", "P"),
+         ("ruler", "Ruler", "M"), ("ellipse", "Ellipse ROI", "E"), ("rect", "Rectangle ROI", "R"))
+
+
+def load_presets() -> dict[str, Any]:
+    p = resources_dir() / "presets" / "window_level.json"
+    try:
+        return json.loads(p.read_text())
+    except (OSError, ValueError):
+        return {"ct": [], "auto_percentiles": [0.5, 99.5]}
+
+
+def scan_job(path: str, progress=None, cancelled=None):
+    from medview.io import scan
+
+    return scan(path, progress=progress, cancelled=cancelled)
+
+
+def load_job(series, progress=None, cancelled=None, on_middle_slice=None, percentiles=(0.5, 99.5)):
+    """Worker job: load a series and choose its first window (DICOM's, else percentiles)."""
+    from medview.io import load_series
+
+    vol = load_series(series, progress=progress, cancelled=cancelled, on_middle_slice=on_middle_slice)
+    window = dicom_window(vol.meta) or auto_window(vol.array, *percentiles)
+    return vol, window
+
+
+def describe_position(vol, ijk) -> dict[str, str]:
+    """Status-bar texts for a continuous voxel position: value (HU for CT), voxel, world mm."""
+    z, y, x = vol.shape
+    v = np.round(np.asarray(ijk, float)).astype(int)
+    inside = 0 <= v[0] < x and 0 <= v[1] < y and 0 <= v[2] < z
+    world = vol.index_to_world(np.asarray(ijk, float))
+    out = {"voxel": f"voxel ({v[0]}, {v[1]}, {v[2]})" if inside else "outside",
+           "world": f"LPS ({world[0]:.1f}, {world[1]:.1f}, {world[2]:.1f}) mm"}
+    if inside:
+        val = vol.array[v[2], v[1], v[0]]
+        if vol.is_rgb:
+            out["value"] = "RGB (" + ", ".join(str(int(c)) for c in val) + ")"
+        else:
+            unit = " HU" if vol.modality == "CT" or vol.meta.get("Units") == "HU" else ""
+            out["value"] = f"{float(val):.6g}{unit}"
+    else:
+        out["value"] = ""
+    return out
+
+
+class MainWindow(QMainWindow):
+    volume_loaded = Signal(object)  # Volume (after it is shown)
+    load_failed = Signal(str)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("MedView (research use only, not for diagnosis)")
+        self.resize(1500, 950)
+        self.setAcceptDrops(True)
+        self.state = ViewerState(self)
+        self.presets = load_presets()
+        self.index = None
+        self.current_series = None
+        self._load_worker: Worker | None = None
+        self._scan_worker: Worker | None = None
+
+        self.viewer = ViewerArea(self.state, self)
+        self.setCentralWidget(self.viewer)
+        self.viewer.hovered.connect(self._on_hover)
+
+        # left: study browser, then series info / DICOM tags
+        self.browser = StudyBrowser(self)
+        self.browser.series_activated.connect(self.open_series)
+        self.browser.files_dropped.connect(self.open_path)
+        self.browser_dock = self._dock("Study browser", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.series_info = SeriesInfoPanel(self.state, self)
+        self.tag_browser = DicomTagBrowser(self.state, self)
+        self.info_tabs = QTabWidget(self)
+        self.info_tabs.addTab(self.series_info, "Series info")
+        self.info_tabs.addTab(self.tag_browser, "DICOM tags")
+        self.info_dock = self._dock("Series", self.info_tabs, Qt.DockWidgetArea.LeftDockWidgetArea)
+
+        # right: panels contributed by other parts (AI results, annotation ...)
+        self.side_tabs = QTabWidget(self)
+        self.side_dock = self._dock("Panels", self.side_tabs, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.side_dock.hide()
+        self._side_panels: dict[str, QWidget] = {}
+
+        self._make_status_bar()
+        self._make_actions()
+        self.state.volume_changed.connect(self._on_volume)
+        self.state.tool_changed.connect(self._on_tool_changed)
+        self.state.layout_changed.connect(self._on_layout_changed)
+
+    # ---- public API -----------------------------------------------------------------------------
+    def add_side_panel(self, title: str, widget: QWidget) -> QWidget:
+        """Add ``widget`` as a tab of the right-hand dock (shown on first use); returns it."""
+        if title in self._side_panels:
+            idx = self.side_tabs.indexOf(self._side_panels[title])
+            self.side_tabs.removeTab(idx)
+        self._side_panels[title] = widget
+        self.side_tabs.addTab(widget, title)
+        self.side_dock.show()
+        self._panels_menu.addAction(self.side_dock.toggleViewAction()) if not self._panels_menu.actions() else None
+        return widget
+
+    def side_panel(self, title: str) -> QWidget | None:
+        return self._side_panels.get(title)
+
+    def open_path(self, path: str | Path) -> None:
+        """Scan ``path`` (folder or file) off the GUI thread, list it, then open its largest series."""
+        path = str(path)
+        self._cancel_jobs()
+        self.statusBar().showMessage(f"Scanning {path} ...")
+        self._show_progress(True)
+        w = Worker(scan_job, path)
+        w.signals.progress.connect(self._on_progress)
+        w.signals.finished.connect(lambda index, p=path: self._on_scanned(p, index))
+        w.signals.failed.connect(lambda msg, p=path: self._on_failed(f"{p}: {msg}"))
+        self._scan_worker = start(w)
+
+    def open_series(self, series) -> None:
+        """Load one SeriesInfo off the GUI thread; its middle slice shows as soon as it is read."""
+        if self._load_worker is not None:
+            self._load_worker.cancel()
+        self.current_series = series
+        self.browser.select_series(series.uid)
+        self.statusBar().showMessage(f"Loading {series.description or series.path} ...")
+        self._show_progress(True)
+        self.state.set_volume(None)
+        pct = tuple(self.presets.get("auto_percentiles", (0.5, 99.5)))
+        w = Worker(load_job, series, percentiles=pct)
+        w.kwargs["on_middle_slice"] = lambda k, img: w.emit_event("middle", (k, img))
+        w.signals.event.connect(lambda name, payload, s=series: self._on_preview(s, payload))
+        w.signals.progress.connect(self._on_progress)
+        w.signals.finished.connect(lambda res, w=w: self._on_loaded(w, res))
+        w.signals.failed.connect(lambda msg, s=series: self._on_failed(f"{s.path}: {msg}"))
+        self._load_worker = start(w)
+
+    def wait_idle(self, timeout_s: float = 30.0) -> bool:
+        """For scripts/tests: True once no scan/load job is running (processes events)."""
+        import time
+
+        from PySide6.QtWidgets import QApplication
+
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            busy = [w for w in (self._scan_worker, self._load_worker) if w is not None]
+            if not busy:
+                return True
+            QApplication.processEvents()
+            time.sleep(0.005)
+        return False
+
+    # ---- docks, status, actions -------------------------------------------------------------------
+    def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title.replace(" ", "_"))
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _make_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.value_label = QLabel("")
+        self.voxel_label = QLabel("")
+        self.world_label = QLabel("")
+        for lab in (self.value_label, self.voxel_label, self.world_label):
+            lab.setMinimumWidth(150)
+            sb.addPermanentWidget(lab)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setMaximumWidth(220)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self._cancel_jobs)
+        sb.addPermanentWidget(self.progress)
+        sb.addPermanentWidget(self.cancel_button)
+        self._show_progress(False)
+
+    def _show_progress(self, on: bool) -> None:
+        self.progress.setVisible(on)
+        self.cancel_button.setVisible(on)
+        if on:
+            self.progress.setValue(0)
+
+    def _make_actions(self) -> None:
+        mb = self.menuBar()
+        fm = mb.addMenu("&File")
+        a = fm.addAction("Open &folder...", self._ask_folder)
+        a.setShortcut(QKeySequence("Ctrl+Shift+O"))
+        a = fm.addAction("&Open file...", self._ask_file)
+        a.setShortcut(QKeySequence.StandardKey.Open)
+        fm.addSeparator()
+        a = fm.addAction("&Quit", self.close)
+        a.setShortcut(QKeySequence.StandardKey.Quit)
+
+        vm = mb.addMenu("&View")
+        self.layout_actions: dict[str, QAction] = {}
+        grp = QActionGroup(self)
+        for n, lay in enumerate(LAYOUTS):
+            act = QAction(f"Layout {lay}", self, checkable=True)
+            act.setShortcut(QKeySequence(f"Ctrl+{n + 1}"))
+            act.triggered.connect(lambda _c=False, x=lay: self.state.set_layout(x))
+            grp.addAction(act)
+            vm.addAction(act)
+            self.layout_actions[lay] = act
+        self.layout_actions[self.state.layout].setChecked(True)
+        vm.addSeparator()
+        for name in VIEWS:
+            vm.addAction(f"Show {name} (1x1)", lambda x=name: (self.state.set_active_view(x),
+                                                               self.state.set_layout("1x1")))
+        vm.addSeparator()
+        a = vm.addAction("&Fit to window", self.viewer.fit_all)
+        a.setShortcut(QKeySequence("Ctrl+0"))
+        a = vm.addAction("&Reset view and window", self.reset_view)
+        a.setShortcut(QKeySequence("Ctrl+R"))
+        self.crosshair_action = QAction("Crosshair", self, checkable=True, checked=True)
+        self.crosshair_action.setShortcut(QKeySequence("C"))
+        self.crosshair_action.toggled.connect(
+            lambda on: [v.set_crosshair_visible(on) for v in self.viewer.views.values()])
+        vm.addAction(self.crosshair_action)
+        self._panels_menu = vm.addMenu("Panels")
+        for d in (self.browser_dock, self.info_dock):
+            self._panels_menu.addAction(d.toggleViewAction())
+
+        wm = mb.addMenu("&Window/Level")
+        self.invert_action = QAction("&Invert", self, checkable=True)
+        self.invert_action.setShortcut(QKeySequence("I"))
+        self.invert_action.toggled.connect(self.state.set_invert)
+        self.state.invert_changed.connect(self.invert_action.setChecked)
+        wm.addAction(self.invert_action)
+        a = wm.addAction("&Auto (percentiles)", self.auto_window)
+        a.setShortcut(QKeySequence("A"))
+        self.dicom_window_action = wm.addAction("&DICOM window", self.dicom_window)
+        self.dicom_window_action.setShortcut(QKeySequence("D"))
+        wm.addSeparator()
+        self.preset_actions: dict[str, QAction] = {}
+        for p in self.presets.get("ct", []):
+            a = wm.addAction(f"CT {p['name']}  (W {p['width']} L {p['level']})",
+                             lambda p=p: self.apply_preset(p["name"]))
+            if p.get("shortcut"):
+                a.setShortcut(QKeySequence(p["shortcut"]))
+            self.preset_actions[p["name"]] = a
+
+        tm = mb.addMenu("&Tools")
+        tb = QToolBar("Tools", self)
+        tb.setObjectName("tools_toolbar")
+        self.addToolBar(tb)
+        self.tool_actions: dict[str, QAction] = {}
+        tgrp = QActionGroup(self)
+        for name, text, key in TOOLS:
+            act = QAction(text, self, checkable=True)
+            act.setShortcut(QKeySequence(key))
+            act.triggered.connect(lambda _c=False, x=name: self.state.set_tool(x))
+            tgrp.addAction(act)
+            tm.addAction(act)
+            tb.addAction(act)
+            self.tool_actions[name] = act
+        self.tool_actions["navigate"].setChecked(True)
+        self._tool_group = tgrp
+        tb.addSeparator()
+        for lay in LAYOUTS:
+            tb.addAction(self.layout_actions[lay])
+        tb.addSeparator()
+        tb.addAction(self.invert_action)
+
+        mm = mb.addMenu("&Measure")
+        a = mm.addAction("Delete selected", self.delete_selected_measurement)
+        a.setShortcut(QKeySequence("Shift+Del"))
+        mm.addAction("Delete all on current slices", self.delete_measurements_on_slices)
+        mm.addAction("Delete all measurements", self.state.clear_measurements)
+
+        hm = mb.addMenu("&Help")
+        hm.addAction("About MedView", lambda: QMessageBox.about(
+            self, "MedView", "MedView review workstation.\nResearch use only, not for diagnosis."))
+
+    # ---- window/level ------------------------------------------------------------------------------
+    def apply_preset(self, name: str) -> None:
+        for p in self.presets.get("ct", []):
+            if p["name"].lower() == name.lower():
+                self.state.set_window(float(p["width"]), float(p["level"]))
+                return
+        raise KeyError(name)
+
+    def auto_window(self) -> None:
+        vol = self.state.volume
+        if vol is not None:
+            self.state.set_window(*auto_window(vol.array, *self.presets.get("auto_percentiles", (0.5, 99.5))))
+
+    def dicom_window(self) -> None:
+        vol = self.state.volume
+        w = dicom_window(vol.meta) if vol is not None else None
+        if w is not None:
+            self.state.set_window(*w)
+        else:
+            self.statusBar().showMessage("This series has no DICOM window", 3000)
+
+    def reset_view(self) -> None:
+        self.state.reset_window()
+        self.state.set_invert(False)
+        self.viewer.fit_all()
+
+    # ---- measurements ------------------------------------------------------------------------------
+    def delete_selected_measurement(self) -> None:
+        for v in self.viewer.views.values():
+            if v.selected_measurement is not None:
+                self.state.remove_measurement(v.selected_measurement)
+                v.selected_measurement = None
+
+    def delete_measurements_on_slices(self) -> None:
+        keep = [m for m in self.state.measurements
+                if m.slice_index != self.viewer.views[m.view].slice_index]
+        for m in list(self.state.measurements):
+            if m not in keep:
+                self.state.remove_measurement(m.id)
+
+    # ---- job callbacks ------------------------------------------------------------------------------
+    def _cancel_jobs(self) -> None:
+        for w in (self._scan_worker, self._load_worker):
+            if w is not None:
+                w.cancel()
+        self._scan_worker = self._load_worker = None
+        self._show_progress(False)
+
+    def _on_progress(self, fraction: float, stage: str) -> None:
+        self.progress.setValue(int(1000 * max(0.0, min(1.0, fraction))))
+        if stage:
+            self.statusBar().showMessage(stage)
+
+    def _on_scanned(self, path: str, index) -> None:
+        self._scan_worker = None
+        self.index = index
+        self.browser.set_index(index)
+        if not index.series:
+            reasons = "; ".join(f"{Path(p).name}: {r}" for p, r in index.problems[:3])
+            self._on_failed(f"{path}: no loadable images found" + (f" ({reasons})" if reasons else ""))
+            return
+        self.open_series(index.largest())
+
+    def _on_preview(self, series, payload) -> None:
+        if series is not self.current_series or self.state.volume is not None:
+            return
+        _k, img = payload
+        self.viewer.show_preview(img, series.pixel_spacing)
+
+    def _on_loaded(self, worker: Worker, result) -> None:
+        if worker is not self._load_worker:
+            return  # a newer load replaced this one
+        self._load_worker = None
+        self._show_progress(False)
+        vol, window = result
+        self.state.set_volume(vol, window=window)
+        desc = vol.meta.get("SeriesDescription") or Path(str(vol.meta.get("source_path", ""))).name
+        self.setWindowTitle(f"MedView - {desc} (research use only, not for diagnosis)")
+        msg = f"Loaded {desc}: {vol.shape[2]}x{vol.shape[1]}x{vol.shape[0]}"
+        if vol.warnings:
+            msg += f"  ({len(vol.warnings)} warning(s): {vol.warnings[0]})"
+        self.statusBar().showMessage(msg, 8000)
+        self.volume_loaded.emit(vol)
+
+    def _on_failed(self, message: str) -> None:
+        self._scan_worker = None
+        self._load_worker = None
+        self._show_progress(False)
+        if message.endswith("cancelled"):
+            self.statusBar().showMessage("Cancelled", 3000)
+            return
+        self.statusBar().showMessage(message, 15000)
+        self.load_failed.emit(message)
+        if not getattr(self, "quiet_errors", False):
+            box = QMessageBox(QMessageBox.Icon.Warning, "MedView", message, parent=self)
+            box.setWindowModality(Qt.WindowModality.WindowModal)
+            box.show()  # non-blocking: the app keeps running
+
+    # ---- state reactions ----------------------------------------------------------------------------
+    def _on_volume(self, vol) -> None:
+        has_dicom_window = vol is not None and dicom_window(vol.meta) is not None
+        self.dicom_window_action.setEnabled(has_dicom_window)
+        for a in self.preset_actions.values():
+            a.setEnabled(vol is not None and not vol.is_rgb)
+
+    def _on_tool_changed(self, name: str) -> None:
+        act = self.tool_actions.get(name)
+        if act is not None:
+            act.setChecked(True)
+        else:
+            checked = self._tool_group.checkedAction()
+            if checked is not None:
+                self._tool_group.setExclusive(False)
+                checked.setChecked(False)
+                self._tool_group.setExclusive(True)
+
+    def _on_layout_changed(self, layout: str) -> None:
+        self.layout_actions[layout].setChecked(True)
+
+    def _on_hover(self, view: str, ijk) -> None:
+        vol = self.state.volume
+        if vol is None or ijk is None:
+            for lab in (self.value_label, self.voxel_label, self.world_label):
+                lab.setText("")
+            return
+        d = describe_position(vol, ijk)
+        self.value_label.setText(d["value"])
+        self.voxel_label.setText(d["voxel"])
+        self.world_label.setText(d["world"])
+
+    # ---- file dialogs / drag and drop -----------------------------------------------------------------
+    def _ask_folder(self) -> None:
+        settings = QSettings("MedView", "MedView")
+        d = QFileDialog.getExistingDirectory(self, "Open DICOM folder", settings.value("last_dir", ""))
+        if d:
+            settings.setValue("last_dir", d)
+            self.open_path(d)
+
+    def _ask_file(self) -> None:
+        f, _ = QFileDialog.getOpenFileName(
+            self, "Open image", "", "Images (*.dcm *.nii *.nii.gz *.nrrd *.mha *.mhd *.png *.jpg *.tif *.tiff "
+                                    "DICOMDIR);;All files (*)")
+        if f:
+            self.open_path(f)
+
+    def dragEnterEvent(self, ev):
+        if ev.mimeData().hasUrls():
+            ev.acceptProposedAction()
+
+    def dropEvent(self, ev):
+        urls = [u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            self.open_path(urls[0])
+            ev.acceptProposedAction()
+
+    def closeEvent(self, ev):
+        self._cancel_jobs()
+        super().closeEvent(ev)

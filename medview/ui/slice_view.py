@@ -1,0 +1,522 @@
+"""One 2D slice view (axial, coronal or sagittal) of the ViewerState: image + overlays +
+crosshair + measurements, drawn with a bare pyqtgraph GraphicsLayoutWidget/ViewBox/ImageItem.
+
+Mouse: wheel scrolls slices, ctrl+wheel zooms, middle-drag pans, right-drag changes
+window/level, left button does what the active tool says (navigate: move the crosshair;
+"wl": window/level; "pan"; "ruler", "ellipse", "rect": measure; any tool registered with
+``state.register_tool``). Keys: arrows / PageUp / PageDown / Home / End scroll, F fits, Delete
+removes the selected measurement.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QPen, QTransform
+from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsLineItem, QGraphicsRectItem, QLabel, QSizePolicy
+
+from medview.measure import window_to_levels
+from medview.ui.geometry import ViewGeometry, take_slice, view_geometry
+from medview.ui.overlay_render import heatmap_lut, label_lut, label_slice
+from medview.ui.viewer_state import LabelLayer, Measurement, ToolEvent, ViewerState
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+
+MEASURE_TOOLS = ("ruler", "ellipse", "rect")
+_GRAY = np.arange(256, dtype=np.uint8)
+_GRAY_INV = _GRAY[::-1].copy()
+VIEW_COLORS = {"axial": "#e0c040", "coronal": "#40c0e0", "sagittal": "#e060a0"}
+
+
+def _cosmetic_pen(color: str, width: float = 1.5, style=Qt.PenStyle.SolidLine) -> QPen:
+    pen = QPen(QColor(color))
+    pen.setWidthF(width)
+    pen.setCosmetic(True)
+    pen.setStyle(style)
+    return pen
+
+
+class _SliceViewBox(pg.ViewBox):
+    """ViewBox whose mouse gestures are a radiology viewer's, not a plot's."""
+
+    def __init__(self, owner: SliceView) -> None:
+        super().__init__(lockAspect=True, invertY=True, enableMenu=False, defaultPadding=0.0)
+        self.owner = owner
+        self._wl_start: tuple[float, float] | None = None
+        self._drag_mode: str | None = None
+
+    def wheelEvent(self, ev, axis=None):
+        if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            super().wheelEvent(ev, axis)
+            return
+        steps = int(np.sign(ev.delta())) or 0
+        if steps:
+            self.owner.scroll(steps)
+        ev.accept()
+
+    def mouseClickEvent(self, ev):
+        o = self.owner
+        if ev.button() != Qt.MouseButton.LeftButton or o.geom is None:
+            ev.accept()
+            return
+        ev.accept()
+        pos = self.mapSceneToView(ev.scenePos())
+        hit = o.measurement_at(pos)
+        if hit is not None:
+            o.select_measurement(hit)
+            return
+        o.select_measurement(None)
+        tool = o.state.tool
+        if tool in ("navigate", "wl", "pan") or tool in MEASURE_TOOLS:
+            o.set_cursor_at(pos)
+        else:
+            handler = o.state.tool_handler(tool)
+            if handler is not None:
+                te = o.tool_event(pos, ev.modifiers())
+                handler.press(te)
+                handler.release(te)
+
+    def mouseDragEvent(self, ev, axis=None):
+        o = self.owner
+        if o.geom is None:
+            ev.ignore()
+            return
+        btn = ev.button()
+        if btn == Qt.MouseButton.MiddleButton:
+            pg.ViewBox.mouseDragEvent(self, ev, axis)  # pan
+            return
+        ev.accept()
+        if ev.isStart():
+            tool = o.state.tool
+            if btn == Qt.MouseButton.RightButton or tool == "wl":
+                self._drag_mode = "wl"
+                self._wl_start = o.state.window
+            elif tool == "pan":
+                self._drag_mode = "pan"
+            elif tool in MEASURE_TOOLS:
+                self._drag_mode = tool
+            elif tool == "navigate":
+                self._drag_mode = "navigate"
+            else:
+                self._drag_mode = "tool"
+            self._drag_origin = self.mapSceneToView(ev.buttonDownScenePos())
+            if self._drag_mode == "tool":
+                h = o.state.tool_handler(o.state.tool)
+                if h is not None:
+                    h.press(o.tool_event(self._drag_origin, ev.modifiers()))
+        mode = self._drag_mode
+        pos = self.mapSceneToView(ev.scenePos())
+        if mode == "wl" and self._wl_start is not None:
+            d = ev.screenPos() - ev.buttonDownScreenPos()
+            w0, l0 = self._wl_start
+            o.state.set_window(w0 * 2.0 ** (d.x() / 150.0), l0 + d.y() * w0 / 300.0)
+        elif mode == "pan":
+            pg.ViewBox.mouseDragEvent(self, ev, axis)
+        elif mode == "navigate":
+            o.set_cursor_at(pos)
+        elif mode in MEASURE_TOOLS:
+            o.draw_rubber_band(mode, self._drag_origin, pos, finish=ev.isFinish())
+        elif mode == "tool":
+            h = o.state.tool_handler(o.state.tool)
+            if h is not None:
+                te = o.tool_event(pos, ev.modifiers())
+                (h.release if ev.isFinish() else h.move)(te)
+        if ev.isFinish():
+            self._drag_mode = None
+            self._wl_start = None
+
+
+class SliceView(pg.GraphicsLayoutWidget):
+    hovered = Signal(str, object)  # view name, continuous (i, j, k) or None
+    activated = Signal(str)  # clicked / focused
+    maximize_requested = Signal(str)
+
+    def __init__(self, state: ViewerState, view: str, parent=None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.view = view
+        self.geom: ViewGeometry | None = None
+        self.slice_index = -1
+        self.setBackground("k")
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.ci.setContentsMargins(0, 0, 0, 0)
+        self.vb = _SliceViewBox(self)
+        self.addItem(self.vb)
+        self.img = pg.ImageItem(axisOrder="row-major")
+        self.vb.addItem(self.img)
+        self._overlays: dict[str, pg.ImageItem] = {}
+        color = VIEW_COLORS.get(view, "#e0c040")
+        self.hline = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(color, width=1))
+        self.vline = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(color, width=1))
+        for ln in (self.hline, self.vline):
+            ln.setZValue(50)
+            self.vb.addItem(ln, ignoreBounds=True)
+        self._measure_items: dict[int, list] = {}
+        self._rubber: list = []
+        self.selected_measurement: int | None = None
+
+        # text overlays (widgets on top of the view: they do not zoom or pan)
+        font = QFont()
+        font.setPointSize(10)
+        bold = QFont(font)
+        bold.setBold(True)
+        bold.setPointSize(12)
+        self.orientation_labels: dict[str, QLabel] = {}
+        for side in ("left", "right", "top", "bottom"):
+            lab = QLabel("", self)
+            lab.setFont(bold)
+            lab.setStyleSheet("color: #f0d060; background: transparent;")
+            lab.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+            self.orientation_labels[side] = lab
+        self.info_label = QLabel("", self)
+        self.info_label.setFont(font)
+        self.info_label.setStyleSheet(f"color: {color}; background: transparent;")
+        self.info_label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.wl_label = QLabel("", self)
+        self.wl_label.setFont(font)
+        self.wl_label.setStyleSheet("color: #c0c0c0; background: transparent;")
+        self.wl_label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+
+        self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        state.volume_changed.connect(self._on_volume)
+        state.cursor_changed.connect(self._on_cursor)
+        state.window_changed.connect(self._on_window)
+        state.invert_changed.connect(self._on_invert)
+        state.layers_changed.connect(self._on_layers)
+        state.layer_changed.connect(self._on_layer_changed)
+        state.measurements_changed.connect(self._refresh_measurements)
+        if state.volume is not None:
+            self._on_volume(state.volume)
+
+    # ---- state -> drawing ----------------------------------------------------------------------
+    def _on_volume(self, vol) -> None:
+        self.slice_index = -1
+        self._clear_measure_items()
+        if vol is None:
+            self.geom = None
+            self.img.clear()
+            for it in self._overlays.values():
+                it.clear()
+            self._update_text()
+            return
+        self.geom = g = view_geometry(self.view, vol.shape, vol.spacing, vol.direction)
+        t = QTransform(*g.item_transform())
+        self.img.setTransform(t)
+        for it in self._overlays.values():
+            it.setTransform(t)
+        self.img.setLookupTable(_GRAY_INV if self.state.invert else None)
+        self._on_layers()
+        self._render_slice(force=True)
+        self._place_crosshair()
+        self.fit()
+        self._update_text()
+
+    def _current_index(self) -> int:
+        assert self.geom is not None
+        return int(self.state.cursor[self.geom.normal_axis])
+
+    def _on_cursor(self, _cursor) -> None:
+        if self.geom is None:
+            return
+        if self._current_index() != self.slice_index:
+            self._render_slice()
+        self._place_crosshair()
+
+    def _render_slice(self, force: bool = False) -> None:
+        vol = self.state.volume
+        g = self.geom
+        if vol is None or g is None:
+            return
+        idx = self._current_index()
+        if idx == self.slice_index and not force:
+            return
+        self.slice_index = idx
+        plane = take_slice(vol.array, g.normal_axis, idx)
+        if vol.is_rgb:
+            self.img.setImage(plane, autoLevels=False, levels=None)
+        else:
+            self.img.setImage(plane, autoLevels=False, levels=window_to_levels(*self.state.window))
+        for layer in self.state.layers():
+            self._render_overlay(layer)
+        self._refresh_measurements()
+        self._update_text()
+
+    def _render_overlay(self, layer, lut_changed: bool = False) -> None:
+        item = self._overlays.get(layer.name)
+        g = self.geom
+        if item is None or g is None:
+            return
+        if not layer.visible:
+            item.setVisible(False)
+            return
+        item.setVisible(True)
+        plane = take_slice(layer.volume.array, g.normal_axis, self.slice_index)
+        if isinstance(layer, LabelLayer):
+            if lut_changed or item.lut is None:
+                item.setLookupTable(label_lut(layer), update=False)
+            item.setImage(label_slice(plane, layer.outline), autoLevels=False, levels=None)
+        else:
+            if lut_changed or item.lut is None:
+                item.setLookupTable(heatmap_lut(layer), update=False)
+            item.setImage(plane, autoLevels=False, levels=(layer.vmin, layer.vmax))
+
+    def _on_layers(self) -> None:
+        names = [lay.name for lay in self.state.layers()]
+        for name in list(self._overlays):
+            if name not in names:
+                self.vb.removeItem(self._overlays.pop(name))
+        for z, layer in enumerate(self.state.layers()):
+            item = self._overlays.get(layer.name)
+            if item is None:
+                item = pg.ImageItem(axisOrder="row-major")
+                self._overlays[layer.name] = item
+                self.vb.addItem(item, ignoreBounds=True)
+                if self.geom is not None:
+                    item.setTransform(QTransform(*self.geom.item_transform()))
+                if self.slice_index >= 0:
+                    self._render_overlay(layer, lut_changed=True)
+            item.setZValue(10 + z)
+
+    def _on_layer_changed(self, name: str, region) -> None:
+        layer = self.state.layer(name)
+        if layer is None or self.geom is None or self.slice_index < 0:
+            return
+        if region is not None:
+            # region is (k, j, i) slices; our slice index runs along voxel axis normal_axis
+            sl = region[2 - self.geom.normal_axis]
+            start, stop, _ = sl.indices(self.geom.n_slices)
+            if not (start <= self.slice_index < stop):
+                return
+        self._render_overlay(layer, lut_changed=region is None)
+
+    def _on_window(self, width: float, level: float) -> None:
+        vol = self.state.volume
+        if vol is not None and not vol.is_rgb:
+            self.img.setLevels(window_to_levels(width, level))
+        self._update_text()
+
+    def _on_invert(self, on: bool) -> None:
+        self.img.setLookupTable(_GRAY_INV if on else None)
+
+    def _place_crosshair(self) -> None:
+        g = self.geom
+        if g is None:
+            return
+        x, y = g.voxel_to_scene(self.state.cursor)
+        self.vline.setValue(x)
+        self.hline.setValue(y)
+
+    def set_crosshair_visible(self, on: bool) -> None:
+        self.vline.setVisible(on)
+        self.hline.setVisible(on)
+
+    # ---- text ------------------------------------------------------------------------------------
+    def _update_text(self) -> None:
+        g = self.geom
+        if g is None:
+            for lab in self.orientation_labels.values():
+                lab.setText("")
+            self.info_label.setText(self.view.capitalize())
+            self.wl_label.setText("")
+        else:
+            for side, lab in self.orientation_labels.items():
+                lab.setText(g.labels[side])
+                lab.adjustSize()
+            self.info_label.setText(f"{self.view.capitalize()}  {self.slice_index + 1}/{g.n_slices}")
+            vol = self.state.volume
+            if vol is not None and not vol.is_rgb:
+                w, lvl = self.state.window
+                self.wl_label.setText(f"W {w:.6g}  L {lvl:.6g}" + ("  inv" if self.state.invert else ""))
+            else:
+                self.wl_label.setText("RGB")
+        self.info_label.adjustSize()
+        self.wl_label.adjustSize()
+        self._place_labels()
+
+    def _place_labels(self) -> None:
+        w, h = self.width(), self.height()
+        ol = self.orientation_labels
+        ol["left"].move(4, (h - ol["left"].height()) // 2)
+        ol["right"].move(w - ol["right"].width() - 4, (h - ol["right"].height()) // 2)
+        ol["top"].move((w - ol["top"].width()) // 2, 2)
+        ol["bottom"].move((w - ol["bottom"].width()) // 2, h - ol["bottom"].height() - 2)
+        self.info_label.move(6, 4)
+        self.wl_label.move(6, h - self.wl_label.height() - 4)
+
+    def resizeEvent(self, ev):
+        super().resizeEvent(ev)
+        if hasattr(self, "orientation_labels"):
+            self._place_labels()
+
+    # ---- navigation ------------------------------------------------------------------------------
+    def scroll(self, steps: int) -> None:
+        if self.geom is not None:
+            self.state.move_cursor(self.geom.normal_axis, steps)
+
+    def fit(self) -> None:
+        g = self.geom
+        if g is not None:
+            self.vb.setRange(QRectF(0, 0, g.width_mm, g.height_mm), padding=0.02)
+
+    def scene_to_voxel(self, pos: QPointF) -> np.ndarray | None:
+        g = self.geom
+        if g is None:
+            return None
+        return g.scene_to_voxel(pos.x(), pos.y(), self.slice_index)
+
+    def set_cursor_at(self, pos: QPointF) -> None:
+        ijk = self.scene_to_voxel(pos)
+        if ijk is not None:
+            self.state.set_cursor(ijk)
+
+    def tool_event(self, pos: QPointF, modifiers) -> ToolEvent:
+        ijk = self.scene_to_voxel(pos)
+        assert ijk is not None and self.geom is not None
+        vol = self.state.volume
+        z, y, x = vol.shape
+        vox = tuple(int(np.clip(round(v), 0, n - 1)) for v, n in zip(ijk, (x, y, z)))
+        return ToolEvent(self.view, ijk, vox, self.geom.normal_axis, self.slice_index, modifiers,
+                         self.state)
+
+    def _on_mouse_moved(self, scene_pos) -> None:
+        if self.geom is None:
+            return
+        if not self.vb.sceneBoundingRect().contains(scene_pos):
+            self.hovered.emit(self.view, None)
+            return
+        self.hovered.emit(self.view, self.scene_to_voxel(self.vb.mapSceneToView(scene_pos)))
+
+    def keyPressEvent(self, ev):
+        k = ev.key()
+        g = self.geom
+        page = max(1, (g.n_slices // 10) if g else 1)
+        if k in (Qt.Key.Key_Up, Qt.Key.Key_Right):
+            self.scroll(1)
+        elif k in (Qt.Key.Key_Down, Qt.Key.Key_Left):
+            self.scroll(-1)
+        elif k == Qt.Key.Key_PageUp:
+            self.scroll(page)
+        elif k == Qt.Key.Key_PageDown:
+            self.scroll(-page)
+        elif k == Qt.Key.Key_Home and g is not None:
+            self.scroll(-g.n_slices)
+        elif k == Qt.Key.Key_End and g is not None:
+            self.scroll(g.n_slices)
+        elif k == Qt.Key.Key_F:
+            self.fit()
+        elif k in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace) and self.selected_measurement is not None:
+            self.state.remove_measurement(self.selected_measurement)
+            self.selected_measurement = None
+        else:
+            super().keyPressEvent(ev)
+            return
+        ev.accept()
+
+    def focusInEvent(self, ev):
+        super().focusInEvent(ev)
+        self.activated.emit(self.view)
+
+    def mouseDoubleClickEvent(self, ev):
+        self.maximize_requested.emit(self.view)
+        ev.accept()
+
+    # ---- measurements ----------------------------------------------------------------------------
+    def _clear_measure_items(self) -> None:
+        for items in self._measure_items.values():
+            for it in items:
+                self.vb.removeItem(it)
+        self._measure_items.clear()
+
+    def _refresh_measurements(self) -> None:
+        self._clear_measure_items()
+        g = self.geom
+        if g is None:
+            return
+        for m in self.state.measurements:
+            if m.view == self.view and m.slice_index == self.slice_index:
+                self._measure_items[m.id] = self._make_measure_items(m, m.id == self.selected_measurement)
+
+    def _make_measure_items(self, m: Measurement, selected: bool) -> list:
+        g = self.geom
+        assert g is not None
+        x0, y0 = g.voxel_to_scene(m.p0)
+        x1, y1 = g.voxel_to_scene(m.p1)
+        pen = _cosmetic_pen("#ff5050" if selected else "#50ff50", 2.0 if selected else 1.5)
+        res = self.state.measurement_result(m)
+        if m.kind == "ruler":
+            shape = QGraphicsLineItem(x0, y0, x1, y1)
+            text = f"{res['length_mm']:.1f} mm"
+        else:
+            rect = QRectF(QPointF(min(x0, x1), min(y0, y1)), QPointF(max(x0, x1), max(y0, y1)))
+            shape = QGraphicsEllipseItem(rect) if m.kind == "ellipse" else QGraphicsRectItem(rect)
+            text = format_roi_stats(res, self.state.volume.meta if self.state.volume else {})
+        shape.setPen(pen)
+        shape.setZValue(60)
+        label = pg.TextItem(text, color="#50ff50" if not selected else "#ff5050", anchor=(0, 1))
+        label.setPos(max(x0, x1), min(y0, y1))
+        label.setZValue(61)
+        for it in (shape, label):
+            self.vb.addItem(it, ignoreBounds=True)
+        return [shape, label]
+
+    def draw_rubber_band(self, kind: str, p0: QPointF, p1: QPointF, finish: bool) -> None:
+        for it in self._rubber:
+            self.vb.removeItem(it)
+        self._rubber = []
+        if finish:
+            a, b = self.scene_to_voxel(p0), self.scene_to_voxel(p1)
+            if a is not None and b is not None and np.abs(a - b).max() > 0.5:
+                m = Measurement(kind, self.view, self.slice_index, tuple(a), tuple(b))
+                self.state.add_measurement(m)
+                self.select_measurement(m.id)
+            return
+        pen = _cosmetic_pen("#50ff50", 1.5, Qt.PenStyle.DashLine)
+        if kind == "ruler":
+            it = QGraphicsLineItem(p0.x(), p0.y(), p1.x(), p1.y())
+        else:
+            r = QRectF(p0, p1).normalized()
+            it = QGraphicsEllipseItem(r) if kind == "ellipse" else QGraphicsRectItem(r)
+        it.setPen(pen)
+        it.setZValue(60)
+        self.vb.addItem(it, ignoreBounds=True)
+        self._rubber = [it]
+
+    def measurement_at(self, pos: QPointF, tol_px: float = 6.0) -> int | None:
+        """The id of a measurement shown on this slice near ``pos`` (view coordinates)."""
+        g = self.geom
+        if g is None:
+            return None
+        px = self.vb.viewPixelSize()  # mm per screen pixel (x, y)
+        tol = tol_px * max(px[0], px[1])
+        p = np.array([pos.x(), pos.y()])
+        for m in reversed(self.state.measurements):
+            if m.view != self.view or m.slice_index != self.slice_index:
+                continue
+            a = np.array(g.voxel_to_scene(m.p0))
+            b = np.array(g.voxel_to_scene(m.p1))
+            if m.kind == "ruler":
+                ab = b - a
+                t = float(np.clip(np.dot(p - a, ab) / max(np.dot(ab, ab), 1e-12), 0, 1))
+                if np.linalg.norm(a + t * ab - p) <= tol:
+                    return m.id
+            else:
+                lo, hi = np.minimum(a, b) - tol, np.maximum(a, b) + tol
+                if np.all(p >= lo) and np.all(p <= hi):
+                    return m.id
+        return None
+
+    def select_measurement(self, mid: int | None) -> None:
+        if mid != self.selected_measurement:
+            self.selected_measurement = mid
+            self._refresh_measurements()
+
+
+def format_roi_stats(res: dict, meta: dict) -> str:
+    if not res or res.get("n", 0) == 0:
+        return "empty ROI"
+    unit = " HU" if str(meta.get("Modality", "")) == "CT" else ""
+    return (f"mean {res['mean']:.1f}{unit}  SD {res['sd']:.1f}\n"
+            f"min {res['min']:.6g}  max {res['max']:.6g}\n"
+            f"area {res['area_mm2']:.1f} mm\u00b2")

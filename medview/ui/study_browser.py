@@ -1,0 +1,142 @@
+"""Study browser: Patient / Study / Series tree with thumbnails, from a medview.io StudyIndex."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem
+
+from medview.ui.workers import Worker, start
+
+THUMB = 64
+_ROLE = Qt.ItemDataRole.UserRole
+
+
+def thumbnail_array(series_list, progress=None, cancelled=None, emit=None) -> int:
+    """Core-side job: a THUMBxTHUMB uint8 preview of each series' middle image, via medview.io.
+
+    Calls ``emit(uid, array)`` per series as soon as it is made; returns how many were made.
+    """
+    from medview.io import load_series
+    from medview.measure import auto_window, window_to_levels
+
+    made = 0
+    for n, s in enumerate(series_list):
+        if cancelled is not None and cancelled():
+            break
+        try:
+            if s.kind == "dicom" and s.images:
+                one = dataclasses.replace(s, images=[s.images[len(s.images) // 2]], n_images=1)
+                vol = load_series(one)
+            else:
+                vol = load_series(s)
+            a = vol.array[vol.shape[0] // 2]
+            step = max(1, int(np.ceil(max(a.shape[:2]) / THUMB)))
+            a = a[::step, ::step]
+            if a.ndim == 2:
+                lo, hi = window_to_levels(*auto_window(a))
+                a = np.clip((a.astype(np.float32) - lo) * (255.0 / max(hi - lo, 1e-6)), 0, 255)
+            a = np.ascontiguousarray(a.astype(np.uint8))
+            if emit is not None:
+                emit(s.uid, a)
+            made += 1
+        except Exception:  # noqa: BLE001, S110 - a bad series just gets no thumbnail
+            pass
+        if progress is not None:
+            progress((n + 1) / max(1, len(series_list)), "thumbnails")
+    return made
+
+
+def _to_icon(a: np.ndarray) -> QIcon:
+    h, w = a.shape[:2]
+    if a.ndim == 2:
+        img = QImage(a.data, w, h, a.strides[0], QImage.Format.Format_Grayscale8)
+    else:
+        a = np.ascontiguousarray(a[..., :3])
+        img = QImage(a.data, w, h, a.strides[0], QImage.Format.Format_RGB888)
+    return QIcon(QPixmap.fromImage(img.copy()))
+
+
+class StudyBrowser(QTreeWidget):
+    series_activated = Signal(object)  # SeriesInfo
+    files_dropped = Signal(str)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setHeaderLabels(["Patient / Study / Series", "Images"])
+        self.setIconSize(QSize(THUMB, THUMB))
+        self.setColumnWidth(0, 260)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setAcceptDrops(True)
+        self.index = None
+        self._items: dict[str, QTreeWidgetItem] = {}
+        self._thumb_worker: Worker | None = None
+        self.itemActivated.connect(self._on_activated)
+        self.itemDoubleClicked.connect(self._on_activated)
+
+    def set_index(self, index) -> None:
+        if self._thumb_worker is not None:
+            self._thumb_worker.cancel()
+        self.clear()
+        self._items.clear()
+        self.index = index
+        if index is None:
+            return
+        for who, studies in index.patients():
+            p_item = QTreeWidgetItem(self, [who, ""])
+            for _study_uid, series in studies:
+                first = series[0]
+                title = " ".join(x for x in (first.study_date, first.study_description) if x) or "(study)"
+                st_item = QTreeWidgetItem(p_item, [title, ""])
+                for s in series:
+                    num = f"#{s.series_number} " if s.series_number is not None else ""
+                    desc = s.description or (s.path.rsplit("/", 1)[-1] if s.kind != "dicom" else "")
+                    text = f"{num}{s.modality or s.kind} {desc}".strip()
+                    it = QTreeWidgetItem(st_item, [text, str(s.n_images)])
+                    it.setData(0, _ROLE, s.uid)
+                    it.setToolTip(0, f"{s.description}\n{s.rows}x{s.columns}, {s.n_images} images\n{s.path}")
+                    self._items[s.uid] = it
+        self.expandAll()
+        w = Worker(thumbnail_array, list(index.series))
+        w.kwargs["emit"] = w.emit_event
+        w.signals.event.connect(self._on_thumb)
+        self._thumb_worker = start(w)
+
+    def _on_thumb(self, uid: str, arr) -> None:
+        it = self._items.get(uid)
+        if it is not None:
+            it.setIcon(0, _to_icon(arr))
+
+    def select_series(self, uid: str) -> None:
+        it = self._items.get(uid)
+        if it is not None:
+            self.setCurrentItem(it)
+
+    def _on_activated(self, item: QTreeWidgetItem, _col: int = 0) -> None:
+        uid = item.data(0, _ROLE)
+        if uid and self.index is not None:
+            self.series_activated.emit(self.index.find(uid))
+
+    # drag and drop of files/folders onto the browser
+    def dragEnterEvent(self, ev):
+        if ev.mimeData().hasUrls():
+            ev.acceptProposedAction()
+        else:
+            super().dragEnterEvent(ev)
+
+    def dragMoveEvent(self, ev):
+        if ev.mimeData().hasUrls():
+            ev.acceptProposedAction()
+        else:
+            super().dragMoveEvent(ev)
+
+    def dropEvent(self, ev):
+        urls = [u.toLocalFile() for u in ev.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            self.files_dropped.emit(urls[0])
+            ev.acceptProposedAction()
+        else:
+            super().dropEvent(ev)
