@@ -45,37 +45,34 @@ def load_series(info: SeriesInfo, progress: Optional[ProgressFn] = None,
 
     slopes = np.array([r.slope for r in refs], dtype=np.float64)
     intercepts = np.array([r.intercept for r in refs], dtype=np.float64)
-    out_dtype = _output_dtype(ref0, slopes, intercepts, rgb)
-    shape = (n, ref0.rows, ref0.columns) + ((3,) if rgb else ())
-    out = np.empty(shape, dtype=out_dtype)
+    rescaled = not rgb and (np.any(slopes != 1.0) or np.any(intercepts != 0.0))
 
     decoded_files: dict[str, np.ndarray] = {}  # multi-frame / compressed files, decoded once
     order = list(range(n))
     if on_middle_slice is not None and n > 2:
         mid = n // 2
         order = [mid] + [k for k in range(n) if k != mid]
-    integral = np.issubdtype(out_dtype, np.integer)
+    out: Optional[np.ndarray] = None  # stored values first, allocated once the first frame is known
     for done, k in enumerate(order):
         if done % 16 == 0:
             check_cancelled(cancelled)
             progress(done / n, f"Reading slice {done + 1}/{n}")
         ref = refs[k]
         raw = _read_pixels(ref, decoded_files)
+        if out is None:
+            shape = (n, ref0.rows, ref0.columns) + ((3,) if rgb else ())
+            out = np.empty(shape, dtype=np.uint8 if rgb else raw.dtype.newbyteorder("="))
         if raw.shape[:2] != (ref0.rows, ref0.columns):
             raise LoadError(ref.path, f"frame size {raw.shape[:2]} differs from the series' "
                                       f"{(ref0.rows, ref0.columns)}")
-        target = out[k]
-        target[...] = raw
-        if not rgb and (slopes[k] != 1.0 or intercepts[k] != 0.0):
-            if integral:
-                if slopes[k] != 1.0:
-                    target *= out_dtype.type(slopes[k])
-                target += out_dtype.type(intercepts[k])
-            else:
-                target *= np.float32(slopes[k])
-                target += np.float32(intercepts[k])
-        if done == 0 and on_middle_slice is not None and k == order[0] and n > 2:
-            on_middle_slice(k, target)
+        out[k] = raw
+        if done == 0 and on_middle_slice is not None and n > 2:
+            preview = out[k].astype(np.float32) * np.float32(slopes[k]) + np.float32(intercepts[k]) \
+                if rescaled else out[k]
+            on_middle_slice(k, preview)
+    assert out is not None
+    if rescaled:
+        out = _rescale_in_place(out, slopes, intercepts)
     progress(1.0, f"Read {n} slices")
 
     meta = _series_meta(info, refs)
@@ -186,27 +183,30 @@ def _arrange(images: list[ImageRef], warnings: list[str]):
 # ---------------------------------------------------------------------------------------------
 # pixels
 
-def _output_dtype(ref: ImageRef, slopes: np.ndarray, intercepts: np.ndarray, rgb: bool) -> np.dtype:
-    if rgb:
-        return np.dtype(np.uint8)
+def _rescale_in_place(out: np.ndarray, slopes: np.ndarray, intercepts: np.ndarray) -> np.ndarray:
+    """Modality LUT (slope/intercept) with at most one conversion of the whole array.
+
+    Integral rescales stay integers in the smallest type that holds the actual values (int16
+    for CT in HU); other rescales go to float32. Arithmetic is in place, slice by slice.
+    """
     integral = np.all(slopes == np.round(slopes)) and np.all(intercepts == np.round(intercepts))
-    if not integral:
-        return np.dtype(np.float32)
-    bits = ref.bits_stored if ref.bits_stored else ref.bits_allocated
-    if ref.pixel_representation == 1:
-        lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    if integral:
+        lo, hi = float(out.min()), float(out.max())
+        ends = [lo * s for s in (slopes.min(), slopes.max())] + [hi * s for s in (slopes.min(), slopes.max())]
+        v_lo, v_hi = min(ends) + intercepts.min(), max(ends) + intercepts.max()
+        target = np.dtype(np.int16) if -32768 <= v_lo and v_hi <= 32767 else np.dtype(np.int32)
+        if v_lo >= 0 and v_hi <= 65535 and out.dtype == np.uint16:
+            target = np.dtype(np.uint16)
     else:
-        lo, hi = 0, 2 ** bits - 1
-    s_lo = min(lo * slopes.min(), hi * slopes.min(), lo * slopes.max(), hi * slopes.max())
-    s_hi = max(lo * slopes.min(), hi * slopes.min(), lo * slopes.max(), hi * slopes.max())
-    v_lo, v_hi = s_lo + intercepts.min(), s_hi + intercepts.max()
-    if v_lo >= 0 and v_hi <= 255 and ref.bits_allocated == 8:
-        return np.dtype(np.uint8)
-    if v_lo >= -32768 and v_hi <= 32767:
-        return np.dtype(np.int16)
-    if v_lo >= 0 and v_hi <= 65535 and np.all(slopes == 1) and np.all(intercepts == 0):
-        return np.dtype(np.uint16)
-    return np.dtype(np.int32)
+        target = np.dtype(np.float32)
+    if out.dtype != target:
+        out = out.astype(target)
+    for k in range(out.shape[0]):
+        if slopes[k] != 1.0:
+            out[k] *= target.type(slopes[k])
+        if intercepts[k] != 0.0:
+            out[k] += target.type(intercepts[k])
+    return out
 
 
 def _read_pixels(ref: ImageRef, cache: dict[str, np.ndarray]) -> np.ndarray:
