@@ -23,7 +23,6 @@ N_SLICES, SIZE = 300, 512
 
 
 def make_series(folder: Path) -> None:
-    import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 

@@ -42,11 +42,11 @@ def run_info(args: argparse.Namespace) -> int:
     header = ("patient", "study date", "modality", "description", "size", "spacing mm", "warnings")
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     widths[-1] = len(header[-1])
-    line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False))
     print(line)
     print("-" * len(line))
     for r in rows:
-        print("  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip())
+        print("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=False)).rstrip())
     if index.problems:
         shown = index.problems if args.problems else index.problems[:5]
         print(f"\nproblems ({len(index.problems)}):", file=sys.stdout)

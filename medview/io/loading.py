@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from medview.io.dicom_series import MiddleSliceFn, load_series as _load_dicom_series
+from medview.io.dicom_series import MiddleSliceFn
+from medview.io.dicom_series import load_series as _load_dicom_series
 from medview.io.errors import LoadError
 from medview.io.files import read_image_file, read_volume_file
 from medview.io.scan import file_kind, looks_like_dicom, scan
