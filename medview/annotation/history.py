@@ -11,8 +11,8 @@ Listeners (``history.listeners``) hear every committed edit as ``fn(kind, change
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -35,7 +35,7 @@ class Entry:
 
     @property
     def hi(self) -> tuple[int, int, int]:
-        return tuple(a + n for a, n in zip(self.lo, self.shape))  # type: ignore[return-value]
+        return tuple(a + n for a, n in zip(self.lo, self.shape, strict=False))  # type: ignore[return-value]
 
     def old(self) -> np.ndarray:
         return np.frombuffer(zlib.decompress(self.old_z), dtype=self.dtype).reshape(self.shape)
@@ -44,7 +44,7 @@ class Entry:
         return np.frombuffer(zlib.decompress(self.new_z), dtype=self.dtype).reshape(self.shape)
 
     @classmethod
-    def from_change(cls, ch: Change) -> "Entry":
+    def from_change(cls, ch: Change) -> Entry:
         return cls(ch.name, tuple(ch.lo), tuple(ch.old.shape), ch.old.dtype.str,  # type: ignore[arg-type]
                    zlib.compress(np.ascontiguousarray(ch.old).tobytes(), 1),
                    zlib.compress(np.ascontiguousarray(ch.new).tobytes(), 1))
@@ -95,11 +95,11 @@ class EditHistory:
             # old values, and those are equal to the pre-stroke values already stored; nothing to do
             return
         ulo, uhi = np.minimum(lo, self._lo), np.maximum(hi, self._hi)
-        usl = tuple(slice(int(a), int(b)) for a, b in zip(ulo, uhi))
+        usl = tuple(slice(int(a), int(b)) for a, b in zip(ulo, uhi, strict=False))
         merged = self.labelmap.array[usl].copy()  # current (after this change)
-        csl = tuple(slice(int(a - u), int(b - u)) for a, b, u in zip(lo, hi, ulo))
+        csl = tuple(slice(int(a - u), int(b - u)) for a, b, u in zip(lo, hi, ulo, strict=False))
         merged[csl] = change.old  # before this change
-        psl = tuple(slice(int(a - u), int(b - u)) for a, b, u in zip(self._lo, self._hi, ulo))
+        psl = tuple(slice(int(a - u), int(b - u)) for a, b, u in zip(self._lo, self._hi, ulo, strict=False))
         merged[psl] = self._old  # before the stroke wins
         self._lo, self._hi, self._old = ulo, uhi, merged
 
@@ -110,7 +110,7 @@ class EditHistory:
             self._old = None
             return None
         assert self._lo is not None and self._hi is not None
-        sl = tuple(slice(int(a), int(b)) for a, b in zip(self._lo, self._hi))
+        sl = tuple(slice(int(a), int(b)) for a, b in zip(self._lo, self._hi, strict=False))
         new = self.labelmap.array[sl].copy()
         ch = Change(tuple(int(x) for x in self._lo), tuple(int(x) for x in self._hi), self._old, new, name)  # type: ignore[arg-type]
         self._old = None

@@ -12,8 +12,9 @@ import datetime as _dt
 import getpass
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +36,7 @@ _REFERENCE_KEYS = (
 
 
 def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def reviewer_name() -> str:
@@ -87,7 +88,7 @@ class Label:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Label":
+    def from_dict(cls, d: dict[str, Any]) -> Label:
         return cls(
             value=int(d["value"]),
             name=str(d.get("name", f"label {d['value']}")),
@@ -128,7 +129,7 @@ class Provenance:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Provenance":
+    def from_dict(cls, d: dict[str, Any]) -> Provenance:
         known = {f for f in cls.__dataclass_fields__}  # type: ignore[attr-defined]
         return cls(**{k: v for k, v in d.items() if k in known})
 
@@ -174,7 +175,7 @@ class LabelMap:
 
     # ---- construction --------------------------------------------------------------------
     @classmethod
-    def empty(cls, image: Volume, labels: Iterable[Label] | None = None, **prov: Any) -> "LabelMap":
+    def empty(cls, image: Volume, labels: Iterable[Label] | None = None, **prov: Any) -> LabelMap:
         labels = list(labels) if labels is not None else [Label(1, "label 1", default_color(1))]
         mx = max([lab.value for lab in labels], default=1)
         arr = np.zeros(image.shape, dtype=_label_dtype(mx))
@@ -183,7 +184,7 @@ class LabelMap:
     @classmethod
     def from_array(
         cls, image: Volume, array: np.ndarray, labels: Iterable[Label] | None = None, **prov: Any
-    ) -> "LabelMap":
+    ) -> LabelMap:
         """A label map holding ``array`` (e.g. an AI segmentation) on ``image``'s grid."""
         array = np.asarray(array)
         if array.ndim == 2:
@@ -286,8 +287,8 @@ class LabelMap:
 
     def lut(self, alpha: int = 128) -> np.ndarray:
         """An RGBA lookup table (N x 4 uint8) for drawing: hidden labels and 0 are transparent."""
-        n = max(256, max(self.labels, default=0) + 1) if self.array.dtype == np.uint8 else max(self.labels, default=0) + 1
-        n = max(n, 2)
+        top = max(self.labels, default=0) + 1
+        n = max(256 if self.array.dtype == np.uint8 else top, top, 2)
         table = np.zeros((n, 4), dtype=np.uint8)
         for v, lab in self.labels.items():
             if 0 < v < n and lab.visible:
@@ -305,7 +306,8 @@ class LabelMap:
         }
 
     def __repr__(self) -> str:
-        return f"LabelMap(shape={self.shape}, labels={[lab.name for lab in self.labels.values()]}, source={self.provenance.source!r})"
+        names = [lab.name for lab in self.labels.values()]
+        return f"LabelMap(shape={self.shape}, labels={names}, source={self.provenance.source!r})"
 
 
 def reference_from_image(image: Volume) -> dict[str, Any]:

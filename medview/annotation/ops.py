@@ -10,8 +10,9 @@ array axis that is constant in the view (0 = axial: k fixed, 1 = coronal: j fixe
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -33,7 +34,7 @@ class Change:
 
     @property
     def slices(self) -> tuple[slice, slice, slice]:
-        return tuple(slice(a, b) for a, b in zip(self.lo, self.hi))  # type: ignore[return-value]
+        return tuple(slice(a, b) for a, b in zip(self.lo, self.hi, strict=False))  # type: ignore[return-value]
 
     @property
     def n_changed(self) -> int:
@@ -60,7 +61,7 @@ def _round_point(lm: LabelMap, p: Sequence[float]) -> np.ndarray:
 def _commit(lm: LabelMap, lo: Sequence[int], hi: Sequence[int], new_region: np.ndarray,
             name: str) -> Change | None:
     """Write ``new_region`` into box [lo, hi) except on locked voxels; shrink to what changed."""
-    sl = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+    sl = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=False))
     cur = lm.array[sl]
     writable = lm.writable_mask(cur)
     if writable is not None:
@@ -75,18 +76,18 @@ def _commit(lm: LabelMap, lo: Sequence[int], hi: Sequence[int], new_region: np.n
         idx = np.flatnonzero(diff.any(axis=other))
         lo2.append(int(idx[0]))
         hi2.append(int(idx[-1]) + 1)
-    inner = tuple(slice(a, b) for a, b in zip(lo2, hi2))
+    inner = tuple(slice(a, b) for a, b in zip(lo2, hi2, strict=False))
     old = cur[inner].copy()
     new = np.ascontiguousarray(new_region[inner], dtype=lm.array.dtype)
     lm.array[sl][inner] = new
-    glo = tuple(int(a) + b for a, b in zip(lo, lo2))
-    ghi = tuple(int(a) + b for a, b in zip(lo, hi2))
+    glo = tuple(int(a) + b for a, b in zip(lo, lo2, strict=False))
+    ghi = tuple(int(a) + b for a, b in zip(lo, hi2, strict=False))
     return Change(glo, ghi, old, new, name)  # type: ignore[arg-type]
 
 
 def apply_values(lm: LabelMap, lo: Sequence[int], values: np.ndarray) -> None:
     """Write ``values`` at box starting at ``lo`` (used by undo/redo and journal replay)."""
-    sl = tuple(slice(int(a), int(a) + n) for a, n in zip(lo, values.shape))
+    sl = tuple(slice(int(a), int(a) + n) for a, n in zip(lo, values.shape, strict=False))
     lm.array[sl] = values
 
 
@@ -144,7 +145,7 @@ def paint(
     else:
         dist2 = g[0] ** 2 + g[1] ** 2 + g[2] ** 2
     mask = dist2 <= r * r + 1e-9
-    sl = tuple(slice(int(x), int(y)) for x, y in zip(lo, hi))
+    sl = tuple(slice(int(x), int(y)) for x, y in zip(lo, hi, strict=False))
     cur = lm.array[sl]
     if intensity is not None and intensity_range is not None:
         img = intensity[sl]
@@ -211,7 +212,7 @@ def flood_fill(
         return None
     bu, bv = objs[0]
     lo, hi = _plane_box(a, c, (bu.start, bu.stop), (bv.start, bv.stop))
-    sl = tuple(slice(x, y) for x, y in zip(lo, hi))
+    sl = tuple(slice(x, y) for x, y in zip(lo, hi, strict=False))
     cur = lm.array[sl]
     m = np.expand_dims(mask[bu, bv], a)
     new = np.where(m, np.asarray(value, dtype=cur.dtype), cur)
@@ -253,7 +254,7 @@ def fill_polygon(
     ImageDraw.Draw(img).polygon([(float(p[1] - v0), float(p[0] - u0)) for p in uv], fill=1, outline=1)
     mask = np.asarray(img, dtype=bool)
     lo, hi = _plane_box(a, c, (u0, u1), (v0, v1))
-    sl = tuple(slice(x, y) for x, y in zip(lo, hi))
+    sl = tuple(slice(x, y) for x, y in zip(lo, hi, strict=False))
     cur = lm.array[sl]
     new = np.where(np.expand_dims(mask, a), np.asarray(value, dtype=cur.dtype), cur)
     return _commit(lm, lo, hi, new, "Polygon fill" if value else "Polygon erase")
@@ -285,9 +286,9 @@ def remove_small_islands(lm: LabelMap, value: int, min_voxels: int, *, connectiv
     if box is None:
         return None
     lo, hi = box
-    sl = tuple(slice(x, y) for x, y in zip(lo, hi))
+    sl = tuple(slice(x, y) for x, y in zip(lo, hi, strict=False))
     cur = lm.array[sl]
-    comp, n, sizes = _components(cur == value, connectivity)
+    comp, _, sizes = _components(cur == value, connectivity)
     small = sizes < int(min_voxels)
     small[0] = False
     new = np.where(small[comp], np.asarray(0, dtype=cur.dtype), cur)
@@ -300,7 +301,7 @@ def keep_largest_component(lm: LabelMap, value: int, *, connectivity: int = 1) -
     if box is None:
         return None
     lo, hi = box
-    sl = tuple(slice(x, y) for x, y in zip(lo, hi))
+    sl = tuple(slice(x, y) for x, y in zip(lo, hi, strict=False))
     cur = lm.array[sl]
     comp, n, sizes = _components(cur == value, connectivity)
     if n <= 1:
@@ -337,7 +338,7 @@ def interpolate_slices(
     a = plane_axis_of(plane_axis)
     if k0 is None or k1 is None:
         ks = labelled_slices(lm, value, a)
-        pairs = [(x, y) for x, y in zip(ks, ks[1:]) if y - x > 1]
+        pairs = [(x, y) for x, y in itertools.pairwise(ks) if y - x > 1]
     else:
         k0, k1 = sorted((int(k0), int(k1)))
         pairs = [(k0, k1)] if k1 - k0 > 1 else []

@@ -6,9 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from medview.annotation.labelmap import now_iso, reviewer_name
 
@@ -46,7 +47,7 @@ class ClassificationReview:
     @classmethod
     def from_prediction(cls, prediction: Any, image_meta: dict[str, Any] | None, decision: str,
                         final_label: str | None = None, comment: str = "",
-                        reviewer: str | None = None) -> "ClassificationReview":
+                        reviewer: str | None = None) -> ClassificationReview:
         meta = dict(image_meta or {})
         kw = {}
         if reviewer:

@@ -160,7 +160,7 @@ class Workspace:
     # ---- opening --------------------------------------------------------------------------
     @classmethod
     def create(cls, root: str | Path, labelmap: LabelMap, history: EditHistory | None = None,
-               original: np.ndarray | None = None, **kw: Any) -> "Workspace":
+               original: np.ndarray | None = None, **kw: Any) -> Workspace:
         """Start a new session in ``root`` (an existing session there is replaced)."""
         ws = cls(root, **kw)
         ws.root.mkdir(parents=True, exist_ok=True)
@@ -181,7 +181,7 @@ class Workspace:
         return ws
 
     @classmethod
-    def resume(cls, root: str | Path, history: EditHistory | None = None, **kw: Any) -> "Workspace":
+    def resume(cls, root: str | Path, history: EditHistory | None = None, **kw: Any) -> Workspace:
         """Reopen a session (after a crash: restore it): snapshot + journal replay."""
         ws = cls(root, **kw)
         lm, seq = load_workspace(ws.root)
@@ -189,7 +189,7 @@ class Workspace:
         return ws
 
     @classmethod
-    def for_labelmap(cls, labelmap: LabelMap, base: Path | None = None, **kw: Any) -> "Workspace":
+    def for_labelmap(cls, labelmap: LabelMap, base: Path | None = None, **kw: Any) -> Workspace:
         return cls.create((base or workspaces_dir()) / workspace_key(labelmap.reference), labelmap, **kw)
 
     def _open(self, labelmap: LabelMap, history: EditHistory | None, seq: int) -> None:
@@ -232,7 +232,7 @@ class Workspace:
         self._idle.clear()
         self._queue.put(("region", self.seq, tuple(change.lo), new.copy(), self._table(self.labelmap)))
 
-    def _on_table(self, kind: str, label: Label | None) -> None:  # noqa: ARG002
+    def _on_table(self, kind: str, label: Label | None) -> None:
         assert self.labelmap is not None
         self.seq += 1
         table = self._table(self.labelmap)
@@ -260,7 +260,7 @@ class Workspace:
                 if kind == "region":
                     if data.dtype != shadow.dtype:
                         shadow = shadow.astype(data.dtype)
-                    sl = tuple(slice(a, a + n) for a, n in zip(lo, data.shape))
+                    sl = tuple(slice(a, a + n) for a, n in zip(lo, data.shape, strict=False))
                     shadow[sl] = data
                 elif np.dtype(data) != shadow.dtype:
                     shadow = shadow.astype(np.dtype(data))
@@ -421,7 +421,7 @@ def load_workspace(root: str | Path) -> tuple[LabelMap, int]:
             if dt != arr.dtype:
                 arr = arr.astype(dt)
             vals = np.frombuffer(zlib.decompress(payload), dtype=dt).reshape(header["shape"])
-            sl = tuple(slice(a, a + n) for a, n in zip(header["lo"], vals.shape))
+            sl = tuple(slice(a, a + n) for a, n in zip(header["lo"], vals.shape, strict=False))
             arr[sl] = vals
         elif header["kind"] == "table" and np.dtype(header.get("dtype", arr.dtype.str)) != arr.dtype:
             arr = arr.astype(np.dtype(header["dtype"]))

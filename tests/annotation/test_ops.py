@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 
@@ -117,7 +119,7 @@ def test_interpolate_between_two_slices():
     ch = interpolate_slices(lm, 1, k0=0, k1=10)
     assert ch is not None
     areas = [int((lm.array[k] == 1).sum()) for k in range(11)]
-    assert all(b > a for a, b in zip(areas, areas[1:]))  # grows monotonically
+    assert all(b > a for a, b in itertools.pairwise(areas))  # grows monotonically
     r_mid = np.sqrt(areas[5] / np.pi)
     assert abs(r_mid - 10) < 1.0
     # without explicit slices it finds the gaps itself; here none are left
@@ -140,7 +142,7 @@ def test_undo_redo_named_and_bounded():
     h = EditHistory(lm)
     h.begin("Brush")
     pts = [(1, 20 + 5 * t, 20 + 7 * t) for t in range(20)]
-    for a, b in zip(pts, pts[1:]):
+    for a, b in itertools.pairwise(pts):
         h.add(paint(lm, a, b, radius_mm=4, value=1))
     h.end()
     after_stroke = lm.array.copy()
