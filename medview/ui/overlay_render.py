@@ -64,3 +64,14 @@ def label_slice(plane: np.ndarray, outline: bool) -> np.ndarray:
     edge[0, :] = edge[-1, :] = True
     edge[:, 0] = edge[:, -1] = True
     return np.where(edge, lab, np.uint8(0))
+
+
+def bbox_2d(mask: np.ndarray, margin: int = 0) -> tuple[int, int, int, int] | None:
+    """(r0, r1, c0, c1) half-open bounds of the non-zero pixels (grown by ``margin``), or None."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    h, w = mask.shape
+    return (max(0, int(rows[0]) - margin), min(h, int(rows[-1]) + 1 + margin),
+            max(0, int(cols[0]) - margin), min(w, int(cols[-1]) + 1 + margin))

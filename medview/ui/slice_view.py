@@ -18,14 +18,13 @@ from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsLineItem, QGraphics
 
 from medview.measure import window_to_levels
 from medview.ui.geometry import ViewGeometry, take_slice, view_geometry
-from medview.ui.overlay_render import heatmap_lut, label_lut, label_slice
+from medview.ui.fast_image import FastImageItem, rgba_to_premultiplied, window_table
+from medview.ui.overlay_render import bbox_2d, heatmap_lut, label_lut, label_slice
 from medview.ui.viewer_state import LabelLayer, Measurement, ToolEvent, ViewerState
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
 MEASURE_TOOLS = ("ruler", "ellipse", "rect")
-_GRAY = np.arange(256, dtype=np.uint8)
-_GRAY_INV = _GRAY[::-1].copy()
 VIEW_COLORS = {"axial": "#e0c040", "coronal": "#40c0e0", "sagittal": "#e060a0"}
 
 
@@ -144,9 +143,9 @@ class SliceView(pg.GraphicsLayoutWidget):
         self.ci.setContentsMargins(0, 0, 0, 0)
         self.vb = _SliceViewBox(self)
         self.addItem(self.vb)
-        self.img = pg.ImageItem(axisOrder="row-major")
+        self.img = FastImageItem(axisOrder="row-major")
         self.vb.addItem(self.img)
-        self._overlays: dict[str, pg.ImageItem] = {}
+        self._overlays: dict[str, FastImageItem] = {}
         color = VIEW_COLORS.get(view, "#e0c040")
         self.hline = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(color, width=1))
         self.vline = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(color, width=1))
@@ -206,7 +205,7 @@ class SliceView(pg.GraphicsLayoutWidget):
         self.img.setTransform(t)
         for it in self._overlays.values():
             it.setTransform(t)
-        self.img.setLookupTable(_GRAY_INV if self.state.invert else None)
+        self._apply_window()
         self._on_layers()
         self._render_slice(force=True)
         self._place_crosshair()
@@ -234,10 +233,7 @@ class SliceView(pg.GraphicsLayoutWidget):
             return
         self.slice_index = idx
         plane = take_slice(vol.array, g.normal_axis, idx)
-        if vol.is_rgb:
-            self.img.setImage(plane, autoLevels=False, levels=None)
-        else:
-            self.img.setImage(plane, autoLevels=False, levels=window_to_levels(*self.state.window))
+        self.img.set_data(plane)
         for layer in self.state.layers():
             self._render_overlay(layer)
         self._refresh_measurements()
@@ -251,16 +247,31 @@ class SliceView(pg.GraphicsLayoutWidget):
         if not layer.visible:
             item.setVisible(False)
             return
-        item.setVisible(True)
         plane = take_slice(layer.volume.array, g.normal_axis, self.slice_index)
+        # draw only the bounding box of what is visible on this slice (label maps and thresholded
+        # heatmaps are mostly empty): less to look up and far less for Qt to blend
         if isinstance(layer, LabelLayer):
-            if lut_changed or item.lut is None:
-                item.setLookupTable(label_lut(layer), update=False)
-            item.setImage(label_slice(plane, layer.outline), autoLevels=False, levels=None)
+            box = bbox_2d(plane, margin=1)
+        elif layer.threshold > layer.vmin:
+            box = bbox_2d(plane >= layer.threshold)
         else:
-            if lut_changed or item.lut is None:
-                item.setLookupTable(heatmap_lut(layer), update=False)
-            item.setImage(plane, autoLevels=False, levels=(layer.vmin, layer.vmax))
+            box = (0, plane.shape[0], 0, plane.shape[1])
+        item.setVisible(box is not None)
+        if box is None:
+            return
+        r0, r1, c0, c1 = box
+        crop = plane[r0:r1, c0:c1]
+        base = QTransform(*g.item_transform())
+        item.setTransform(QTransform.fromTranslate(c0, r0) * base if (r0 or c0) else base)
+        if isinstance(layer, LabelLayer):
+            if lut_changed or item.argb_lut is None:
+                item.set_argb_lut(rgba_to_premultiplied(label_lut(layer)), update=False)
+            item.set_data(label_slice(crop, layer.outline))
+        else:
+            if lut_changed or item.argb_lut is None:
+                item.set_argb_lut(rgba_to_premultiplied(heatmap_lut(layer)),
+                                  value_range=(layer.vmin, layer.vmax), update=False)
+            item.set_data(crop)
 
     def _on_layers(self) -> None:
         names = [lay.name for lay in self.state.layers()]
@@ -270,7 +281,7 @@ class SliceView(pg.GraphicsLayoutWidget):
         for z, layer in enumerate(self.state.layers()):
             item = self._overlays.get(layer.name)
             if item is None:
-                item = pg.ImageItem(axisOrder="row-major")
+                item = FastImageItem(axisOrder="row-major")
                 self._overlays[layer.name] = item
                 self.vb.addItem(item, ignoreBounds=True)
                 if self.geom is not None:
@@ -291,14 +302,25 @@ class SliceView(pg.GraphicsLayoutWidget):
                 return
         self._render_overlay(layer, lut_changed=region is None)
 
-    def _on_window(self, width: float, level: float) -> None:
+    def _apply_window(self) -> None:
         vol = self.state.volume
-        if vol is not None and not vol.is_rgb:
-            self.img.setLevels(window_to_levels(width, level))
+        if vol is None:
+            return
+        if vol.is_rgb:
+            self.img.set_argb_lut(None)
+            self.img.setLevels(None)
+            return
+        lut, value_range = window_table(vol.array.dtype, *window_to_levels(*self.state.window),
+                                        self.state.invert)
+        self.img.set_argb_lut(lut, value_range)
+
+    def _on_window(self, width: float, level: float) -> None:
+        self._apply_window()
         self._update_text()
 
     def _on_invert(self, on: bool) -> None:
-        self.img.setLookupTable(_GRAY_INV if on else None)
+        self._apply_window()
+        self._update_text()
 
     def _place_crosshair(self) -> None:
         g = self.geom
