@@ -1,0 +1,159 @@
+"""MODEL_CARD.md for each bundled model, rendered from the training state and the evaluation
+report (the numbers are the ones ``medview evaluate`` printed, quoted with the command)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from medview.training.recipes import RECIPES
+
+DATA: dict[str, dict[str, str]] = {
+    "xray-view": {
+        "short": "Open-i chest / abdomen radiographs (Lakhani et al. 2018)",
+        "citation": "P. Lakhani, D. L. Gray, C. R. Pett, P. Nagy, G. Shih. *Hello World Deep Learning in "
+                    "Medical Imaging.* J Digit Imaging 31:283-289, 2018. Images from the NLM Open-i service.",
+        "licence": "Published for research and education (Open-i images; see the source articles' "
+                   "licences). The weights are MedView's own.",
+    },
+    "hippocampus": {
+        "short": "Medical Segmentation Decathlon Task04 Hippocampus",
+        "citation": "A. L. Simpson et al. *A large annotated medical image dataset for the development and "
+                    "evaluation of segmentation algorithms.* arXiv:1902.09063, 2019; M. Antonelli et al. *The "
+                    "Medical Segmentation Decathlon.* Nat Commun 13:4128, 2022.",
+        "licence": "CC-BY-SA 4.0.",
+    },
+    "retina-vessels": {
+        "short": "DRIVE (Staal et al. 2004)",
+        "citation": "J. Staal, M. D. Abramoff, M. Niemeijer, M. A. Viergever, B. van Ginneken. *Ridge-based "
+                    "vessel segmentation in color images of the retina.* IEEE TMI 23(4):501-509, 2004.",
+        "licence": "Published for research and education by the DRIVE organisers (registration terms).",
+    },
+    "polyp": {
+        "short": "Kvasir-SEG (Jha et al. 2020)",
+        "citation": "D. Jha, P. H. Smedsrud, M. A. Riegler, P. Halvorsen, T. de Lange, D. Johansen, "
+                    "H. D. Johansen. *Kvasir-SEG: A Segmented Polyp Dataset.* MMM 2020, LNCS 11962.",
+        "licence": "Research and educational use (Kvasir-SEG terms; cite the paper).",
+    },
+    "breast-us": {
+        "short": "BUSI breast ultrasound (Al-Dhabyani et al. 2020)",
+        "citation": "W. Al-Dhabyani, M. Gomaa, H. Khaled, A. Fahmy. *Dataset of breast ultrasound images.* "
+                    "Data in Brief 28:104863, 2020.",
+        "licence": "CC0 / public research data set (Data in Brief); cite the paper.",
+    },
+    "skin-lesion-seg": {
+        "short": "PH2 dermoscopy (Mendonca et al. 2013)",
+        "citation": "T. Mendonca, P. M. Ferreira, J. S. Marques, A. R. S. Marcal, J. Rozeira. *PH2 - A "
+                    "dermoscopic image database for research and benchmarking.* IEEE EMBC 2013, 5437-5440.",
+        "licence": "Research and education use (PH2 terms; cite the paper).",
+    },
+}
+DATA["skin-lesion"] = DATA["skin-lesion-seg"]
+
+FAILURE_MODES: dict[str, list[str]] = {
+    "xray-view": [
+        "Only two classes: any other radiograph (limb, skull, lateral spine, babygram) is still called "
+        "chest or abdomen, often with high confidence.",
+        "Trained on 55 images; inverted (negative) films are covered by augmentation, strongly rotated or "
+        "cropped films are not.",
+    ],
+    "hippocampus": [
+        "Expects a small T1 crop around one hippocampus (about 35 x 50 x 35 voxels at 1 mm, the MSD "
+        "layout); run on a whole-brain series it marks spurious structures.",
+        "No resampling or reorientation (spacing/orientation null): the crop must already be ~1 mm and in "
+        "the MSD voxel order; the synthetic *_HCropVolume DICOM series follow that layout.",
+        "The anterior/posterior border is a convention of the annotators; most errors sit there.",
+    ],
+    "retina-vessels": [
+        "Thin capillaries near the optic disc and at the field-of-view border are missed or broken.",
+        "The optic-disc rim and bright lesions (exudates) can give false vessels.",
+        "Trained on 14 DRIVE images (565 x 584, 45 degree field); other cameras/resolutions shift the "
+        "vessel calibre the network expects.",
+    ],
+    "polyp": [
+        "Flat or very small polyps and polyps at the image border are under-segmented.",
+        "Specular highlights, stool and instrument tips give false positives.",
+        "Kvasir-SEG comes from one centre; MEASURED.md reports a drop to ~0.60 Dice on another centre's images.",
+    ],
+    "breast-us": [
+        "BUSI comes from one hospital and machine; other scanners, presets and annotated/callipered images "
+        "behave differently.",
+        "Benign vs malignant is the hard pair; normal images with shadowing can look like lesions.",
+    ],
+    "skin-lesion-seg": [
+        "Lesions touching the image border or hidden by hair, ruler marks or dark vignetting corners.",
+        "Very light, low-contrast nevi are under-segmented.",
+    ],
+    "skin-lesion": [
+        "PH2 has 160 images from one clinic and one dermoscope; the held-out split has only 40 images "
+        "(8 melanomas), so the figures have wide confidence intervals.",
+        "Common vs atypical nevus is the hard pair (also for dermatologists).",
+        "Not validated on other skin types, devices or non-dermoscopic photographs.",
+    ],
+}
+
+
+def _fmt(v: Any) -> str:
+    return json.dumps(v) if not isinstance(v, float) else f"{v:.4f}"
+
+
+def render(model_id: str, state: dict[str, Any], report: dict[str, Any] | None, printed: list[str] | None = None,
+           extra: str = "") -> str:
+    r = RECIPES[model_id]
+    m = r.manifest
+    d = DATA[model_id]
+    inp = m["input"]
+    split = (state or {}).get("split", {})
+    lines = [
+        f"# {m['name']} (`{model_id}`)", "",
+        "**Intended use: research use only, not for diagnosis.** A second-opinion aid inside MedView for "
+        "reviewing images; it has not been cleared by any regulator and must not drive clinical decisions.", "",
+        "## Data", "",
+        f"- Data set: {d['short']}. {d['citation']}",
+        f"- Licence / terms: {d['licence']}",
+        f"- Split (deterministic): {split.get('description', '')}. Sizes: train {split.get('train')}, "
+        f"validation {split.get('val')}, test {split.get('test') and len(split.get('test'))}.",
+        "- Test images (never used for training or checkpoint choice): "
+        + ", ".join(f"`{n}`" for n in split.get("test", [])), "",
+        "## Model", "",
+        f"- Network: MONAI `{m['network']['architecture']}` with `{json.dumps(m['network']['args'])}`.",
+        f"- Input: {inp['dims']}D, channels `{inp['channels']}`, normalisation `{json.dumps(inp['normalization'])}`"
+        f", size {inp.get('size')}, spacing {inp.get('spacing')}, roi {inp.get('roi_size')}, "
+        f"pad to multiple of {inp.get('pad_to_multiple')} (built with `medview.inference.preprocess`, the "
+        "same functions the app uses).",
+        f"- Output: {m['task']}, {m['output'].get('activation')} over "
+        + (", ".join(m['output'].get('classes', [])) or "background, " + ", ".join(
+            lab['name'] for lab in m['output'].get('labels', []))) + ".", "",
+        "## Training", "",
+        f"- Command: `medview train {model_id}" + (f" --init {state['init']}" if state.get("init") else "")
+        + f"` (fixed seed {state.get('seed')}, AdamW lr {r.lr}, batch {r.batch_size}, cosine schedule over the "
+        "time budget, checkpoint chosen on the validation part, resumable checkpoints in checkpoints/).",
+        f"- Time: {state.get('elapsed_s', 0) / 60:.1f} min on 2 shared CPU cores (torch CPU), "
+        f"{state.get('epoch')} epochs; best validation {r.select} {state.get('best', float('nan')):.4f} at epoch "
+        f"{state.get('best_epoch')}.",
+        f"- Augmentation: `{json.dumps(r.augment)}`.", "",
+    ]
+    if extra:
+        lines += [extra, ""]
+    lines += ["## Held-out test metrics", ""]
+    if printed:
+        lines += [f"`medview evaluate {model_id}` printed:", "", "```", *printed, "```", ""]
+    if report and "reliability" in report:
+        lines += ["## Calibration", ""]
+        if "positive_reliability" in report:
+            lines += [f"Reliability of p({report['positive']}) on the test split "
+                      f"(ECE {report['positive_ece']:.4f}); plot: `reliability.png` beside this card.", "",
+                      "| p bin | n | mean p | observed frequency |", "|---|---|---|---|"]
+            for b in report["positive_reliability"]:
+                lines.append(f"| {b['bin'][0]:.1f}-{b['bin'][1]:.1f} | {b['n']} | {b['mean_confidence']:.3f} | "
+                             f"{b['observed']:.3f} |")
+            lines.append("")
+        lines += [f"Top-class confidence vs accuracy on the test split (ECE {report['ece']:.4f}):", "",
+                  "| confidence bin | n | mean confidence | accuracy |", "|---|---|---|---|"]
+        for b in report["reliability"]:
+            lines.append(f"| {b['bin'][0]:.1f}-{b['bin'][1]:.1f} | {b['n']} | {b['mean_confidence']:.3f} | "
+                         f"{b['observed']:.3f} |")
+        lines += ["", "With this few test images the bins are coarse; treat the probabilities as a ranking, "
+                  "not as calibrated risks.", ""]
+    lines += ["## Known failure modes", ""] + [f"- {t}" for t in FAILURE_MODES[model_id]] + [""]
+    return "\n".join(lines)

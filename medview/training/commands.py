@@ -1,0 +1,133 @@
+"""`medview train MODEL_ID` and `medview evaluate MODEL_ID` (headless; torch imported lazily)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    from medview.training.recipes import RECIPES
+
+    ids = ", ".join(RECIPES)
+    t = subparsers.add_parser("train", help=f"train a bundled model from scratch ({ids})")
+    t.add_argument("model_id", choices=list(RECIPES), metavar="MODEL_ID", help=ids)
+    t.add_argument("--minutes", type=float, default=None, help="training time budget (default: the recipe's)")
+    t.add_argument("--data", type=Path, default=None,
+                   help="annotation training-set export (images/ + labels/ + dataset.json) to fine-tune on")
+    t.add_argument("--init", default=None, help="model package id/folder (or .safetensors) to start from")
+    t.add_argument("--out", type=Path, default=None, help="package folder to write (default: models/MODEL_ID, "
+                   "or the user model folder for --data)")
+    t.add_argument("--fresh", action="store_true", help="ignore an unfinished checkpoint instead of resuming")
+    t.add_argument("--max-epochs", type=int, default=None, help=argparse.SUPPRESS)
+    t.add_argument("--no-package", action="store_true", help="train only; do not write the model package")
+    t.add_argument("--checkpoint-name", default=None, help=argparse.SUPPRESS)
+    t.set_defaults(func=_train)
+
+    e = subparsers.add_parser("evaluate", help="held-out metrics of a bundled model")
+    e.add_argument("model_id", choices=list(RECIPES), metavar="MODEL_ID", help=ids)
+    e.add_argument("--package", type=Path, default=None, help="package folder (default: the one found by id)")
+    e.add_argument("--part", choices=["test", "val"], default="test", help="which split to measure")
+    e.add_argument("--json", type=Path, default=None, help="also write the full report as JSON")
+    e.add_argument("--threshold", type=float, default=None, help=argparse.SUPPRESS)
+    e.add_argument("--card", action="store_true",
+                   help="rewrite the package's MODEL_CARD.md with these numbers (and reliability.png)")
+    e.add_argument("--card-extra", type=Path, default=None, help=argparse.SUPPRESS)
+    e.set_defaults(func=_evaluate)
+
+
+def _train(args) -> int:
+    from medview.training import packaging, runner
+    from medview.training.engine import ProgressBar
+
+    state = runner.train_model(
+        args.model_id, minutes=args.minutes, data=args.data, init=args.init, out=args.out, fresh=args.fresh,
+        progress=ProgressBar(f"train {args.model_id}"), max_epochs=args.max_epochs,
+        checkpoint_name=args.checkpoint_name,
+    )
+    print(f"best validation score {state['best']:.4f} at epoch {state['best_epoch']} "
+          f"after {state['elapsed_s'] / 60:.1f} min")
+    if args.data is None and not args.no_package:
+        folder = packaging.package_from_checkpoint(args.model_id, out=args.out,
+                                                   checkpoint_name=args.checkpoint_name)
+        print(f"wrote {folder}")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from medview.training import runner
+    from medview.training.engine import ProgressBar
+
+    rep = runner.evaluate_model(args.model_id, package=args.package, part=args.part,
+                                progress=ProgressBar(f"evaluate {args.model_id}"), threshold=args.threshold)
+    lines = format_report(rep)
+    for line in lines:
+        print(line)
+    if args.json:
+        runner.save_json(rep, args.json)
+    if args.card:
+        _write_card(args, rep, lines)
+    return 0
+
+
+def _write_card(args, rep: dict, printed: list[str]) -> None:
+    from medview.inference.package import find_package
+    from medview.training import cards, checkpoint, metrics
+
+    pkg = find_package(str(args.package) if args.package else args.model_id)
+    state = checkpoint.read_state(args.model_id) or {}
+    if state.get("best_epoch") != pkg.manifest.get("training", {}).get("best_epoch"):
+        print("warning: checkpoints/ state does not match the package's training record", file=sys.stderr)
+    extra = args.card_extra.read_text() if args.card_extra else ""
+    cmd = f"medview evaluate {args.model_id}" + (f" --part {args.part}" if args.part != "test" else "")
+    text = cards.render(args.model_id, state, rep, printed=[f"$ {cmd}", *printed], extra=extra)
+    if "positive_reliability" in rep:
+        metrics.reliability_png(rep["positive_reliability"], pkg.path / "reliability.png",
+                                f"{args.model_id}: p({rep['positive']}) on the test split")
+    elif "reliability" in rep:
+        metrics.reliability_png(rep["reliability"], pkg.path / "reliability.png",
+                                f"{args.model_id}: top-class confidence vs accuracy")
+    pkg.card_path.write_text(text, encoding="utf-8")
+    print(f"wrote {pkg.card_path}")
+
+
+def format_report(rep: dict) -> list[str]:
+    lines = [f"model {rep['model']} (sha256 {rep['sha256'][:12]}) on the held-out {rep['part']} split"]
+    if "accuracy" in rep:
+        lines.append(f"n={rep['n']} accuracy={rep['accuracy']:.4f} macro_ovr_auc={rep['macro_auc']:.4f} "
+                     f"ece={rep['ece']:.4f}")
+        lines.append("per-class AUC: " + ", ".join(f"{k}={v:.4f}" for k, v in rep["per_class_auc"].items()))
+        lines.append(f"confusion (rows truth, cols predicted): {json.dumps(rep['confusion'])}")
+        if "positive" in rep:
+            p = rep["positive"]
+            lines.append(f"{p}-vs-rest AUC={rep['positive_auc']:.4f}; at argmax: sensitivity="
+                         f"{rep['sensitivity_argmax']:.4f} specificity={rep['specificity_argmax']:.4f}; at "
+                         f"p({p}) >= {rep['threshold']:.2f}: sensitivity={rep['sensitivity_threshold']:.4f} "
+                         f"specificity={rep['specificity_threshold']:.4f}; {p} ECE={rep['positive_ece']:.4f}")
+        wrong = [f"{r['name']} (truth {r['truth']})" for r in rep["predictions"]
+                 if rep_classes(rep)[max(range(len(r['probs'])), key=lambda i: r['probs'][i])] != r["truth"]]
+        lines.append("misclassified: " + (", ".join(wrong) if wrong else "none"))
+    else:
+        keys = [k for k in rep if k.startswith(("dice", "mean_dice", "f1", "auc")) and isinstance(rep[k], float)]
+        lines.append(" ".join(f"{k}={rep[k]:.4f}" for k in keys if k != "dice") + f" (n={len(rep['per_image'])})")
+        if rep.get("volumes"):
+            names = [k for k in rep["volumes"][0] if k != "name" and not k.endswith("(truth)")]
+            for n in names:
+                pv = [v[n] for v in rep["volumes"]]
+                tv = [v[f"{n} (truth)"] for v in rep["volumes"]]
+                lines.append(f"{n}: mean volume {sum(pv) / len(pv):.3f} mL predicted, {sum(tv) / len(tv):.3f} mL "
+                             f"reference; mean absolute difference "
+                             f"{sum(abs(a - b) for a, b in zip(pv, tv)) / len(pv):.3f} mL")
+        worst = sorted(rep["per_image"].items(), key=lambda kv: kv[1])[:3]
+        lines.append("lowest per-image: " + ", ".join(f"{k}={v:.3f}" for k, v in worst))
+    return lines
+
+
+def rep_classes(rep: dict) -> list[str]:
+    return list(rep["per_class_auc"].keys())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(0)

@@ -1,0 +1,36 @@
+"""Write a bundled model package (models/<id>/) from the best checkpoint, with its card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from medview.config import bundled_models_dir
+from medview.training import checkpoint as ckpt
+from medview.training.recipes import RECIPES
+
+
+def package_from_checkpoint(model_id: str, out: Path | None = None, checkpoint_name: str | None = None,
+                            card: str | None = None) -> Path:
+    from medview.inference.package import write_package
+    from medview.training import cards
+
+    recipe = RECIPES[model_id]
+    name = checkpoint_name or model_id
+    state = ckpt.read_state(name) or {}
+    sd = ckpt.load_weights(ckpt.checkpoint_dir(name) / "best.safetensors")
+    m = recipe.new_manifest()
+    m["training"] = {
+        "command": f"medview train {model_id}" + (f" --init {state['init']}" if state.get("init") else ""),
+        "data": cards.DATA[model_id]["short"],
+        "split": state.get("split", {}).get("description", ""),
+        "minutes": state.get("train_minutes"),
+        "epochs": state.get("epoch"),
+        "best_epoch": state.get("best_epoch"),
+        "seed": state.get("seed"),
+        "init": state.get("init"),
+    }
+    folder = Path(out) if out else bundled_models_dir() / model_id
+    existing = folder / "MODEL_CARD.md"
+    text = card or (existing.read_text() if existing.exists() else cards.render(model_id, state, None))
+    write_package(folder, m, sd, text)
+    return folder

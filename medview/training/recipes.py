@@ -1,0 +1,156 @@
+"""The bundled models: manifest, data, network and training settings of each, in one table.
+
+A recipe is everything ``medview train ID`` needs; ``medview evaluate ID`` reuses its split.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from medview.training import datasets
+
+UNET2D = {"spatial_dims": 2, "channels": [16, 32, 64, 128, 256], "strides": [2, 2, 2, 2], "num_res_units": 2}
+
+
+@dataclass
+class Recipe:
+    id: str
+    kind: str  # classification | seg2d | seg3d
+    manifest: dict[str, Any]
+    split: Callable[..., datasets.Split]
+    minutes: float
+    batch_size: int
+    lr: float
+    patch: tuple[int, ...] | None = None
+    max_epochs: int = 1000
+    val_every: int = 1
+    augment: dict[str, Any] = field(default_factory=dict)
+    select: str = ""  # validation metric used to choose the checkpoint
+    positive: str | None = None  # classifier's class of interest (melanoma)
+    card: dict[str, Any] = field(default_factory=dict)
+    init_from: str | None = None  # default initialisation (another bundled model id)
+
+    def new_manifest(self) -> dict[str, Any]:
+        return copy.deepcopy(self.manifest)
+
+
+def _manifest(id_, name, task, modality, body_part, arch, args, inp, out, gradcam=None) -> dict[str, Any]:
+    m = {
+        "schema_version": 1, "id": id_, "name": name, "version": "1.0.0", "task": task,
+        "modality": modality, "body_part": body_part,
+        "network": {"architecture": arch, "args": args},
+        "input": inp, "output": out,
+        "weights": {"file": "weights.safetensors", "sha256": "0" * 64},
+    }
+    if gradcam:
+        m["gradcam_layer"] = gradcam
+    return m
+
+
+RECIPES: dict[str, Recipe] = {}
+
+
+def _add(r: Recipe) -> None:
+    RECIPES[r.id] = r
+
+
+_add(Recipe(
+    id="xray-view", kind="classification",
+    manifest=_manifest(
+        "xray-view", "Radiograph view: chest vs abdomen", "classification", ["CR", "DX", "DR", "RG", "OT", ""],
+        "chest / abdomen", "resnet10",
+        {"spatial_dims": 2, "n_input_channels": 1, "num_classes": 2, "conv1_t_stride": 2},
+        {"dims": 2, "channels": "grey", "size": [224, 224], "spacing": None, "orientation": None,
+         "normalization": {"kind": "zscore"}},
+        {"classes": datasets.XRAY_CLASSES, "activation": "softmax"}, gradcam="layer4"),
+    split=datasets.xray_view, minutes=4, batch_size=16, lr=1e-3, max_epochs=80,
+    augment={"flip_h": True, "rotate_deg": 10, "scale": 0.1, "shift": 0.08, "invert": 0.5, "gain": 0.15},
+    select="accuracy",
+))
+
+_add(Recipe(
+    id="hippocampus", kind="seg3d",
+    manifest=_manifest(
+        "hippocampus", "Hippocampus anterior / posterior (MSD Task04)", "segmentation", ["MR", ""],
+        "brain (hippocampus crop)", "UNet",
+        {"spatial_dims": 3, "in_channels": 1, "out_channels": 3, "channels": [16, 32, 64, 128, 256],
+         "strides": [2, 2, 2, 2], "num_res_units": 2},
+        {"dims": 3, "channels": "grey", "size": None, "spacing": None, "orientation": None,
+         "normalization": {"kind": "zscore"}, "roi_size": [48, 64, 48], "pad_to_multiple": 16},
+        {"labels": [{"value": 1, "name": "anterior hippocampus", "color": [255, 200, 0]},
+                    {"value": 2, "name": "posterior hippocampus", "color": [0, 180, 255]}],
+         "activation": "softmax"}),
+    split=datasets.hippocampus, minutes=14, batch_size=4, lr=2e-3, patch=(48, 64, 48), val_every=2,
+    augment={"gain": 0.1}, select="mean_dice",
+))
+
+_add(Recipe(
+    id="retina-vessels", kind="seg2d",
+    manifest=_manifest(
+        "retina-vessels", "Retinal vessel segmentation (DRIVE)", "segmentation", ["OP", "OT", "XC", ""],
+        "eye fundus", "UNet", {**UNET2D, "in_channels": 1, "out_channels": 2},
+        {"dims": 2, "channels": "green", "size": None, "spacing": None, "orientation": None,
+         "normalization": {"kind": "zscore"}, "roi_size": [128, 128], "pad_to_multiple": 16},
+        {"labels": [{"value": 1, "name": "vessel", "color": [255, 64, 64]}], "activation": "softmax",
+         "threshold": 0.5}),
+    split=datasets.drive, minutes=13, batch_size=16, lr=2e-3, patch=(96, 96), val_every=5,
+    augment={"flip_h": True, "flip_v": True, "rot90": True, "gain": 0.15}, select="f1",
+))
+
+_add(Recipe(
+    id="polyp", kind="seg2d",
+    manifest=_manifest(
+        "polyp", "Colonoscopy polyp segmentation (Kvasir-SEG)", "segmentation", ["ES", "OT", "XC", ""],
+        "colon (endoscopy)", "UNet", {**UNET2D, "in_channels": 3, "out_channels": 2},
+        {"dims": 2, "channels": "rgb", "size": [256, 256], "spacing": None, "orientation": None,
+         "normalization": {"kind": "zscore"}, "roi_size": [256, 256], "pad_to_multiple": 16},
+        {"labels": [{"value": 1, "name": "polyp", "color": [0, 255, 120]}], "activation": "softmax"}),
+    split=datasets.kvasir, minutes=14, batch_size=16, lr=2e-3, patch=(192, 192), val_every=2,
+    augment={"flip_h": True, "flip_v": True, "rot90": True, "rotate_deg": 15, "scale": 0.1, "gain": 0.15,
+             "per_channel": True, "fill": "reflection"},
+    select="dice",
+))
+
+_add(Recipe(
+    id="breast-us", kind="classification",
+    manifest=_manifest(
+        "breast-us", "Breast ultrasound: normal / benign / malignant (BUSI)", "classification", ["US", "OT", ""],
+        "breast", "resnet10", {"spatial_dims": 2, "n_input_channels": 1, "num_classes": 3, "conv1_t_stride": 2},
+        {"dims": 2, "channels": "grey", "size": [128, 128], "spacing": None, "orientation": None,
+         "normalization": {"kind": "zscore"}},
+        {"classes": datasets.BUSI_CLASSES, "activation": "softmax"}, gradcam="layer4"),
+    split=datasets.busi, minutes=11, batch_size=32, lr=1e-3, max_epochs=200,
+    augment={"flip_h": True, "rotate_deg": 10, "scale": 0.1, "shift": 0.06, "gain": 0.15},
+    select="macro_auc",
+))
+
+_add(Recipe(
+    id="skin-lesion-seg", kind="seg2d",
+    manifest=_manifest(
+        "skin-lesion-seg", "Skin lesion segmentation (PH2 dermoscopy)", "segmentation", ["XC", "OT", ""],
+        "skin", "UNet", {**UNET2D, "in_channels": 3, "out_channels": 2},
+        {"dims": 2, "channels": "rgb", "size": [192, 192], "spacing": None, "orientation": None,
+         "normalization": {"kind": "zscore"}, "roi_size": [192, 192], "pad_to_multiple": 16},
+        {"labels": [{"value": 1, "name": "lesion", "color": [255, 160, 0]}], "activation": "softmax"}),
+    split=lambda root=None: datasets.ph2(root, segmentation=True), minutes=9, batch_size=8, lr=2e-3,
+    patch=(192, 192), val_every=2,
+    augment={"flip_h": True, "flip_v": True, "rot90": True, "rotate_deg": 20, "scale": 0.1, "gain": 0.15,
+             "per_channel": True, "fill": "reflection"},
+    select="dice",
+))
+
+_add(Recipe(
+    id="skin-lesion", kind="classification",
+    manifest=_manifest(
+        "skin-lesion", "Dermoscopy: common nevus / atypical nevus / melanoma (PH2)", "classification",
+        ["XC", "OT", ""], "skin", "resnet10", {"spatial_dims": 2, "n_input_channels": 3, "num_classes": 3, "conv1_t_stride": 2},
+        {"dims": 2, "channels": "rgb", "size": [192, 192], "spacing": None, "orientation": None,
+         "normalization": {"kind": "zscore"}},
+        {"classes": datasets.PH2_CLASSES, "activation": "softmax"}, gradcam="layer4"),
+    split=datasets.ph2, minutes=6, batch_size=16, lr=1e-3, max_epochs=300,
+    augment={"flip_h": True, "flip_v": True, "rot90": True, "rotate_deg": 20, "scale": 0.1, "shift": 0.05,
+             "gain": 0.15, "per_channel": True, "fill": "reflection"},
+    select="melanoma_auc_plus_acc", positive="melanoma",
+))
