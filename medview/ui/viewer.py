@@ -27,7 +27,7 @@ class ViewerArea(QWidget):
         for name in VIEWS:
             v = SliceView(state, name, self)
             v.hovered.connect(self.hovered)
-            v.activated.connect(state.set_active_view)
+            v.activated.connect(self._on_view_activated)
             v.maximize_requested.connect(self._toggle_maximize)
             self.views[name] = v
         self.info = QLabel("", self)
@@ -35,6 +35,7 @@ class ViewerArea(QWidget):
         self.info.setStyleSheet("background: black; color: #c0c0c0; padding: 8px; font-size: 11pt;")
         self.info.setWordWrap(True)
         self._previous_layout = "1x3"
+        self._relayout = False
         state.layout_changed.connect(self._apply_layout)
         state.active_view_changed.connect(self._on_active)
         state.volume_changed.connect(self._update_info)
@@ -44,7 +45,18 @@ class ViewerArea(QWidget):
     def view(self, name: str) -> SliceView:
         return self.views[name]
 
+    def _on_view_activated(self, name: str) -> None:
+        if not self._relayout and self.views[name].isVisible():
+            self.state.set_active_view(name)
+
     def _apply_layout(self, layout: str) -> None:
+        self._relayout = True
+        try:
+            self._do_layout(layout)
+        finally:
+            self._relayout = False
+
+    def _do_layout(self, layout: str) -> None:
         for w in (*self.views.values(), self.info):
             self.grid.removeWidget(w)
             w.hide()
@@ -68,7 +80,7 @@ class ViewerArea(QWidget):
                 w.fit()
 
     def _on_active(self, name: str) -> None:
-        if self.state.layout == "1x1":
+        if self.state.layout == "1x1" and not self.views[name].isVisible():
             self._apply_layout("1x1")
 
     def _toggle_maximize(self, name: str) -> None:
