@@ -395,11 +395,10 @@ def write_package(
     # the state dict must build into the named network (catches wrong args early)
     net = networks.build_network(m["network"]["architecture"], m["network"].get("args", {}))
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state_dict.items()}
-    missing, unexpected = _key_diff(net.state_dict().keys(), tensors.keys())
-    if missing or unexpected:
-        raise PackageError(
-            f"state_dict does not fit {m['network']['architecture']}: missing {missing[:5]}, unexpected {unexpected[:5]}"
-        )
+    try:
+        net.load_state_dict(tensors, strict=True)  # names and shapes must fit exactly
+    except RuntimeError as exc:
+        raise PackageError(f"state_dict does not fit {m['network']['architecture']}: {exc}") from exc
     folder.mkdir(parents=True, exist_ok=True)
     wpath = folder / m["weights"]["file"]
     save_file(tensors, str(wpath), metadata={"format": "pt", "medview_id": str(m.get("id", ""))})
@@ -410,11 +409,6 @@ def write_package(
     if not pkg.ok:
         raise PackageError(f"written package {folder} is unusable: {pkg.reason}")
     return pkg
-
-
-def _key_diff(expected: Iterable[str], got: Iterable[str]) -> tuple[list[str], list[str]]:
-    e, g = set(expected), set(got)
-    return sorted(e - g), sorted(g - e)
 
 
 def load_network(package: ModelPackage, device: Any = "cpu"):

@@ -550,7 +550,9 @@ def _cam(package, runner, batch: np.ndarray, kind: str, class_idx: int, cancelle
             while len(_CAM_OBJECTS) > 2:
                 _CAM_OBJECTS.popitem(last=False)
     out = []
-    bs = max(1, runner.batch_size)
+    # MONAI's GradCAMpp broadcasts the per-sample score over the last spatial axis, which is only
+    # right for one sample at a time: Grad-CAM++ always runs with batch size 1.
+    bs = 1 if kind == "gradcam++" else max(1, runner.batch_size)
     i = 0
     while i < batch.shape[0]:
         check_cancelled(cancelled)
