@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--self-test" in argv:  # the frozen app's top-level flag = the `self-test` sub-command
+        argv = ["self-test", *[a for a in argv if a != "--self-test"]]
+    from medview.app_logging import setup_logging
+
+    setup_logging()  # rotating log file in the user log folder (cheap: no Qt, no torch)
     parser = build_parser()
     known = {a for a in parser._subparsers._group_actions[0].choices}  # type: ignore[union-attr]
     # `medview PATH` and plain `medview` open the GUI

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Build MedView from a clean checkout and run the frozen self-test. Exit 0 only when the build
+# succeeded, `medview --version` works and `medview --self-test` passed.
+#
+#   packaging/check.sh [--python PATH] [--rev REV] [--keep] [--allow-no-models]
+#
+# --python  interpreter of an environment with MedView's dependencies (default: this checkout's
+#           .venv, as made by scripts/setup.sh); PyInstaller is pip-installed into it if missing.
+# --rev     what to build (default HEAD): committed files only, as `git clone` gives them.
+# --keep    keep the temporary folder (clone, build, self-test exports) and print its path.
+# --allow-no-models  a build without model packages passes (models/ not committed yet).
+#
+# The frozen app runs from outside the clone with no display, no PYTHONPATH and a fresh
+# MEDVIEW_HOME, so it can use nothing but what the build bundled.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+PY="" REV=HEAD KEEP=0 SELFTEST_ARGS=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --python) PY="$2"; shift 2 ;;
+    --rev) REV="$2"; shift 2 ;;
+    --keep) KEEP=1; shift ;;
+    --allow-no-models) SELFTEST_ARGS+=(--allow-no-models); shift ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+if [ -z "$PY" ]; then
+  if [ -x "$root/.venv/bin/python" ]; then PY="$root/.venv/bin/python"; elif [ -x "$root/.venv/Scripts/python.exe" ]; then PY="$root/.venv/Scripts/python.exe"; else PY="$(command -v python3)"; fi
+fi
+PY="$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")"
+work="$(mktemp -d "${TMPDIR:-/tmp}/medview-check.XXXXXX")"
+cleanup() { if [ $KEEP = 1 ]; then echo "kept: $work"; else rm -rf "$work"; fi; }
+trap cleanup EXIT
+t0=$(date +%s)
+
+echo "== clean checkout of $(git -C "$root" rev-parse --short "$REV") into $work/src"
+git clone --quiet --no-hardlinks "$root" "$work/src"
+git -C "$work/src" checkout --quiet --detach "$(git -C "$root" rev-parse "$REV")"
+
+echo "== build (python: $PY)"
+"$work/src/packaging/build.sh" --python "$PY" 2>&1 | tee "$work/build.log" | grep -E "^(building with|build time|build size)|ERROR|Error" || true
+[ "${PIPESTATUS[0]}" = 0 ] || { echo "BUILD FAILED (log: $work/build.log)"; KEEP=1; exit 1; }
+app="$work/src/dist/medview"
+exe="$app/medview"; [ -x "$app/medview-cli" ] && exe="$app/medview-cli"; [ -x "$exe" ] || exe="$exe.exe"
+[ -x "$exe" ] || { echo "no executable in $app"; KEEP=1; exit 1; }
+
+run_frozen() {  # no display, no source tree, no user settings
+  (cd "$work" && env -u DISPLAY -u WAYLAND_DISPLAY -u PYTHONPATH -u PYTHONHOME -u MEDVIEW_MODELS \
+     -u QT_QPA_PLATFORM -u MEDVIEW_DEVICE MEDVIEW_HOME="$work/home" "$exe" "$@")
+}
+
+echo "== $exe --version"
+run_frozen --version
+echo "== $exe --self-test"
+t1=$(date +%s)
+set +e
+run_frozen --self-test --out "$work/selftest" --json "$work/selftest.json" "${SELFTEST_ARGS[@]}" 2>&1 | tee "$work/selftest.log"
+rc=${PIPESTATUS[0]}
+set -e
+t2=$(date +%s)
+echo "== frozen self-test exit code $rc ($((t2 - t1)) s wall, including start-up)"
+echo "== check.sh total $((t2 - t0)) s; app folder $(du -sh "$app" | cut -f1) ($(du -sm "$app" | cut -f1) MiB)"
+[ $rc = 0 ] || { KEEP=1; echo "CHECK FAILED"; exit 1; }
+echo "CHECK PASSED"
