@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QLabel, QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QLabel, QLineEdit, QSizePolicy, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
+                               QWidget)
 
 from medview.ui.viewer_state import ViewerState
 
@@ -35,6 +36,9 @@ class DicomTagBrowser(QWidget):
         self.search.setClearButtonEnabled(True)
         self.file_label = QLabel("", self)
         self.file_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.file_label.setWordWrap(True)
+        # a long path must not widen the dock (and so shift the views) when it changes
+        self.file_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.tree = QTreeWidget(self)
         self.tree.setHeaderLabels(["Tag", "Name", "VR", "Value"])
         self.tree.setColumnWidth(0, 95)
@@ -63,8 +67,8 @@ class DicomTagBrowser(QWidget):
         return str(files[k] if len(files) > k else files[-1])
 
     def refresh(self) -> None:
-        if not self.isVisible() and self.path is not None:
-            return
+        if not self.isVisible():
+            return  # read when shown (showEvent)
         path = self.current_file()
         if path == self.path:
             return
@@ -152,7 +156,7 @@ class SeriesInfoPanel(QTreeWidget):
             ("Modality", vol.modality),
             ("Size (i x j x k)", f"{x} x {y} x {z}" + ("  RGB" if vol.is_rgb else "")),
             ("Spacing (mm)", " x ".join(f"{s:.4g}" for s in vol.spacing)),
-            ("Field of view (mm)", " x ".join(f"{s * n:.1f}" for s, n in zip(vol.spacing, (x, y, z)))),
+            ("Field of view (mm)", " x ".join(f"{s * n:.1f}" for s, n in zip(vol.spacing, (x, y, z), strict=True))),
             ("Orientation", vol.orientation_code()),
             ("Origin (LPS mm)", ", ".join(f"{o:.2f}" for o in vol.origin)),
             ("Direction", "; ".join(", ".join(f"{v:.3f}" for v in vol.direction[:, c]) for c in range(3))),

@@ -85,6 +85,7 @@ def describe_position(vol, ijk) -> dict[str, str]:
 class MainWindow(QMainWindow):
     volume_loaded = Signal(object)  # Volume (after it is shown)
     load_failed = Signal(str)
+    preview_shown = Signal(int)  # slice index k shown while the rest of the series loads
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -374,8 +375,9 @@ class MainWindow(QMainWindow):
     def _on_preview(self, series, payload) -> None:
         if series is not self.current_series or self.state.volume is not None:
             return
-        _k, img = payload
+        k, img = payload
         self.viewer.show_preview(img, series.pixel_spacing)
+        self.preview_shown.emit(int(k))
 
     def _on_loaded(self, worker: Worker, result) -> None:
         if worker is not self._load_worker:

@@ -1,0 +1,168 @@
+"""Overlay layers as drawn on screen, the generic worker, start-up without torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint
+
+from medview.io.volume import Volume
+from medview.progress import check_cancelled
+from medview.ui.viewer_state import HeatmapLayer, LabelLayer, ViewerState
+from medview.ui.workers import Worker, start
+from tests.ui.conftest import shown_pixel, voxel_to_widget
+
+pytestmark = pytest.mark.gui
+
+
+def _volume() -> Volume:
+    a = np.full((20, 64, 80), 100, np.int16)  # uniform mid-grey under the window below
+    return Volume(a, spacing=(1.0, 1.0, 2.0), meta={"Modality": "CT"})
+
+
+@pytest.fixture
+def view(qtbot):
+    from medview.ui.slice_view import SliceView
+
+    state = ViewerState()
+    state.set_volume(_volume(), window=(200.0, 100.0))
+    v = SliceView(state, "axial")
+    v.resize(400, 400)
+    qtbot.addWidget(v)
+    v.show()
+    qtbot.waitExposed(v)
+    v.fit()
+    v.set_crosshair_visible(False)
+    return v
+
+
+def test_label_layer_fill_outline_hide_and_partial_redraw(view, qtbot):
+    state = view.state
+    vol = state.volume
+    lab = np.zeros(vol.shape, np.uint8)
+    lab[:, 10:40, 10:30] = 1
+    lab[:, 45:60, 50:70] = 2
+    layer = state.add_layer(LabelLayer("seg", vol.like(lab), colors={1: (255, 0, 0), 2: (0, 0, 255)},
+                                       opacity=1.0))
+    k = view.slice_index
+    inside1 = voxel_to_widget(view, (20, 25, k))
+    inside2 = voxel_to_widget(view, (60, 52, k))
+    outside = voxel_to_widget(view, (45, 5, k))
+    assert shown_pixel(view, inside1) == (255, 0, 0)
+    assert shown_pixel(view, inside2) == (0, 0, 255)
+    grey = shown_pixel(view, outside)
+    assert grey[0] == grey[1] == grey[2] and 120 < grey[0] < 135  # value 100 in window [0, 200]
+    # half opacity blends with the grey image
+    state.update_layer("seg", opacity=0.5)
+    r, g, b = shown_pixel(view, inside1)
+    assert 180 < r < 200 and 55 < g < 75
+    # per-label visibility
+    layer.set_label_visible(1, False)
+    state.layer_changed.emit("seg", None)
+    assert shown_pixel(view, inside1) == grey
+    assert shown_pixel(view, inside2) != grey
+    layer.set_label_visible(1, True)
+    # outline mode: the centre of the box is not drawn, its border is
+    state.update_layer("seg", outline=True, opacity=1.0)
+    assert shown_pixel(view, inside1) == grey
+    assert shown_pixel(view, voxel_to_widget(view, (10, 25, k))) == (255, 0, 0)
+    state.update_layer("seg", outline=False)
+    # an edit on this slice + its region redraws; an edit elsewhere does not touch this view
+    lab[k, 5:8, 5:8] = 2
+    state.layer_changed.emit("seg", (slice(k, k + 1), slice(5, 8), slice(5, 8)))
+    assert shown_pixel(view, voxel_to_widget(view, (6, 6, k))) == (0, 0, 255)
+    lab[k, 0:3, 70:73] = 1
+    state.layer_changed.emit("seg", (slice(k + 2, k + 3), slice(0, 3), slice(70, 73)))
+    assert shown_pixel(view, voxel_to_widget(view, (71, 1, k))) == grey  # not this slice's region
+    state.remove_layer("seg")
+    assert shown_pixel(view, inside2) == grey
+
+
+def test_heatmap_threshold_colormap_and_all_views(view, qtbot):
+    from medview.ui.slice_view import SliceView
+
+    state = view.state
+    vol = state.volume
+    heat = np.zeros(vol.shape, np.float32)
+    heat[:, :, :40] = 0.9
+    heat[:, :, 40:] = 0.1
+    state.add_layer(HeatmapLayer("cam", vol.like(heat), colormap="viridis", opacity=1.0, threshold=0.5))
+    k = view.slice_index
+    hot = shown_pixel(view, voxel_to_widget(view, (20, 30, k)))
+    cold = shown_pixel(view, voxel_to_widget(view, (60, 30, k)))
+    assert cold[0] == cold[1] == cold[2]  # below threshold: image only
+    assert hot[1] > 150 and hot[2] < 100  # viridis at 0.9 is yellow-green
+    state.update_layer("cam", threshold=0.0)
+    cold2 = shown_pixel(view, voxel_to_widget(view, (60, 30, k)))
+    assert cold2 != cold and cold2[2] > cold2[0]  # viridis at 0.1 is blue-purple
+    # the same layer is drawn in the coronal view
+    cor = SliceView(state, "coronal")
+    cor.resize(300, 300)
+    qtbot.addWidget(cor)
+    cor.show()
+    qtbot.waitExposed(cor)
+    cor.fit()
+    cor.set_crosshair_visible(False)
+    p = shown_pixel(cor, voxel_to_widget(cor, (20, state.cursor[1], 10)))
+    assert p == hot
+    with pytest.raises(ValueError):
+        state.add_layer(HeatmapLayer("bad", Volume(np.zeros((2, 2, 2), np.float32))))
+
+
+def _job(n, progress=None, cancelled=None):
+    for i in range(n):
+        check_cancelled(cancelled)
+        progress((i + 1) / n, f"step {i + 1}")
+        time.sleep(0.002)
+    return n * 2
+
+
+def _boom(progress=None, cancelled=None):
+    raise OSError("disk on fire: /tmp/x.dcm")
+
+
+def test_worker_reports_progress_result_errors_and_cancel(qtbot):
+    w = Worker(_job, 5)
+    seen = []
+    w.signals.progress.connect(lambda f, s: seen.append((f, s)))
+    with qtbot.waitSignal(w.signals.finished, timeout=5000) as res:
+        start(w)
+    assert res.args == [10]
+    qtbot.waitUntil(lambda: len(seen) == 5)
+    assert seen[-1] == (1.0, "step 5")
+
+    bad = Worker(_boom)
+    with qtbot.waitSignal(bad.signals.failed, timeout=5000) as err:
+        start(bad)
+    assert err.args == ["disk on fire: /tmp/x.dcm"]
+
+    slow = Worker(_job, 2000)
+    with qtbot.waitSignal(slow.signals.failed, timeout=5000) as c:
+        start(slow)
+        slow.cancel()
+    assert c.args == ["cancelled"]
+
+
+def test_middle_slice_preview_comes_before_the_volume(main_window, t1_dir, qtbot):
+    order = []
+    main_window.preview_shown.connect(lambda k: order.append(("preview", k)))
+    main_window.volume_loaded.connect(lambda v: order.append(("volume", v.shape[0])))
+    with qtbot.waitSignal(main_window.volume_loaded, timeout=30000):
+        main_window.open_path(str(t1_dir))
+    assert order[-1] == ("volume", 22)
+    if len(order) == 2:  # the preview is queued before the result; both reach the GUI in order
+        assert order[0] == ("preview", 11)
+    assert [o[0] for o in order].count("preview") <= 1
+
+
+def test_gui_modules_do_not_import_torch():
+    code = ("import sys; import medview.ui.app, medview.ui.main_window, medview.ui.slice_view; "
+            "from medview.ui.main_window import MainWindow; "
+            "assert 'torch' not in sys.modules and 'monai' not in sys.modules, 'torch imported'; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
