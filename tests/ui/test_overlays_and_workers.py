@@ -8,7 +8,6 @@ import time
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint
 
 from medview.io.volume import Volume
 from medview.progress import check_cancelled
