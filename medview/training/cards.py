@@ -133,6 +133,9 @@ def render(model_id: str, state: dict[str, Any], report: dict[str, Any] | None, 
         f"{state.get('best_epoch')}.",
         f"- Augmentation: `{json.dumps(r.augment)}`.", "",
     ]
+    if m.get("gradcam_layer"):
+        lines += [f"Grad-CAM: target layer `{m['gradcam_layer']}` (last residual stage); shown in the app and "
+                  f"by `medview infer --cam`.", ""]
     if extra:
         lines += [extra, ""]
     lines += ["## Held-out test metrics", ""]

@@ -109,6 +109,9 @@ def format_report(rep: dict) -> list[str]:
         wrong = [f"{r['name']} (truth {r['truth']})" for r in rep["predictions"]
                  if rep_classes(rep)[max(range(len(r['probs'])), key=lambda i: r['probs'][i])] != r["truth"]]
         lines.append("misclassified: " + (", ".join(wrong) if wrong else "none"))
+        close = sorted(rep["predictions"], key=lambda r: max(r["probs"]))[:3]
+        lines.append("least confident: " + ", ".join(
+            f"{r['name']} (truth {r['truth']}, p={max(r['probs']):.3f})" for r in close))
     else:
         keys = [k for k in rep if k.startswith(("dice", "mean_dice", "f1", "auc")) and isinstance(rep[k], float)]
         lines.append(" ".join(f"{k}={rep[k]:.4f}" for k in keys if k != "dice") + f" (n={len(rep['per_image'])})")
