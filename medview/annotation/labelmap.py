@@ -185,13 +185,13 @@ class LabelMap:
     def from_array(
         cls, image: Volume, array: np.ndarray, labels: Iterable[Label] | None = None, **prov: Any
     ) -> LabelMap:
-        """A label map holding ``array`` (e.g. an AI segmentation) on ``image``'s grid."""
+        """A label map holding a copy of ``array`` (e.g. an AI segmentation) on ``image``'s grid."""
         array = np.asarray(array)
         if array.ndim == 2:
             array = array[np.newaxis]
         mx = int(array.max()) if array.size else 0
-        lm = cls(image.like(np.ascontiguousarray(array, dtype=_label_dtype(max(mx, 1)))), (), Provenance(**prov),
-                 reference_from_image(image))
+        data = np.array(array, dtype=_label_dtype(max(mx, 1)), order="C", copy=True)
+        lm = cls(image.like(data), (), Provenance(**prov), reference_from_image(image))
         for lab in labels or ():
             lm.labels[int(lab.value)] = lab
         for v in lm.present_values():

@@ -1,0 +1,394 @@
+"""Annotation tools for the slice views: small classes with press / move / release that turn
+view points into ``medview.annotation`` operations, plus the session object that ties a
+LabelMap, its EditHistory and its autosaving Workspace to the ViewerState.
+
+No algorithm lives here: every edit is an operation of ``medview.annotation.ops``; this module
+only converts a ``ToolEvent`` (continuous voxel (i, j, k) + the view's normal axis) into the
+operation's (k, j, i) point and plane axis, records it on the history and asks the views to
+redraw just the changed region (``state.layer_changed(name, region)``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Qt, Signal
+
+from medview.annotation import EditHistory, Label, LabelMap, ops
+from medview.annotation.correction import edit_prediction, edit_summary
+from medview.annotation.workspace import Workspace, workspace_key, workspaces_dir
+from medview.ui.viewer_state import LabelLayer, ToolEvent, ViewerState
+
+LAYER_NAME = "annotation"
+
+
+def event_point(ev: ToolEvent) -> np.ndarray:
+    """The event's position as an array index (k, j, i)."""
+    return np.asarray(ev.ijk, dtype=np.float64)[::-1]
+
+
+def event_plane(ev: ToolEvent) -> int:
+    """The view plane as the array axis held constant (0 axial, 1 coronal, 2 sagittal)."""
+    return 2 - int(ev.normal_axis)
+
+
+class AnnotationSession(QObject):
+    """The label map being edited in the viewer, its undo history and its workspace."""
+
+    labels_changed = Signal()  # label table (names, colours, lock, visibility)
+    history_changed = Signal()  # undo/redo stacks
+    edited = Signal()  # voxels changed (summary, statistics)
+    session_changed = Signal()  # a label map was opened or closed
+    message = Signal(str)
+
+    def __init__(self, state: ViewerState, parent: QObject | None = None, use_workspace: bool = True,
+                 workspace_base: Path | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.use_workspace = use_workspace
+        self.workspace_base = workspace_base
+        self.labelmap: LabelMap | None = None
+        self.history: EditHistory | None = None
+        self.workspace: Workspace | None = None
+        self.original: np.ndarray | None = None  # the AI labels an edit started from
+        self.active_value = 1
+        self.radius_mm = 3.0
+        self.sphere = False
+        self.threshold: tuple[float, float] = (0.0, 1.0)
+        self.fill_tolerance = 0.0  # 0: flood fill the clicked label region; > 0: intensity +- tolerance
+        self._grey: np.ndarray | None = None
+        self.tools: dict[str, Any] = {
+            "annotate.brush": BrushTool(self),
+            "annotate.erase": BrushTool(self, erase=True),
+            "annotate.threshold": BrushTool(self, threshold=True),
+            "annotate.fill": FloodFillTool(self),
+            "annotate.lasso": LassoTool(self),
+        }
+        for name, tool in self.tools.items():
+            state.register_tool(name, tool)
+        state.volume_changed.connect(self._on_volume_changed)
+
+    # ---- opening / closing -------------------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        return self.labelmap is not None
+
+    def _workspace_root(self, lm: LabelMap) -> Path:
+        base = self.workspace_base or workspaces_dir()
+        root = base / workspace_key(lm.reference)
+        if (root / "snapshot.json").exists():
+            # never overwrite an earlier session: keep it beside, with its time
+            import time
+
+            root.rename(root.with_name(root.name + time.strftime("-%Y%m%d-%H%M%S")))
+        return root
+
+    def start(self, lm: LabelMap, original: np.ndarray | None = None, workspace: Workspace | None = None) -> None:
+        """Show ``lm`` as the editable layer (it must be on the viewer's image grid)."""
+        vol = self.state.volume
+        if vol is None:
+            raise ValueError("open an image first")
+        if lm.shape != vol.shape:
+            raise ValueError(f"label map {lm.shape} does not match the image {vol.shape}")
+        self.stop()
+        self.labelmap = lm
+        self.original = original
+        if workspace is not None:
+            self.workspace, self.history = workspace, workspace.history
+        else:
+            self.history = EditHistory(lm)
+            if self.use_workspace:
+                try:
+                    self.workspace = Workspace.create(self._workspace_root(lm), lm, self.history, original=original)
+                except OSError as exc:
+                    self.workspace = None
+                    self.message.emit(f"autosave is off: cannot write the workspace ({exc})")
+        self.history.listeners.append(self._on_history)
+        lm.table_listeners.append(self._on_table)
+        self.active_value = min(lm.labels) if lm.labels else 1
+        self._grey = None
+        self.state.add_layer(LabelLayer(LAYER_NAME, lm.volume))
+        self.sync_layer()
+        self.session_changed.emit()
+        self.labels_changed.emit()
+        self.history_changed.emit()
+
+    def new_labelmap(self) -> LabelMap:
+        if self.state.volume is None:
+            raise ValueError("open an image first")
+        lm = LabelMap.empty(self.state.volume)
+        self.start(lm)
+        return lm
+
+    def edit_prediction(self, prediction: Any) -> LabelMap:
+        """"Edit" on a segmentation result: the AI labels become the editable label map."""
+        if self.state.volume is None:
+            raise ValueError("open an image first")
+        lm, original = edit_prediction(prediction, self.state.volume)
+        self.start(lm, original=original)
+        return lm
+
+    def resume(self, root: Path) -> LabelMap:
+        """Restore a crashed (or saved) session from its workspace folder onto the open image."""
+        ws = Workspace.resume(root)
+        assert ws.labelmap is not None
+        vol = self.state.volume
+        if vol is None or not vol.same_geometry(ws.labelmap.volume, tol=1e-3):
+            ws.close()
+            raise ValueError(f"{root}: the saved labels are on another image grid than the open image")
+        self.start(ws.labelmap, original=ws.original(), workspace=ws)
+        return ws.labelmap
+
+    def stop(self) -> None:
+        """Close the session: last snapshot written, workspace lock released, layer removed."""
+        if self.labelmap is None:
+            return
+        if self.history is not None and self.history.in_stroke:
+            self.history.end()
+        if self.workspace is not None:
+            self.workspace.close()
+        if self.history is not None and self._on_history in self.history.listeners:
+            self.history.listeners.remove(self._on_history)
+        if self._on_table in self.labelmap.table_listeners:
+            self.labelmap.table_listeners.remove(self._on_table)
+        self.labelmap = self.history = self.workspace = None
+        self.original = None
+        self.state.remove_layer(LAYER_NAME)
+        self.session_changed.emit()
+        self.labels_changed.emit()
+        self.history_changed.emit()
+
+    def _on_volume_changed(self, vol) -> None:
+        if self.labelmap is not None and (vol is None or not vol.same_geometry(self.labelmap.volume)):
+            self.stop()
+        self._grey = None
+
+    # ---- redraw ------------------------------------------------------------------------------
+    def sync_layer(self) -> None:
+        """Copy the label table (colours, names, hidden) into the viewer layer and redraw it."""
+        lm = self.labelmap
+        layer = self.state.layer(LAYER_NAME)
+        if lm is None or not isinstance(layer, LabelLayer):
+            return
+        layer.colors = {v: lab.color for v, lab in lm.labels.items()}
+        layer.names = {v: lab.name for v, lab in lm.labels.items()}
+        layer.hidden_labels = {v for v, lab in lm.labels.items() if not lab.visible}
+        if layer.volume is not lm.volume:
+            layer.volume = lm.volume
+        self.state.layer_changed.emit(LAYER_NAME, None)
+
+    def redraw(self, change: ops.Change | None) -> None:
+        if change is not None:
+            self.state.layer_changed.emit(LAYER_NAME, change.slices)
+
+    def _on_history(self, kind: str, change: ops.Change) -> None:
+        if kind in ("undo", "redo"):
+            self.redraw(change)
+        self.history_changed.emit()
+        self.edited.emit()
+
+    def _on_table(self, kind: str, label: Label | None) -> None:  # noqa: ARG002
+        self.sync_layer()
+        self.labels_changed.emit()
+
+    # ---- intensity for threshold paint -----------------------------------------------------
+    def grey(self) -> np.ndarray | None:
+        vol = self.state.volume
+        if vol is None:
+            return None
+        if not vol.is_rgb:
+            return vol.array
+        if self._grey is None:
+            self._grey = vol.array[..., :3].mean(axis=-1).astype(np.float32)
+        return self._grey
+
+    # ---- edits ----------------------------------------------------------------------------------
+    def can_edit(self) -> bool:
+        if self.labelmap is None or self.history is None:
+            self.message.emit("no label map: press 'New label map' or 'Edit' on a segmentation result")
+            return False
+        return True
+
+    def apply(self, change: ops.Change | None, name: str | None = None) -> ops.Change | None:
+        """Record a one-shot operation on the history and redraw its region."""
+        if change is None or self.history is None:
+            return None
+        self.history.push(change, name)
+        self.redraw(change)
+        return change
+
+    def undo(self) -> ops.Change | None:
+        return self.history.undo() if self.history is not None else None
+
+    def redo(self) -> ops.Change | None:
+        return self.history.redo() if self.history is not None else None
+
+    def _view_plane(self, view: str | None) -> int:
+        return ops.plane_axis_of(view or self.state.active_view)
+
+    def _cursor_kji(self) -> tuple[int, int, int]:
+        i, j, k = self.state.cursor
+        return (k, j, i)
+
+    def remove_islands(self, min_voxels: int) -> ops.Change | None:
+        if not self.can_edit():
+            return None
+        assert self.labelmap is not None
+        return self.apply(ops.remove_small_islands(self.labelmap, self.active_value, int(min_voxels)))
+
+    def keep_largest(self) -> ops.Change | None:
+        if not self.can_edit():
+            return None
+        assert self.labelmap is not None
+        return self.apply(ops.keep_largest_component(self.labelmap, self.active_value))
+
+    def interpolate(self, view: str | None = None) -> ops.Change | None:
+        """Fill the slices between the edited slices of the active label (in the view's plane)."""
+        if not self.can_edit():
+            return None
+        assert self.labelmap is not None
+        try:
+            ch = ops.interpolate_slices(self.labelmap, self.active_value, plane_axis=self._view_plane(view))
+        except ValueError as exc:
+            self.message.emit(str(exc))
+            return None
+        if ch is None:
+            self.message.emit("interpolation needs two slices with the label and a gap between them")
+        return self.apply(ch)
+
+    def copy_previous_slice(self, view: str | None = None, step: int = -1,
+                            all_labels: bool = False) -> ops.Change | None:
+        """Copy the active label (or all) from the neighbouring slice into the current one."""
+        if not self.can_edit():
+            return None
+        assert self.labelmap is not None
+        a = self._view_plane(view)
+        dst = self._cursor_kji()[a]
+        return self.apply(ops.copy_slice(self.labelmap, src=dst + step, dst=dst, plane_axis=a,
+                                         value=None if all_labels else self.active_value))
+
+    def summary(self) -> dict[str, Any] | None:
+        if self.labelmap is None or self.original is None:
+            return None
+        return edit_summary(self.labelmap, self.original)
+
+    def label_value_at_cursor(self) -> int:
+        if self.labelmap is None:
+            return 0
+        return int(self.labelmap.array[self._cursor_kji()])
+
+
+class BrushTool:
+    """Brush (or eraser) of ``session.radius_mm``: a disc in the view plane, or a 3D sphere.
+    Shift while painting erases. ``threshold=True`` paints only where the image intensity is in
+    ``session.threshold``."""
+
+    def __init__(self, session: AnnotationSession, erase: bool = False, threshold: bool = False) -> None:
+        self.session = session
+        self.erase = erase
+        self.threshold = threshold
+        self._last: np.ndarray | None = None
+        self._plane = 0
+        self._value = 0
+
+    def _paint(self, p0: np.ndarray, p1: np.ndarray | None) -> None:
+        s = self.session
+        assert s.labelmap is not None and s.history is not None
+        kw: dict[str, Any] = {}
+        if self.threshold:
+            kw = {"intensity": s.grey(), "intensity_range": s.threshold}
+        ch = ops.paint(s.labelmap, p0, p1, radius_mm=s.radius_mm, value=self._value, plane_axis=self._plane,
+                       sphere=s.sphere, **kw)
+        if ch is not None:
+            s.history.add(ch)
+            s.redraw(ch)
+
+    def press(self, ev: ToolEvent) -> None:
+        s = self.session
+        if not s.can_edit():
+            self._last = None
+            return
+        shift = bool(ev.modifiers & Qt.KeyboardModifier.ShiftModifier) if ev.modifiers is not None else False
+        self._value = 0 if (self.erase or shift) else int(s.active_value)
+        self._plane = event_plane(ev)
+        assert s.history is not None
+        s.history.begin(("Threshold paint" if self.threshold else "Brush") if self._value else "Erase")
+        p = event_point(ev)
+        self._paint(p, None)
+        self._last = p
+
+    def move(self, ev: ToolEvent) -> None:
+        if self._last is None:
+            return
+        p = event_point(ev)
+        self._paint(self._last, p)
+        self._last = p
+
+    def release(self, ev: ToolEvent) -> None:
+        if self._last is None:
+            return
+        p = event_point(ev)
+        if not np.allclose(p, self._last):
+            self._paint(self._last, p)
+        self._last = None
+        assert self.session.history is not None
+        self.session.history.end()
+
+
+class FloodFillTool:
+    """Click: fill the connected region under the mouse in this slice with the active label
+    (the clicked label's region, or intensity within ``session.fill_tolerance`` when > 0).
+    Shift-click fills with background (erases the region)."""
+
+    def __init__(self, session: AnnotationSession) -> None:
+        self.session = session
+
+    def press(self, ev: ToolEvent) -> None:
+        s = self.session
+        if not s.can_edit():
+            return
+        assert s.labelmap is not None
+        shift = bool(ev.modifiers & Qt.KeyboardModifier.ShiftModifier) if ev.modifiers is not None else False
+        value = 0 if shift else int(s.active_value)
+        kw: dict[str, Any] = {}
+        if s.fill_tolerance > 0:
+            kw = {"intensity": s.grey(), "tolerance": float(s.fill_tolerance)}
+        s.apply(ops.flood_fill(s.labelmap, event_point(ev), value=value, plane_axis=event_plane(ev), **kw))
+
+    def move(self, ev: ToolEvent) -> None:
+        pass
+
+    def release(self, ev: ToolEvent) -> None:
+        pass
+
+
+class LassoTool:
+    """Drag a closed outline: on release the polygon is filled with the active label in this
+    slice (Shift: erased)."""
+
+    def __init__(self, session: AnnotationSession) -> None:
+        self.session = session
+        self.points: list[np.ndarray] = []
+        self._plane = 0
+        self._shift = False
+
+    def press(self, ev: ToolEvent) -> None:
+        self.points = [event_point(ev)] if self.session.can_edit() else []
+        self._plane = event_plane(ev)
+        self._shift = bool(ev.modifiers & Qt.KeyboardModifier.ShiftModifier) if ev.modifiers is not None else False
+
+    def move(self, ev: ToolEvent) -> None:
+        if self.points:
+            self.points.append(event_point(ev))
+
+    def release(self, ev: ToolEvent) -> None:
+        s = self.session
+        if not self.points or s.labelmap is None:
+            self.points = []
+            return
+        self.points.append(event_point(ev))
+        pts, self.points = self.points, []
+        value = 0 if self._shift else int(s.active_value)
+        s.apply(ops.fill_polygon(s.labelmap, pts, value=value, plane_axis=self._plane))
