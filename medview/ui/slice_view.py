@@ -17,8 +17,8 @@ from PySide6.QtGui import QColor, QFont, QPen, QTransform
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsLineItem, QGraphicsRectItem, QLabel, QSizePolicy
 
 from medview.measure import window_to_levels
-from medview.ui.geometry import ViewGeometry, take_slice, view_geometry
 from medview.ui.fast_image import FastImageItem, rgba_to_premultiplied, window_table
+from medview.ui.geometry import ViewGeometry, take_slice, view_geometry
 from medview.ui.overlay_render import bbox_2d, heatmap_lut, label_lut, label_slice
 from medview.ui.viewer_state import LabelLayer, Measurement, ToolEvent, ViewerState
 
@@ -398,7 +398,7 @@ class SliceView(pg.GraphicsLayoutWidget):
         assert ijk is not None and self.geom is not None
         vol = self.state.volume
         z, y, x = vol.shape
-        vox = tuple(int(np.clip(round(v), 0, n - 1)) for v, n in zip(ijk, (x, y, z)))
+        vox = tuple(int(np.clip(round(v), 0, n - 1)) for v, n in zip(ijk, (x, y, z), strict=True))
         return ToolEvent(self.view, ijk, vox, self.geom.normal_axis, self.slice_index, modifiers,
                          self.state)
 

@@ -170,7 +170,7 @@ class ViewerState(QObject):
         if self.volume is None:
             return
         z, y, x = self.volume.shape
-        c = tuple(int(np.clip(round(float(v)), 0, n - 1)) for v, n in zip(ijk, (x, y, z)))
+        c = tuple(int(np.clip(round(float(v)), 0, n - 1)) for v, n in zip(ijk, (x, y, z), strict=True))
         if c != self.cursor:
             self.cursor = c  # type: ignore[assignment]
             self.cursor_changed.emit(self.cursor)
