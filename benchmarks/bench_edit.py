@@ -1,0 +1,138 @@
+"""Brush speed and undo memory, measured in the real viewer (offscreen Qt, pyqtgraph).
+
+One brush event = the BrushTool's move() on a 512x512 slice (paint the capsule from the last
+point, record it on the undo history, emit layer_changed for the changed region) + a
+synchronous repaint of every visible slice view whose slice the region touches (the overlay is
+redrawn). Goal: <= 16 ms per event (60 Hz). Also prints the stroke-end cost (merge + compress
+the undo entry + append the workspace journal) and the undo memory per stroke.
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/bench_edit.py [--events 400] [--layout 1x3]
+
+Uses the 512x512 T1 post-contrast series from ../shared/data when present (else a synthetic
+512x512x24 volume). The last line is ``ms_per_event=<mean over all events, 1x3 layout>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+
+def _volume():
+    from medview.config import data_dir
+    from medview.io import load_volume
+    from medview.io.volume import Volume
+
+    d = data_dir() / "dicom" / "mr-brain-tcia" / "Study1" / "12-T1post-05670"
+    if d.is_dir():
+        return load_volume(d), str(d)
+    rng = np.random.default_rng(0)
+    return Volume(rng.integers(0, 1000, (24, 512, 512)).astype(np.int16), spacing=(0.43, 0.43, 6.5)), "synthetic"
+
+
+def run(layout: str, n_events: int, radius_mm: float, workspace: bool) -> dict:
+    from PySide6.QtWidgets import QApplication
+
+    from medview.ui.annotation_tools import AnnotationSession
+    from medview.ui.viewer import ViewerArea
+    from medview.ui.viewer_state import ToolEvent, ViewerState
+
+    app = QApplication.instance() or QApplication([])
+    vol, src = _volume()
+    state = ViewerState()
+    area = ViewerArea(state)
+    area.resize(1500 if layout == "1x3" else 800, 600 if layout == "1x3" else 800)
+    area.show()
+    state.set_layout(layout)
+    state.set_volume(vol)
+    app.processEvents()
+    tmp = tempfile.TemporaryDirectory()
+    session = AnnotationSession(state, use_workspace=workspace, workspace_base=Path(tmp.name))
+    session.new_labelmap()
+    session.radius_mm = radius_mm
+    tool = session.tools["annotate.brush"]
+    views = [v for v in area.views.values() if v.isVisible()]
+    app.processEvents()
+    z, y, x = vol.shape
+    k = z // 2
+    rng = np.random.default_rng(1)
+    per_stroke = 40
+    ev_times, end_times = [], []
+    n_strokes = 0
+    done = 0
+    while done < n_events:
+        start = rng.uniform([60, 60], [x - 60, y - 60])
+        steps = np.cumsum(rng.normal(0, 3.0, size=(per_stroke, 2)), axis=0) + start
+        steps = np.clip(steps, 5, [x - 6, y - 6])
+
+        def ev(p):
+            ijk = np.array([p[0], p[1], k], float)
+            return ToolEvent("axial", ijk, tuple(int(round(v)) for v in ijk), 2, k, None, state)
+
+        tool.press(ev(steps[0]))
+        for p in steps[1:]:
+            t0 = time.perf_counter()
+            tool.move(ev(p))
+            for v in views:
+                v.viewport().repaint()
+            ev_times.append(time.perf_counter() - t0)
+            done += 1
+        t0 = time.perf_counter()
+        tool.release(ev(steps[-1]))
+        end_times.append(time.perf_counter() - t0)
+        n_strokes += 1
+        app.processEvents()
+    h = session.history
+    out = {
+        "source": src,
+        "layout": layout,
+        "views_redrawn": len(views),
+        "events": len(ev_times),
+        "strokes": n_strokes,
+        "ms_mean": 1000 * float(np.mean(ev_times)),
+        "ms_p95": 1000 * float(np.percentile(ev_times, 95)),
+        "ms_max": 1000 * float(np.max(ev_times)),
+        "stroke_end_ms_mean": 1000 * float(np.mean(end_times)),
+        "undo_bytes_per_stroke": h.nbytes / max(len(h.undo_names()), 1),
+        "slice_bytes": y * x * session.labelmap.array.itemsize,
+        "volume_bytes": session.labelmap.array.nbytes,
+        "painted_voxels": int(np.count_nonzero(session.labelmap.array)),
+    }
+    session.stop()
+    area.close()
+    tmp.cleanup()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=400)
+    ap.add_argument("--radius", type=float, default=5.0, help="brush radius in mm")
+    ap.add_argument("--no-workspace", action="store_true", help="without the autosave journal")
+    args = ap.parse_args()
+    results = {}
+    for layout in ("1x1", "1x3"):
+        r = run(layout, args.events, args.radius, not args.no_workspace)
+        results[layout] = r
+        print(f"[{layout}] {r['source']}: {r['events']} brush events in {r['strokes']} strokes, radius {args.radius} mm, "
+              f"{r['views_redrawn']} view(s) repainted per event")
+        print(f"  per event: mean {r['ms_mean']:.2f} ms, p95 {r['ms_p95']:.2f} ms, max {r['ms_max']:.2f} ms "
+              f"(goal <= 16 ms)")
+        print(f"  stroke end (merge + compress undo entry + journal append): mean {r['stroke_end_ms_mean']:.2f} ms")
+        print(f"  undo memory: {r['undo_bytes_per_stroke'] / 1024:.1f} KiB per stroke "
+              f"(one 512x512 label slice: {r['slice_bytes'] / 1024:.0f} KiB; whole label volume: "
+              f"{r['volume_bytes'] / 1024:.0f} KiB)")
+    print(f"ms_per_event={results['1x3']['ms_mean']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
