@@ -123,8 +123,8 @@ def main() -> None:
     for layout in ("1x1", "1x3"):
         r = run(layout, args.events, args.radius, not args.no_workspace)
         results[layout] = r
-        print(f"[{layout}] {r['source']}: {r['events']} brush events in {r['strokes']} strokes, radius {args.radius} mm, "
-              f"{r['views_redrawn']} view(s) repainted per event")
+        print(f"[{layout}] {r['source']}: {r['events']} brush events in {r['strokes']} strokes, "
+              f"radius {args.radius} mm, {r['views_redrawn']} view(s) repainted per event")
         print(f"  per event: mean {r['ms_mean']:.2f} ms, p95 {r['ms_p95']:.2f} ms, max {r['ms_max']:.2f} ms "
               f"(goal <= 16 ms)")
         print(f"  stroke end (merge + compress undo entry + journal append): mean {r['stroke_end_ms_mean']:.2f} ms")
