@@ -10,7 +10,6 @@ from __future__ import annotations
 import colorsys
 import datetime as _dt
 import getpass
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -39,22 +38,24 @@ def now_iso() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
+REVIEWER_SETTING = "reviewer_name"  # key in the user's settings.json (medview.app_logging)
+
+
 def reviewer_name() -> str:
-    """The reviewer recorded in provenance: $MEDVIEW_REVIEWER, the settings file, else the login."""
+    """The reviewer recorded in provenance: $MEDVIEW_REVIEWER, else ``reviewer_name`` in the
+    user's settings.json, else the login name."""
     env = os.environ.get("MEDVIEW_REVIEWER")
     if env:
         return env
     try:
-        from medview.config import user_config_dir
+        from medview.app_logging import load_settings
 
-        path = user_config_dir() / "settings.json"
-        if path.is_file():
-            data = json.loads(path.read_text(encoding="utf-8"))
-            for key in ("reviewer_name", "reviewer", "user_name"):
-                if isinstance(data.get(key), str) and data[key].strip():
-                    return data[key].strip()
-    except (OSError, ValueError):
-        pass
+        data = load_settings()
+    except ImportError:
+        data = {}
+    value = data.get(REVIEWER_SETTING)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
     try:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - getuser raises various errors when no login is known

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from medview.annotation.labelmap import REVIEWER_SETTING, reviewer_name
 from medview.annotation.review import ClassificationReview, save_reviews_csv, save_reviews_json
 from medview.annotation.workspace import discard, find_recoverable
 from medview.ui.annotation_tools import AnnotationSession
@@ -110,6 +111,13 @@ class AnnotationPanel(QWidget):
         self._recoverable: list[Path] = []
         lay.addWidget(self.recovery_box)
 
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Reviewer", self))
+        self.reviewer_edit = QLineEdit(reviewer_name(), self)
+        self.reviewer_edit.setToolTip("Recorded in every label map and review you make (saved in settings)")
+        self.reviewer_edit.editingFinished.connect(self._on_reviewer)
+        row.addWidget(self.reviewer_edit)
+        lay.addLayout(row)
         row = QHBoxLayout()
         self.new_button = QPushButton("New label map", self)
         self.new_button.clicked.connect(self.new_labelmap)
@@ -288,6 +296,24 @@ class AnnotationPanel(QWidget):
         lay.addStretch(1)
 
     # ---- session -----------------------------------------------------------------------------
+    def _on_reviewer(self) -> None:
+        name = self.reviewer_edit.text().strip()
+        if not name or name == reviewer_name():
+            return
+        try:
+            from medview.app_logging import save_settings
+
+            save_settings({REVIEWER_SETTING: name})
+        except (ImportError, OSError) as exc:
+            self._message(f"could not save the reviewer name: {exc}")
+        s = self.session
+        if s.labelmap is not None:
+            s.labelmap.provenance.reviewer = name
+            s.labelmap.provenance.touch()
+            if s.workspace is not None:
+                s.workspace.note()
+        self._refresh_session()
+
     def _message(self, text: str) -> None:
         self.status.setText(text)
         if hasattr(self.state, "status_message"):

@@ -72,9 +72,15 @@ def test_paint_with_mouse_then_undo_redo_with_shortcuts(loaded_window, panel, qt
 
 
 def test_label_list_add_rename_recolour_lock_hide(loaded_window, panel):
+    from medview.app_logging import load_settings
+
     state = loaded_window.state
+    panel.reviewer_edit.setText("Grace Hopper")
+    panel.reviewer_edit.editingFinished.emit()
+    assert load_settings()["reviewer_name"] == "Grace Hopper"
     panel.new_labelmap()
     lm = panel.session.labelmap
+    assert lm.provenance.reviewer == "Grace Hopper"
     panel.add_label_button.click()
     assert sorted(lm.labels) == [1, 2] and panel.session.active_value == 2
     assert panel.label_table.rowCount() == 2
