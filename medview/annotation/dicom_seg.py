@@ -32,6 +32,11 @@ class SegError(ValueError):
     """A DICOM SEG cannot be written or read for the reason in the message."""
 
 
+def _unique(files: Sequence[str | Path]) -> list[str]:
+    """Files in first-seen order without repeats (a multi-frame series lists its file per slice)."""
+    return list(dict.fromkeys(str(f) for f in files))
+
+
 def _read_headers(files: Sequence[str | Path]):
     import pydicom
 
@@ -50,11 +55,25 @@ _TYPE2 = {"PatientName": "PN", "PatientID": "LO", "PatientBirthDate": "DA", "Pat
 
 
 def _complete_type2(headers) -> None:
-    """Give the in-memory source headers empty type-2 elements they lack (files are untouched)."""
+    """Give the in-memory source headers empty type-2 elements they lack (files are untouched).
+
+    An enhanced multi-frame image without its (required) SharedFunctionalGroupsSequence gets one
+    built from the first frame's pixel measures and orientation, which highdicom reads from
+    there; positions stay per frame."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
     for ds in headers:
         for kw, vr in _TYPE2.items():
             if kw not in ds:
                 ds.add_new(kw, vr, "")
+        if "PerFrameFunctionalGroupsSequence" in ds and "SharedFunctionalGroupsSequence" not in ds:
+            first = ds.PerFrameFunctionalGroupsSequence[0]
+            shared = Dataset()
+            for kw in ("PixelMeasuresSequence", "PlaneOrientationSequence"):
+                if kw in first:
+                    setattr(shared, kw, first.get(kw))
+            ds.SharedFunctionalGroupsSequence = DicomSequence([shared])
 
 
 def _frame_positions(ds) -> list[np.ndarray]:
@@ -124,7 +143,7 @@ def export_dicom_seg(
 
     from medview import __version__
 
-    files = list(source_files or lm.reference.get("source_files") or [])
+    files = _unique(source_files or lm.reference.get("source_files") or [])
     if not files:
         raise SegError("DICOM SEG needs the source DICOM series (this label map was not drawn on DICOM images)")
     headers = _read_headers(files)
@@ -262,7 +281,7 @@ def import_dicom_seg(path: str | Path, reference: Volume) -> LabelMap:
         seg = hd.seg.segread(str(path))
     except Exception as exc:
         raise LoadError(path, f"not a readable DICOM SEG ({exc})") from exc
-    files = list(reference.meta.get("source_files") or [])
+    files = _unique(reference.meta.get("source_files") or [])
     if not files:
         raise LoadError(path, "the image it should go on is not a DICOM series")
     headers = _read_headers(files)

@@ -208,3 +208,35 @@ def test_training_set_export_reads_with_monai(shared_data, tmp_path):
     bad.rename(1, "something else")
     with pytest.raises(ValueError, match="label 1"):
         export_training_case(ref, bad, out)
+
+
+def test_multiframe_enhanced_source_round_trip(shared_data, tmp_path):
+    """An enhanced (multi-frame) MR source: one file, frames placed by their plane positions."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    src_dir = shared_data / "dicom/conformance/siemens_multiframe/anatomical/001"
+    if not src_dir.is_dir():
+        pytest.skip(f"{src_dir} not found")
+    ref0 = load_volume(src_dir)
+    lm0 = LabelMap.empty(ref0)
+    paint(lm0, (4, 128, 128), radius_mm=8, value=1, sphere=True)
+    # dicom2nifti's test file has no FrameOfReferenceUID, which the SEG IOD requires: refused clearly
+    with pytest.raises(SegError, match="Frame Of Reference"):
+        export_dicom_seg(lm0, tmp_path / "no_for.dcm")
+    # the same file with a frame of reference added (a copy; everything else unchanged)
+    (tmp_path / "mf").mkdir()
+    for f in src_dir.iterdir():
+        ds = pydicom.dcmread(f)
+        ds.FrameOfReferenceUID = generate_uid()
+        ds.save_as(tmp_path / "mf" / f.name)
+    ref = load_volume(tmp_path / "mf")
+    assert len(set(ref.meta["source_files"])) == 1 and ref.shape[0] > 1
+    lm = LabelMap.empty(ref)
+    lm.add_label("two")
+    z, y, x = ref.shape
+    paint(lm, (z // 2, y // 2, x // 2), radius_mm=10, value=1, sphere=True)
+    paint(lm, (0, 20, 20), (0, 40, 60), radius_mm=4, value=2)
+    export_dicom_seg(lm, tmp_path / "seg.dcm")
+    back = import_dicom_seg(tmp_path / "seg.dcm", ref)
+    assert np.array_equal(back.array, lm.array)
