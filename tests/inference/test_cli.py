@@ -1,0 +1,89 @@
+"""`medview infer` / `medview models` through the real CLI entry point."""
+
+import json
+
+import numpy as np
+import pytest
+
+from medview.cli import main
+from medview.io import load_volume, save_volume
+from medview.io.volume import Volume
+
+
+def _oblique_nifti(path, seed=0):
+    rng = np.random.default_rng(seed)
+    img = rng.normal(0, 0.3, (12, 30, 26)).astype(np.float32)
+    img[4:9, 8:20, 6:16] += 1.5
+    direction = np.array([[0, 0, 1], [1, 0, 0], [0, -1, 0]], float)
+    v = Volume(img, spacing=(0.9, 1.1, 2.0), origin=(10.0, -5.0, 30.0), direction=direction, meta={"Modality": "MR"})
+    save_volume(v, path)
+    return v
+
+
+@pytest.mark.slow
+def test_infer_file_writes_prediction_and_segmentation_on_input_geometry(seg3d_package, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MEDVIEW_MODELS", str(seg3d_package.path.parent))
+    src = tmp_path / "case.nii.gz"
+    _oblique_nifti(src)
+    out = tmp_path / "out"
+    rc = main(["infer", "--model", seg3d_package.id, str(src), "--out", str(out), "--device", "cpu", "--tta"])
+    assert rc == 0, capsys.readouterr()
+    js = json.loads((out / "prediction.json").read_text())
+    assert js["model"] == {"id": seg3d_package.id, "name": seg3d_package.name, "version": "0.1.0",
+                           "sha256": seg3d_package.sha256}
+    assert js["device"].startswith("cpu") and js["timing_s"]["total"] > 0
+    assert js["labels"][0]["name"] == "object" and js["labels"][0]["volume_ml"] > 0
+    image = load_volume(src)
+    seg = load_volume(out / "segmentation.nii.gz")
+    unc = load_volume(out / "uncertainty.nii.gz")
+    assert seg.same_geometry(image) and unc.same_geometry(image)
+    truth = np.zeros(image.shape, bool)
+    truth[4:9, 8:20, 6:16] = True
+    lab = seg.array == 1
+    assert 2 * (lab & truth).sum() / (lab.sum() + truth.sum()) > 0.8
+    assert js["labels"][0]["voxels"] == int(lab.sum())
+
+
+@pytest.mark.slow
+def test_infer_batch_over_a_folder_of_studies_with_cam(cls_package, tmp_path, capsys):
+    import toys
+    from PIL import Image
+
+    rng = np.random.default_rng(4)
+    for study in ("studyA", "studyB"):
+        (tmp_path / "in" / study).mkdir(parents=True)
+        img, _ = toys.cls_sample(rng, study == "studyB")
+        Image.fromarray(np.clip(img * 40 + 100, 0, 255).astype(np.uint8)).save(tmp_path / "in" / study / "x.png")
+    out = tmp_path / "out"
+    # a package folder works as --model too
+    rc = main(["infer", "--model", str(cls_package.path), str(tmp_path / "in"), "--out", str(out), "--cam"])
+    text = capsys.readouterr()
+    assert rc == 0, text
+    batch = json.loads((out / "batch.json").read_text())
+    assert len(batch["series"]) == 2 and all("error" not in s for s in batch["series"])
+    assert "[1/2]" in text.err and "[2/2]" in text.err  # progress per series
+    for s in batch["series"]:
+        d = out / s["out"].split("/")[-1]
+        js = json.loads((d / "prediction.json").read_text())
+        assert set(js["probabilities"]) == {"plain", "spot"} and js["heatmap"]["kind"] == "gradcam"
+        assert (d / "gradcam.nii.gz").is_file()
+
+
+def test_infer_errors_are_one_clear_line(tmp_path, capsys):
+    rc = main(["infer", "--model", "no-such-model", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert rc == 2 and "no model package with id 'no-such-model'" in capsys.readouterr().err
+
+
+def test_models_lists_usable_and_unusable(tmp_path, monkeypatch, capsys):
+    from test_package import _write
+
+    _write(tmp_path / "m" / "good", id="good")
+    _write(tmp_path / "m" / "bad", id="bad")
+    (tmp_path / "m" / "bad" / "MODEL_CARD.md").unlink()
+    monkeypatch.setenv("MEDVIEW_MODELS", str(tmp_path / "m"))
+    assert main(["models"]) == 0
+    text = capsys.readouterr().out
+    assert "good" in text and "unusable: missing MODEL_CARD.md" in text
+    assert main(["models", "list", "--json"]) == 0
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["good"]["status"] == "ok" and rows["bad"]["status"] == "unusable"
