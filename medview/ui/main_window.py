@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -90,7 +90,12 @@ class MainWindow(QMainWindow):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setWindowTitle("MedView (research use only, not for diagnosis)")
-        self.resize(1500, 950)
+        screen = QGuiApplication.primaryScreen()
+        avail = screen.availableGeometry() if screen is not None else None
+        if avail is not None and avail.width() > 0:
+            self.resize(min(1500, int(avail.width() * 0.95)), min(950, int(avail.height() * 0.92)))
+        else:
+            self.resize(1500, 950)
         self.setAcceptDrops(True)
         self.state = ViewerState(self)
         self.presets = load_presets()
@@ -150,8 +155,8 @@ class MainWindow(QMainWindow):
         self._show_progress(True)
         w = Worker(scan_job, path)
         w.signals.progress.connect(self._on_progress)
-        w.signals.finished.connect(lambda index, p=path: self._on_scanned(p, index))
-        w.signals.failed.connect(lambda msg, p=path: self._on_failed(f"{p}: {msg}"))
+        w.signals.finished.connect(lambda index, p=path, w=w: self._on_scanned(w, p, index))
+        w.signals.failed.connect(lambda msg, p=path, w=w: self._on_failed(f"{p}: {msg}", w))
         self._scan_worker = start(w)
 
     def open_series(self, series) -> None:
@@ -169,7 +174,7 @@ class MainWindow(QMainWindow):
         w.signals.event.connect(lambda name, payload, s=series: self._on_preview(s, payload))
         w.signals.progress.connect(self._on_progress)
         w.signals.finished.connect(lambda res, w=w: self._on_loaded(w, res))
-        w.signals.failed.connect(lambda msg, s=series: self._on_failed(f"{s.path}: {msg}"))
+        w.signals.failed.connect(lambda msg, s=series, w=w: self._on_failed(f"{s.path}: {msg}", w))
         self._load_worker = start(w)
 
     def wait_idle(self, timeout_s: float = 30.0) -> bool:
@@ -362,7 +367,9 @@ class MainWindow(QMainWindow):
         if stage:
             self.statusBar().showMessage(stage)
 
-    def _on_scanned(self, path: str, index) -> None:
+    def _on_scanned(self, worker: Worker, path: str, index) -> None:
+        if worker is not self._scan_worker:
+            return  # superseded by a newer open
         self._scan_worker = None
         self.index = index
         self.browser.set_index(index)
@@ -394,7 +401,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(msg, 8000)
         self.volume_loaded.emit(vol)
 
-    def _on_failed(self, message: str) -> None:
+    def _on_failed(self, message: str, worker: Optional[Worker] = None) -> None:
+        if worker is not None and worker not in (self._scan_worker, self._load_worker):
+            return  # a job that was replaced or cancelled: nothing to report
         self._scan_worker = None
         self._load_worker = None
         self._show_progress(False)

@@ -199,3 +199,40 @@ def test_bad_path_reports_and_keeps_running(main_window, tmp_path, qtbot):
         main_window.open_path(str(bad))
     assert "not-an-image.txt" in sig.args[0] or str(tmp_path) in sig.args[0]
     assert main_window.state.volume is None
+
+
+def test_browser_lists_study_thumbnails_and_double_click_opens(main_window, shared_data, qtbot):
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    study = shared_data / "dicom" / "mr-brain-tcia" / "Study1"
+    win = main_window
+    with qtbot.waitSignal(win.volume_loaded, timeout=30000):
+        win.open_path(str(study))
+    br = win.browser
+    assert br.topLevelItemCount() == 1  # one patient
+    study_item = br.topLevelItem(0).child(0)
+    n_series = study_item.childCount()
+    assert n_series == len(win.index.series) >= 5
+    texts = [study_item.child(i).text(0) for i in range(n_series)]
+    assert any("T2" in t for t in texts) and any("FLAIR" in t for t in texts)
+    qtbot.waitUntil(lambda: all(not study_item.child(i).icon(0).isNull() for i in range(n_series)),
+                    timeout=20000)
+    # double-click another series: it loads and becomes the current volume
+    t2 = next(study_item.child(i) for i in range(n_series) if "T2" in study_item.child(i).text(0))
+    br.scrollToItem(t2)
+    rect = br.visualItemRect(t2)
+    with qtbot.waitSignal(win.volume_loaded, timeout=30000) as loaded:
+        qtbot.mouseClick(br.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())  # as a hand does
+        qtbot.mouseDClick(br.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert "T2" in loaded.args[0].meta["SeriesDescription"]
+    assert win.state.volume is loaded.args[0]
+    # dropping a series folder onto the window opens it
+    t1 = study / "34909-T1prereg-84610"
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(t1))])
+    drop = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(win.volume_loaded, timeout=30000) as loaded:
+        win.dropEvent(drop)
+    assert loaded.args[0].meta["SeriesDescription"] == "T1pre_reg"
