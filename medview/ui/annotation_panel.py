@@ -62,6 +62,8 @@ class AnnotationPanel(QWidget):
         self.state = state
         self.main_window = main_window
         self.session = AnnotationSession(state, self, use_workspace=use_workspace, workspace_base=workspace_base)
+        viewer = getattr(main_window, "viewer", None)
+        self.session.views = dict(getattr(viewer, "views", {}) or {})
         self.workspace_base = workspace_base
         self.reviews: list[ClassificationReview] = []
         self.classification: Any = None
@@ -121,10 +123,14 @@ class AnnotationPanel(QWidget):
         row = QHBoxLayout()
         self.new_button = QPushButton("New label map", self)
         self.new_button.clicked.connect(self.new_labelmap)
+        self.reopen_button = QPushButton("Reopen saved", self)
+        self.reopen_button.setToolTip("Continue the label map saved for this image in its workspace")
+        self.reopen_button.clicked.connect(self.reopen_saved)
         self.close_button = QPushButton("Close", self)
         self.close_button.setToolTip("Save and close the label map")
         self.close_button.clicked.connect(self.session.stop)
         row.addWidget(self.new_button)
+        row.addWidget(self.reopen_button)
         row.addWidget(self.close_button)
         lay.addLayout(row)
         self.status = QLabel("", self)
@@ -328,6 +334,31 @@ class AnnotationPanel(QWidget):
         if self.state.tool == "navigate" or not self.state.tool.startswith("annotate."):
             self.state.set_tool("annotate.brush")
 
+    def saved_workspace(self) -> Path | None:
+        """The workspace of the open image left by an earlier (closed) session, if any."""
+        from medview.annotation.labelmap import reference_from_image
+        from medview.annotation.workspace import needs_recovery, workspace_key, workspaces_dir
+
+        vol = self.state.volume
+        if vol is None:
+            return None
+        root = (self.workspace_base or workspaces_dir()) / workspace_key(reference_from_image(vol))
+        if (root / "snapshot.json").is_file() and not (root / "session.lock").exists() or needs_recovery(root):
+            return root
+        return None
+
+    def reopen_saved(self) -> bool:
+        root = self.saved_workspace()
+        if root is None:
+            return False
+        try:
+            self.session.resume(root)
+        except (ValueError, OSError) as exc:
+            self._message(f"cannot reopen {root}: {exc}")
+            return False
+        self._message(f"reopened the labels saved in {root}")
+        return True
+
     def edit_prediction(self, prediction: Any) -> None:
         """"Edit" on a segmentation result: the AI labels become editable; the summary follows."""
         self.session.edit_prediction(prediction)
@@ -349,6 +380,7 @@ class AnnotationPanel(QWidget):
                   self.export_seg_button, self.export_train_button):
             w.setEnabled(on)
         self.new_button.setEnabled(self.state.volume is not None)
+        self.reopen_button.setEnabled(not on and self.saved_workspace() is not None)
         self.import_button.setEnabled(self.state.volume is not None)
         if on:
             assert s.labelmap is not None
@@ -492,6 +524,9 @@ class AnnotationPanel(QWidget):
         self.undo_button.setEnabled(h.can_undo())
         self.redo_button.setEnabled(h.can_redo())
         self.history_list.setToolTip(f"undo memory: {h.nbytes / 1024:.1f} KiB")
+        ws = self.session.workspace
+        if ws is not None and ws.last_error:
+            self._message(ws.last_error + " (edits are still journalled)")
 
     def _schedule_summary(self) -> None:
         self._summary_timer.start()

@@ -59,6 +59,7 @@ class AnnotationSession(QObject):
         self.threshold: tuple[float, float] = (0.0, 1.0)
         self.fill_tolerance = 0.0  # 0: flood fill the clicked label region; > 0: intensity +- tolerance
         self._grey: np.ndarray | None = None
+        self.views: dict[str, Any] = {}  # view name -> SliceView, for tool feedback (lasso outline)
         self.tools: dict[str, Any] = {
             "annotate.brush": BrushTool(self),
             "annotate.erase": BrushTool(self, erase=True),
@@ -366,25 +367,50 @@ class FloodFillTool:
 
 class LassoTool:
     """Drag a closed outline: on release the polygon is filled with the active label in this
-    slice (Shift: erased)."""
+    slice (Shift: erased). The outline is drawn on the view while dragging."""
 
     def __init__(self, session: AnnotationSession) -> None:
         self.session = session
         self.points: list[np.ndarray] = []
         self._plane = 0
         self._shift = False
+        self._curve: Any = None
+        self._view: Any = None
 
     def press(self, ev: ToolEvent) -> None:
         self.points = [event_point(ev)] if self.session.can_edit() else []
         self._plane = event_plane(ev)
         self._shift = bool(ev.modifiers & Qt.KeyboardModifier.ShiftModifier) if ev.modifiers is not None else False
+        self._view = self.session.views.get(ev.view)
+        self._draw()
 
     def move(self, ev: ToolEvent) -> None:
         if self.points:
             self.points.append(event_point(ev))
+            self._draw()
+
+    def _draw(self) -> None:
+        view = self._view
+        if view is None or getattr(view, "geom", None) is None or not self.points:
+            return
+        import pyqtgraph as pg
+
+        xy = np.array([view.geom.voxel_to_scene(p[::-1]) for p in [*self.points, self.points[0]]])
+        if self._curve is None:
+            self._curve = pg.PlotCurveItem(pen=pg.mkPen((255, 255, 0), width=1.5, cosmetic=True))
+            self._curve.setZValue(1000)
+            view.vb.addItem(self._curve, ignoreBounds=True)
+        self._curve.setData(xy[:, 0], xy[:, 1])
+
+    def _clear(self) -> None:
+        if self._curve is not None and self._view is not None:
+            self._view.vb.removeItem(self._curve)
+        self._curve = None
+        self._view = None
 
     def release(self, ev: ToolEvent) -> None:
         s = self.session
+        self._clear()
         if not self.points or s.labelmap is None:
             self.points = []
             return

@@ -69,6 +69,14 @@ def test_paint_with_mouse_then_undo_redo_with_shortcuts(loaded_window, panel, qt
     assert lm.array[k, j0 + 5, i0] == 1
     # the edits reached the workspace journal (autosave)
     assert panel.session.workspace is not None and (panel.session.workspace.root / "journal.log").exists()
+    want = lm.array.copy()
+    # closing saves; the same image offers to reopen the saved labels
+    panel.close_button.click()
+    assert not panel.session.active and state.layer("annotation") is None
+    assert panel.reopen_button.isEnabled()
+    panel.reopen_button.click()
+    assert np.array_equal(panel.session.labelmap.array, want)
+    assert panel.session.labelmap.provenance.undos == 2
 
 
 def test_label_list_add_rename_recolour_lock_hide(loaded_window, panel):
@@ -127,8 +135,11 @@ def test_tools_fill_lasso_and_slice_operations(loaded_window, panel):
     for p in pts[1:]:
         time.sleep(0.012)
         _send(vp, QEvent.Type.MouseMove, p, Qt.MouseButton.NoButton, Qt.MouseButton.LeftButton)
+    lasso = panel.session.tools["annotate.lasso"]
+    assert lasso._curve is not None and lasso._curve.getData()[0].size == len(lasso.points) + 1  # outline shown
     _send(vp, QEvent.Type.MouseButtonRelease, pts[-1], Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton)
     QApplication.processEvents()
+    assert lasso._curve is None
     assert lm.array[k, j, i] == 1 and lm.array[k, j - 25, i] == 0
     assert abs(int(lm.array[k].sum()) - 41 * 41) < 200
     # flood fill a hole punched with the eraser
