@@ -139,6 +139,7 @@ class SeriesInfoPanel(QTreeWidget):
         self.state = state
         self.setHeaderLabels(["Property", "Value"])
         self.setColumnWidth(0, 170)
+        self.value_range: tuple[float, float] | None = None  # set by whoever loaded the volume
         state.volume_changed.connect(self.refresh)
 
     def rows(self) -> list[tuple[str, str]]:
@@ -160,7 +161,7 @@ class SeriesInfoPanel(QTreeWidget):
             ("Origin (LPS mm)", ", ".join(f"{o:.2f}" for o in vol.origin)),
             ("Direction", "; ".join(", ".join(f"{v:.3f}" for v in vol.direction[:, c]) for c in range(3))),
             ("Data type", str(vol.array.dtype)),
-            ("Value range", f"{vol.array.min():.6g} .. {vol.array.max():.6g}" if vol.array.size < 5e7 else "-"),
+            ("Value range", self._range_text(vol)),
             ("Window (DICOM)", f"W {m.get('WindowWidth')} / C {m.get('WindowCenter')}"),
             ("Series UID", str(m.get("SeriesInstanceUID", "") or "")),
             ("Study UID", str(m.get("StudyInstanceUID", "") or "")),
@@ -170,6 +171,12 @@ class SeriesInfoPanel(QTreeWidget):
         for w in vol.warnings:
             out.append(("Warning", w))
         return out
+
+    def _range_text(self, vol) -> str:
+        rng = self.value_range
+        if rng is None and vol.array.size <= 4_000_000:  # small: cheap enough on the GUI thread
+            rng = (float(vol.array.min()), float(vol.array.max()))
+        return f"{rng[0]:.6g} .. {rng[1]:.6g}" if rng is not None else "-"
 
     def refresh(self, *_):
         self.clear()

@@ -59,7 +59,8 @@ def load_job(series, progress=None, cancelled=None, on_middle_slice=None, percen
 
     vol = load_series(series, progress=progress, cancelled=cancelled, on_middle_slice=on_middle_slice)
     window = dicom_window(vol.meta) or auto_window(vol.array, *percentiles)
-    return vol, window
+    value_range = (float(vol.array.min()), float(vol.array.max())) if vol.array.size else (0.0, 0.0)
+    return vol, window, value_range
 
 
 def describe_position(vol, ijk) -> dict[str, str]:
@@ -168,6 +169,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Loading {series.description or series.path} ...")
         self._show_progress(True)
         self.state.set_volume(None)
+        self.series_info.value_range = None
         pct = tuple(self.presets.get("auto_percentiles", (0.5, 99.5)))
         w = Worker(load_job, series, percentiles=pct)
         w.kwargs["on_middle_slice"] = lambda k, img: w.emit_event("middle", (k, img))
@@ -391,7 +393,11 @@ class MainWindow(QMainWindow):
             return  # a newer load replaced this one
         self._load_worker = None
         self._show_progress(False)
-        vol, window = result
+        vol, window, value_range = result
+        self.series_info.value_range = value_range  # computed off the GUI thread
+        if vol.shape[0] == 1:  # a 2D image: one big view
+            self.state.set_active_view("axial")
+            self.state.set_layout("1x1")
         self.state.set_volume(vol, window=window)
         desc = vol.meta.get("SeriesDescription") or Path(str(vol.meta.get("source_path", ""))).name
         self.setWindowTitle(f"MedView - {desc} (research use only, not for diagnosis)")

@@ -236,3 +236,45 @@ def test_browser_lists_study_thumbnails_and_double_click_opens(main_window, shar
     with qtbot.waitSignal(win.volume_loaded, timeout=30000) as loaded:
         win.dropEvent(drop)
     assert loaded.args[0].meta["SeriesDescription"] == "T1pre_reg"
+
+
+def test_rgb_photo_opens_in_one_colour_view(main_window, shared_data, qtbot):
+    from tests.ui.conftest import shown_pixel
+
+    photo = shared_data / "dermoscopy-ph2" / "images" / "IMD002.jpg"
+    if not photo.is_file():
+        pytest.skip(f"{photo} not found")
+    win = main_window
+    with qtbot.waitSignal(win.volume_loaded, timeout=30000) as loaded:
+        win.open_path(str(photo))
+    vol = loaded.args[0]
+    assert vol.is_rgb and vol.shape[0] == 1
+    assert win.state.layout == "1x1" and win.state.active_view == "axial"
+    axial = win.viewer.view("axial")
+    QApplication.processEvents()
+    assert axial.wl_label.text() == "RGB"
+    # the pixel drawn near the image centre is the photo's colour there (not grey)
+    j, i = vol.shape[1] // 2 + 9, vol.shape[2] // 2 + 13  # off the crosshair lines
+    r, g, b = shown_pixel(axial, voxel_to_widget(axial, (i, j, 0)))
+    ref = vol.array[0, j - 1:j + 2, i - 1:i + 2].reshape(-1, 3).astype(int)
+    assert any(np.abs(ref - (r, g, b)).max(axis=1) <= 8)
+    assert len({r, g, b}) > 1
+
+
+def test_ct_values_are_reported_in_hu_and_presets_apply(main_window):
+    from medview.io.volume import Volume
+    from medview.ui.main_window import describe_position
+
+    a = np.full((5, 32, 32), -1000, np.int16)
+    a[:, 10:20, 10:20] = 40
+    ct = Volume(a, spacing=(0.5, 0.5, 2.0), meta={"Modality": "CT", "Units": "HU"})
+    win = main_window
+    win.state.set_volume(ct)
+    d = describe_position(ct, (12, 12, 2))
+    assert d["value"] == "40 HU" and d["voxel"] == "voxel (12, 12, 2)"
+    assert describe_position(ct, (40, 1, 1))["voxel"] == "outside"
+    for name, expected in (("Lung", (1500.0, -600.0)), ("Bone", (1800.0, 400.0)), ("Liver", (150.0, 30.0))):
+        win.preset_actions[name].trigger()
+        assert win.state.window == expected
+        assert win.viewer.view("axial").wl_label.text() == f"W {expected[0]:.6g}  L {expected[1]:.6g}"
+    assert set(win.preset_actions) == {"Brain", "Subdural", "Lung", "Mediastinum", "Abdomen", "Bone", "Liver"}
