@@ -407,7 +407,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(msg, 8000)
         self.volume_loaded.emit(vol)
 
-    def _on_failed(self, message: str, worker: Optional[Worker] = None) -> None:
+    def _on_failed(self, message: str, worker: Worker | None = None) -> None:
         if worker is not None and worker not in (self._scan_worker, self._load_worker):
             return  # a job that was replaced or cancelled: nothing to report
         self._scan_worker = None
