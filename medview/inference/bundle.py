@@ -169,7 +169,8 @@ def _input_from_transforms(cfg: dict[str, Any], notes: list[str]) -> dict[str, A
             inp["spacing"] = [float(p) for p in (pix if isinstance(pix, list) else [pix] * 3)]
         elif name in ("ScaleIntensityRanged", "ScaleIntensityRange"):
             a0, a1 = float(args.get("a_min", 0)), float(args.get("a_max", 1))
-            b0, b1 = float(args.get("b_min", 0) or 0), float(args.get("b_max", 1) if args.get("b_max") is not None else 1)
+            b0 = float(args.get("b_min") or 0.0)
+            b1 = float(args["b_max"]) if args.get("b_max") is not None else 1.0
             if (b0, b1) != (0.0, 1.0):
                 notes.append(f"{name}: output range [{b0}, {b1}] mapped to [0, 1]")
             inp["normalization"] = {"kind": "ct_window", "center": (a0 + a1) / 2, "width": a1 - a0}

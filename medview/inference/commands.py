@@ -61,9 +61,9 @@ def run_models(args: argparse.Namespace) -> int:
     header = ("id", "version", "task", "status", "source", "path")
     rows = [(p.id, p.version or "-", p.task or "-", p.status, p.source, str(p.path)) for p in pkgs]
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
-    for p, r in zip(pkgs, rows):
-        print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False)))
+    for p, r in zip(pkgs, rows, strict=False):
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=False)).rstrip())
         if not p.ok:
             print(f"    -> unusable: {p.reason}")
     return 0
@@ -136,7 +136,7 @@ def _targets(path: Path):
     for s in index.series:
         label = " ".join(x for x in (s.patient_id, s.study_date, f"S{s.series_number}" if s.series_number else "",
                                       s.description) if x) or Path(s.path).name or s.uid
-        out.append((label, (lambda s=s: lambda progress=None: load_series(s, progress=progress))()))
+        out.append((label, lambda progress=None, s=s: load_series(s, progress=progress)))
     return out
 
 
@@ -196,12 +196,12 @@ def run_infer(args: argparse.Namespace) -> int:
             used.add(name)
             out_dir = out_root / name
         try:
-            vol = load(progress=lambda f, s: bar(0.1 * f, f"loading {label}"))
+            vol = load(progress=lambda f, s, bar=bar, label=label: bar(0.1 * f, f"loading {label}"))
             ok, why = pkg.fits(vol)
             if not ok:
                 raise InferenceError(f"{pkg.id} does not fit {label}: {why}")
             pred = run_model(pkg, vol, device=device, cam=args.cam, cam_class=args.cam_class, tta=args.tta,
-                             batch_size=args.batch_size, progress=lambda f, s: bar(0.1 + 0.9 * f, s))
+                             batch_size=args.batch_size, progress=lambda f, s, bar=bar: bar(0.1 + 0.9 * f, s))
             files = write_outputs(pred, out_dir)
         except (LoadError, InferenceError, ValueError) as exc:
             failures += 1

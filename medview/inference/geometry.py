@@ -47,7 +47,7 @@ def resample(volume: Volume, spacing: Sequence[float], order: int = 1) -> Volume
     spacing = tuple(float(s) for s in spacing)
     if np.allclose(spacing, volume.spacing, rtol=1e-6, atol=1e-9):
         return volume
-    size = [max(1, int(round(n * o / s))) for n, o, s in zip(volume.size_xyz, volume.spacing, spacing)]
+    size = [max(1, int(round(n * o / s))) for n, o, s in zip(volume.size_xyz, volume.spacing, spacing, strict=False)]
     img = volume.to_sitk()
     interp = sitk.sitkLinear if order == 1 else sitk.sitkNearestNeighbor
     out = sitk.Resample(

@@ -24,7 +24,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +33,7 @@ from medview.inference import geometry, preprocess
 from medview.inference.package import ModelPackage, PackageError, load_network
 from medview.inference.prediction import Prediction, label_statistics
 from medview.io.volume import Volume
-from medview.progress import Cancelled, CancelledFn, ProgressFn, check_cancelled, no_progress
+from medview.progress import CancelledFn, ProgressFn, check_cancelled, no_progress
 
 CAM_KINDS = ("gradcam", "gradcam++")
 
@@ -473,9 +473,9 @@ def _set_class_outputs(package, pred, arr: np.ndarray) -> None:
     classes = package.classes
     mean = arr.mean(axis=0)
     if package.task == "regression":
-        pred.values = {c: float(v) for c, v in zip(classes, mean)}
+        pred.values = {c: float(v) for c, v in zip(classes, mean, strict=False)}
     else:
-        pred.probabilities = {c: float(v) for c, v in zip(classes, mean)}
+        pred.probabilities = {c: float(v) for c, v in zip(classes, mean, strict=False)}
     pred.slice_probabilities = arr
 
 

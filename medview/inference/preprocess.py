@@ -162,11 +162,11 @@ def resize(array: np.ndarray, size: tuple[int, ...] | list[int], order: int = 1)
         raise ValueError(f"size {size} does not match the {len(spatial)} spatial axes of {a.shape}")
     if tuple(spatial) == size:
         return a.copy()
-    zoom = [1.0] + [o / i for o, i in zip(size, spatial)]
+    zoom = [1.0] + [o / i for o, i in zip(size, spatial, strict=False)]
     out = ndimage.zoom(a, zoom, order=order, mode="nearest", grid_mode=True, prefilter=False)
     if out.shape[1:] != size:  # guard against rounding in zoom's output shape
         fix = np.zeros((a.shape[0],) + size, dtype=out.dtype)
-        sl = tuple(slice(0, min(o, s)) for o, s in zip(out.shape[1:], size))
+        sl = tuple(slice(0, min(o, s)) for o, s in zip(out.shape[1:], size, strict=False))
         fix[(slice(None),) + sl] = out[(slice(None),) + sl]
         out = fix
     return out

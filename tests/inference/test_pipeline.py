@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 import toys
+
 from medview.inference import geometry, pipeline
 from medview.inference.prediction import label_statistics
 from medview.io.volume import Volume

@@ -29,7 +29,7 @@ def _seg_sample(rng, shape):
     for _ in range(rng.integers(1, 3)):
         lo = [int(rng.integers(0, s - s // 3)) for s in shape]
         ext = [int(rng.integers(max(2, s // 6), s // 3 + 1)) for s in shape]
-        sl = tuple(slice(a, a + e) for a, e in zip(lo, ext))
+        sl = tuple(slice(a, a + e) for a, e in zip(lo, ext, strict=False))
         lab[sl] = 1
     img[lab == 1] += 1.5
     return img, lab
