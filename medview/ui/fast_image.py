@@ -14,6 +14,7 @@ With no table set (e.g. RGB data) it behaves exactly like pyqtgraph's ImageItem.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Optional
 
 import numpy as np
@@ -45,8 +46,15 @@ def gray_table(values: np.ndarray, low: float, high: float, invert: bool) -> np.
 
 
 def window_table(dtype: np.dtype, low: float, high: float, invert: bool) -> tuple[np.ndarray, Optional[tuple]]:
-    """(table, value_range) for showing ``dtype`` data with levels (low, high)."""
-    dtype = np.dtype(dtype)
+    """(table, value_range) for showing ``dtype`` data with levels (low, high).
+
+    Cached: the three views share one table per window (treat it as read-only)."""
+    return _window_table(np.dtype(dtype).str, float(low), float(high), bool(invert))
+
+
+@lru_cache(maxsize=8)
+def _window_table(dtype_str: str, low: float, high: float, invert: bool):
+    dtype = np.dtype(dtype_str)
     if dtype == np.uint8:
         return gray_table(np.arange(256, dtype=np.float32), low, high, invert), None
     if dtype == np.int16:

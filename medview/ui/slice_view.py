@@ -179,15 +179,32 @@ class SliceView(pg.GraphicsLayoutWidget):
         self.wl_label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
 
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
-        state.volume_changed.connect(self._on_volume)
-        state.cursor_changed.connect(self._on_cursor)
-        state.window_changed.connect(self._on_window)
-        state.invert_changed.connect(self._on_invert)
-        state.layers_changed.connect(self._on_layers)
-        state.layer_changed.connect(self._on_layer_changed)
-        state.measurements_changed.connect(self._refresh_measurements)
+        self._connections = [
+            (state.volume_changed, self._on_volume),
+            (state.cursor_changed, self._on_cursor),
+            (state.window_changed, self._on_window),
+            (state.invert_changed, self._on_invert),
+            (state.layers_changed, self._on_layers),
+            (state.layer_changed, self._on_layer_changed),
+            (state.measurements_changed, self._refresh_measurements),
+        ]
+        for sig, slot in self._connections:
+            sig.connect(slot)
         if state.volume is not None:
             self._on_volume(state.volume)
+
+    def detach(self) -> None:
+        """Stop following the state (a closed view must not keep drawing)."""
+        for sig, slot in self._connections:
+            try:
+                sig.disconnect(slot)
+            except (RuntimeError, TypeError):
+                pass
+        self._connections = []
+
+    def closeEvent(self, ev):  # noqa: N802
+        self.detach()
+        super().closeEvent(ev)
 
     # ---- state -> drawing ----------------------------------------------------------------------
     def _on_volume(self, vol) -> None:
@@ -286,8 +303,7 @@ class SliceView(pg.GraphicsLayoutWidget):
                 self.vb.addItem(item, ignoreBounds=True)
                 if self.geom is not None:
                     item.setTransform(QTransform(*self.geom.item_transform()))
-                if self.slice_index >= 0:
-                    self._render_overlay(layer, lut_changed=True)
+                # drawn by the layer_changed(name, None) that add_layer sends next
             item.setZValue(10 + z)
 
     def _on_layer_changed(self, name: str, region) -> None:
