@@ -64,6 +64,8 @@ class AnnotationPanel(QWidget):
         self.session = AnnotationSession(state, self, use_workspace=use_workspace, workspace_base=workspace_base)
         viewer = getattr(main_window, "viewer", None)
         self.session.views = dict(getattr(viewer, "views", {}) or {})
+        if viewer is not None and hasattr(viewer, "hovered"):
+            viewer.hovered.connect(self.session.show_brush_cursor)
         self.workspace_base = workspace_base
         self.reviews: list[ClassificationReview] = []
         self.classification: Any = None

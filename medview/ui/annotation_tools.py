@@ -60,6 +60,7 @@ class AnnotationSession(QObject):
         self.fill_tolerance = 0.0  # 0: flood fill the clicked label region; > 0: intensity +- tolerance
         self._grey: np.ndarray | None = None
         self.views: dict[str, Any] = {}  # view name -> SliceView, for tool feedback (lasso outline)
+        self._cursor_items: dict[str, Any] = {}
         self.tools: dict[str, Any] = {
             "annotate.brush": BrushTool(self),
             "annotate.erase": BrushTool(self, erase=True),
@@ -193,6 +194,35 @@ class AnnotationSession(QObject):
     def _on_table(self, kind: str, label: Label | None) -> None:  # noqa: ARG002
         self.sync_layer()
         self.labels_changed.emit()
+
+    # ---- brush outline under the mouse ------------------------------------------------------
+    def show_brush_cursor(self, view_name: str, ijk) -> None:
+        """Draw the brush's extent (a circle of radius_mm; scene units are mm) where the mouse is,
+        in ``view_name``, while a brush tool is active; hide it elsewhere."""
+        from PySide6.QtWidgets import QGraphicsEllipseItem
+
+        brush = self.state.tool in ("annotate.brush", "annotate.erase", "annotate.threshold")
+        for name, view in self.views.items():
+            item = self._cursor_items.get(name)
+            show = brush and self.labelmap is not None and name == view_name and ijk is not None
+            if not show:
+                if item is not None:
+                    item.setVisible(False)
+                continue
+            if getattr(view, "geom", None) is None:
+                continue
+            if item is None:
+                import pyqtgraph as pg
+
+                item = QGraphicsEllipseItem()
+                item.setPen(pg.mkPen((255, 255, 255, 200), width=1, cosmetic=True))
+                item.setZValue(1001)
+                view.vb.addItem(item, ignoreBounds=True)
+                self._cursor_items[name] = item
+            x, y = view.geom.voxel_to_scene(np.round(np.asarray(ijk, float)))
+            r = float(self.radius_mm)
+            item.setRect(x - r, y - r, 2 * r, 2 * r)
+            item.setVisible(True)
 
     # ---- intensity for threshold paint -----------------------------------------------------
     def grey(self) -> np.ndarray | None:

@@ -46,6 +46,9 @@ def test_paint_with_mouse_then_undo_redo_with_shortcuts(loaded_window, panel, qt
     before = shown_pixel(view, mid)
     drag(view, voxel_to_widget(view, a), voxel_to_widget(view, b))
     lm = panel.session.labelmap
+    # the brush outline followed the mouse, with the brush's size (scene units are mm)
+    ring = panel.session._cursor_items["axial"]
+    assert ring.isVisible() and abs(ring.rect().width() - 8.0) < 1e-6
     painted = lm.array[k]
     assert painted[j0 + 6, i0 + 8] == 1 and painted[j0, i0 - 30] == 1
     assert lm.array[k - 1].max() == 0 and lm.array[k + 1].max() == 0  # 2D brush stays in its slice
