@@ -191,13 +191,17 @@ def test_training_set_export_reads_with_monai(shared_data, tmp_path):
     from monai.data import load_decathlon_datalist
 
     out = tmp_path / "train"
-    for series in (OBLIQUE_T1, FLAIR3):
-        ref = load_volume(shared_data / series)
-        export_training_case(ref, _labels_on(ref), out)
+    ref = load_volume(shared_data / OBLIQUE_T1)
+    export_training_case(ref, _labels_on(ref), out)
+    # the second case through the command line, from a NIfTI label map
+    ref = load_volume(shared_data / FLAIR3)
+    save_nifti(_labels_on(ref), tmp_path / "flair_labels.nii.gz")
+    assert cli_main(["export-training", str(tmp_path / "flair_labels.nii.gz"), "--reference",
+                     str(shared_data / FLAIR3), "--out", str(out), "--case", "flair"]) == 0
     ds = json.loads((out / "dataset.json").read_text())
     assert ds["labels"] == {"0": "background", "1": "tumour", "2": "oedema"} and ds["numTraining"] == 2
     items = load_decathlon_datalist(str(out / "dataset.json"), True, "training", base_dir=str(out))
-    assert len(items) == 2
+    assert len(items) == 2 and items[1]["image"].endswith("images/flair.nii.gz")
     for it in items:
         img, lab = nib.load(it["image"]), nib.load(it["label"])
         assert img.shape == lab.shape and np.allclose(img.affine, lab.affine, atol=1e-4)
