@@ -399,6 +399,8 @@ class MainWindow(QMainWindow):
             self.state.set_active_view("axial")
             self.state.set_layout("1x1")
         self.state.set_volume(vol, window=window)
+        if self.current_series is not None:
+            self.browser.set_thumbnail_from(self.current_series.uid, vol)
         desc = vol.meta.get("SeriesDescription") or Path(str(vol.meta.get("source_path", ""))).name
         self.setWindowTitle(f"MedView - {desc} (research use only, not for diagnosis)")
         msg = f"Loaded {desc}: {vol.shape[2]}x{vol.shape[1]}x{vol.shape[0]}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
@@ -12,6 +13,7 @@ from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem
 from medview.ui.workers import Worker, start
 
 THUMB = 64
+MAX_FILE_FOR_THUMB = 20_000_000  # bytes: larger NIfTI/NRRD files are not read twice for a thumbnail
 _ROLE = Qt.ItemDataRole.UserRole
 
 
@@ -21,7 +23,6 @@ def thumbnail_array(series_list, progress=None, cancelled=None, emit=None) -> in
     Calls ``emit(uid, array)`` per series as soon as it is made; returns how many were made.
     """
     from medview.io import load_series
-    from medview.measure import auto_window, window_to_levels
 
     made = 0
     for n, s in enumerate(series_list):
@@ -31,15 +32,11 @@ def thumbnail_array(series_list, progress=None, cancelled=None, emit=None) -> in
             if s.kind == "dicom" and s.images:
                 one = dataclasses.replace(s, images=[s.images[len(s.images) // 2]], n_images=1)
                 vol = load_series(one)
-            else:
+            elif Path(s.path).is_file() and Path(s.path).stat().st_size <= MAX_FILE_FOR_THUMB:
                 vol = load_series(s)
-            a = vol.array[vol.shape[0] // 2]
-            step = max(1, int(np.ceil(max(a.shape[:2]) / THUMB)))
-            a = a[::step, ::step]
-            if a.ndim == 2:
-                lo, hi = window_to_levels(*auto_window(a))
-                a = np.clip((a.astype(np.float32) - lo) * (255.0 / max(hi - lo, 1e-6)), 0, 255)
-            a = np.ascontiguousarray(a.astype(np.uint8))
+            else:
+                continue  # a big volume file: its thumbnail comes from the loaded volume instead
+            a = thumbnail_of(vol)
             if emit is not None:
                 emit(s.uid, a)
             made += 1
@@ -48,6 +45,19 @@ def thumbnail_array(series_list, progress=None, cancelled=None, emit=None) -> in
         if progress is not None:
             progress((n + 1) / max(1, len(series_list)), "thumbnails")
     return made
+
+
+def thumbnail_of(vol) -> np.ndarray:
+    """THUMB-sized uint8 (grey or RGB) preview of a Volume's middle slice."""
+    from medview.measure import auto_window, window_to_levels
+
+    a = vol.array[vol.shape[0] // 2]
+    step = max(1, int(np.ceil(max(a.shape[:2]) / THUMB)))
+    a = a[::step, ::step]
+    if a.ndim == 2:
+        lo, hi = window_to_levels(*auto_window(a))
+        a = np.clip((a.astype(np.float32) - lo) * (255.0 / max(hi - lo, 1e-6)), 0, 255)
+    return np.ascontiguousarray(a.astype(np.uint8))
 
 
 def _to_icon(a: np.ndarray) -> QIcon:
@@ -109,6 +119,12 @@ class StudyBrowser(QTreeWidget):
         it = self._items.get(uid)
         if it is not None:
             it.setIcon(0, _to_icon(arr))
+
+    def set_thumbnail_from(self, uid: str, vol) -> None:
+        """Give a series without a thumbnail one made from its loaded volume (cheap)."""
+        it = self._items.get(uid)
+        if it is not None and it.icon(0).isNull():
+            it.setIcon(0, _to_icon(thumbnail_of(vol)))
 
     def select_series(self, uid: str) -> None:
         it = self._items.get(uid)
