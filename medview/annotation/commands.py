@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("labels", help="label map .nii/.nii.gz or DICOM SEG")
     p.add_argument("--reference", required=True, help="the image (series folder or file)")
     p.add_argument("--out", required=True, help="training-set folder (images/, labels/, dataset.json)")
-    p.add_argument("--case", default=None, help="case id (default: patient id + series UID tail)")
+    p.add_argument("--case", default=None, help="case id (default: case_<hash of the series UID>)")
     p.set_defaults(func=run_export_training)
 
 

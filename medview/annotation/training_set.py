@@ -5,7 +5,9 @@ Layout (Medical Segmentation Decathlon style, so ``monai.data.load_decathlon_dat
 
     OUT/
       dataset.json
-      images/<case>.nii.gz     the image, source geometry (LPS -> RAS handled by SimpleITK)
+      images/<case>.nii.gz     the image on its source geometry (LPS -> RAS handled by SimpleITK);
+                               <case> is given, else case_<hash of the series UID> (no patient
+                               identifiers in file names)
       labels/<case>.nii.gz     the label map on the same grid (uint8/uint16), 0 = background
       labels/<case>.json       sidecar: label names, colours, provenance
 
@@ -18,7 +20,7 @@ dataset.json::
      "training": [{"image": "images/<case>.nii.gz", "label": "labels/<case>.nii.gz",
                    "case": "<case>", "series_uid", "source", "model_id", "model_version",
                    "reviewer", "modified", "voxels": {"1": n, ...}}],
-     "medview": {"schema": "medview-training-set/1", "version", "updated"},
+     "medview": {"schema": "medview-training-set/1", "updated": "<ISO time>"},
      "research_use_only": true}
 
 Exporting another case into the same folder adds (or replaces, same case id) its entry; a label
@@ -28,9 +30,10 @@ value whose name differs from the one already in dataset.json is refused.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from medview.annotation.labelmap import LabelMap, now_iso
 from medview.annotation.nifti import save_nifti
@@ -40,13 +43,14 @@ SCHEMA = "medview-training-set/1"
 
 
 def case_id_for(image: Volume) -> str:
-    meta = image.meta
-    parts = [str(meta.get("PatientID") or "").strip(), str(meta.get("SeriesInstanceUID") or "")[-12:]]
-    if not any(parts):
-        src = str(meta.get("source_path") or "case")
-        parts = [Path(src).name.split(".")[0]]
-    raw = "_".join(p for p in parts if p) or "case"
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", raw).strip("._") or "case"
+    """A stable case id that carries no patient identifier: a hash of the series UID (else of
+    the source path), e.g. ``case_3f9a0c1d2e``."""
+    import hashlib
+
+    key = str(image.meta.get("SeriesInstanceUID") or image.meta.get("source_path") or "")
+    if not key:
+        key = hashlib.sha1(np.ascontiguousarray(image.array).tobytes()).hexdigest()
+    return "case_" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:10]
 
 
 def export_training_case(image: Volume, lm: LabelMap, out_dir: str | Path, case_id: str | None = None,
@@ -73,6 +77,8 @@ def export_training_case(image: Volume, lm: LabelMap, out_dir: str | Path, case_
         ds["labels"][key] = lab.name
         ds["label_colors"][key] = list(lab.color)
     cid = case_id or case_id_for(image)
+    if not cid or any(c in cid for c in "/\\") or cid.startswith("."):
+        raise ValueError(f"case id {cid!r} cannot be a file name")
     img_rel, lab_rel = f"images/{cid}.nii.gz", f"labels/{cid}.nii.gz"
     save_volume(image, str(out / img_rel))
     save_nifti(lm, out / lab_rel)
