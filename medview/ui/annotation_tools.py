@@ -130,6 +130,12 @@ class AnnotationSession(QObject):
             raise ValueError("open an image first")
         lm, original = edit_prediction(prediction, self.state.volume)
         self.start(lm, original=original)
+        # the AI's own overlay would show through where the reviewer erased: hide it (the copy
+        # being edited is drawn instead; the model panel's checkbox can show it again)
+        ai = getattr(prediction, "labels", None)
+        for layer in self.state.layers():
+            if isinstance(layer, LabelLayer) and layer.name != LAYER_NAME and layer.volume is ai and layer.visible:
+                self.state.update_layer(layer.name, visible=False)
         return lm
 
     def resume(self, root: Path) -> LabelMap:

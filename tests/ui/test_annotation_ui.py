@@ -175,7 +175,11 @@ def test_edit_ai_result_shows_summary_and_classification_review(loaded_window, p
     ai[k - 1:k + 2, j - 15:j + 15, i - 15:i + 15] = 1
     pred = Prediction("demo-seg", "Demo", "0.1", "aa" * 32, "segmentation", "cpu", labels=vol.like(ai),
                       label_info=[{"value": 1, "name": "lesion", "color": [255, 0, 0]}])
+    from medview.ui.viewer_state import LabelLayer
+
+    state.add_layer(LabelLayer("AI result", pred.labels))  # what the model panel shows
     panel.edit_prediction(pred)
+    assert not state.layer("AI result").visible  # hidden so erased voxels do not show through
     lm = panel.session.labelmap
     assert lm.provenance.source == "model" and lm.labels[1].name == "lesion"
     panel.radius_spin.setValue(3.0)
