@@ -127,6 +127,7 @@ class MainWindow(QMainWindow):
         self.side_dock.hide()
         self._side_panels: dict[str, QWidget] = {}
 
+        self.resizeDocks([self.browser_dock], [330], Qt.Orientation.Horizontal)
         self._make_status_bar()
         self._make_actions()
         self.state.volume_changed.connect(self._on_volume)
@@ -142,7 +143,6 @@ class MainWindow(QMainWindow):
         self._side_panels[title] = widget
         self.side_tabs.addTab(widget, title)
         self.side_dock.show()
-        self._panels_menu.addAction(self.side_dock.toggleViewAction()) if not self._panels_menu.actions() else None
         return widget
 
     def side_panel(self, title: str) -> QWidget | None:
@@ -262,7 +262,7 @@ class MainWindow(QMainWindow):
             lambda on: [v.set_crosshair_visible(on) for v in self.viewer.views.values()])
         vm.addAction(self.crosshair_action)
         self._panels_menu = vm.addMenu("Panels")
-        for d in (self.browser_dock, self.info_dock):
+        for d in (self.browser_dock, self.info_dock, self.side_dock):
             self._panels_menu.addAction(d.toggleViewAction())
 
         wm = mb.addMenu("&Window/Level")

@@ -166,7 +166,7 @@ class SliceView(pg.GraphicsLayoutWidget):
         for side in ("left", "right", "top", "bottom"):
             lab = QLabel("", self)
             lab.setFont(bold)
-            lab.setStyleSheet("color: #f0d060; background: transparent;")
+            lab.setStyleSheet("color: #f0d060; background: rgba(0, 0, 0, 140); padding: 0px 2px;")
             lab.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
             self.orientation_labels[side] = lab
         self.info_label = QLabel("", self)

@@ -78,7 +78,8 @@ class StudyBrowser(QTreeWidget):
         super().__init__(parent)
         self.setHeaderLabels(["Patient / Study / Series", "Images"])
         self.setIconSize(QSize(THUMB, THUMB))
-        self.setColumnWidth(0, 260)
+        self.setColumnWidth(0, 250)
+        self.setColumnWidth(1, 50)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setAcceptDrops(True)
         self.index = None
