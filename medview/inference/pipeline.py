@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -318,8 +319,7 @@ def run_model(
         hit = cache.get(key)
         if hit is not None:
             progress(1.0, "done (cached)")
-            hit.from_cache = True
-            return hit
+            return dataclasses.replace(hit, from_cache=True)
     if gui_worker:
         torch.set_num_threads(1)
 
@@ -456,7 +456,7 @@ def _run_2d(package, volume, runner, cam, cam_class, tta, progress, cancelled, t
     _set_class_outputs(package, pred, arr)
     if cam:
         t = time.perf_counter()
-        progress(0.8, f"explaining ({cam})")
+        progress(0.82, f"explaining ({cam})")
         idx = _class_index(package, cam_class, pred.probabilities)
         pred.cam_class = package.classes[idx]
         raw = _cam(package, runner, np.concatenate(prepared, axis=0), cam, idx, cancelled)  # (depth, h, w)
@@ -511,7 +511,7 @@ def _run_3d(package, volume, runner, cam, cam_class, tta, progress, cancelled, t
     _set_class_outputs(package, pred, out)
     if cam:
         t = time.perf_counter()
-        progress(0.8, f"explaining ({cam})")
+        progress(0.82, f"explaining ({cam})")
         idx = _class_index(package, cam_class, pred.probabilities)
         pred.cam_class = package.classes[idx]
         raw = preprocess.unpad(_cam(package, runner, x_np[None], cam, idx, cancelled)[0], pads)

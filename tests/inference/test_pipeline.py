@@ -141,7 +141,7 @@ def test_classifier_probabilities_cache_progress_and_cancel(cls_package):
     fracs = [f for f, _ in stages]
     assert fracs == sorted(fracs) and fracs[-1] == 1.0 and stages[0][1] == "loading model"
     again = pipeline.run_model(cls_package, vol, cache=cache)
-    assert again is pred and again.from_cache
+    assert again.from_cache and not pred.from_cache and again.timings is pred.timings  # not recomputed
     other = pipeline.run_model(cls_package, vol, cache=cache, cam="gradcam")  # other options: new run
     assert other is not pred and other.heatmap is not None
     js = pred.to_json()
