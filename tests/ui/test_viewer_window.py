@@ -278,3 +278,23 @@ def test_ct_values_are_reported_in_hu_and_presets_apply(main_window):
         assert win.state.window == expected
         assert win.viewer.view("axial").wl_label.text() == f"W {expected[0]:.6g}  L {expected[1]:.6g}"
     assert set(win.preset_actions) == {"Brain", "Subdural", "Lung", "Mediastinum", "Abdomen", "Bone", "Liver"}
+
+
+def test_middle_drag_pans_and_wl_tool_uses_left_drag(loaded_window):
+    win = loaded_window
+    axial = win.viewer.view("axial")
+    (x0, x1), (y0, y1) = axial.vb.viewRange()
+    c = QPoint(axial.width() // 2, axial.height() // 2)
+    cursor = win.state.cursor
+    drag(axial, c, QPoint(c.x() + 100, c.y()), Qt.MouseButton.MiddleButton)
+    (nx0, nx1), (ny0, ny1) = axial.vb.viewRange()
+    mm_per_px = (x1 - x0) / axial.vb.width()
+    assert nx0 == pytest.approx(x0 - 100 * mm_per_px, rel=0.05)  # the image followed the mouse
+    assert (ny0, ny1) == pytest.approx((y0, y1))
+    assert win.state.cursor == cursor  # panning does not move the crosshair
+    win.tool_actions["wl"].trigger()
+    w0, l0 = win.state.window
+    drag(axial, c, QPoint(c.x() - 150, c.y() - 30))
+    w1, l1 = win.state.window
+    assert w1 == pytest.approx(w0 / 2, rel=0.05) and l1 < l0
+    assert win.state.cursor == cursor
