@@ -232,3 +232,66 @@ def test_crash_recovery_banner_restores_the_labels(loaded_window, qtbot):
     assert np.array_equal(panel.session.labelmap.array, want)
     assert not panel.recovery_box.isVisible()
     panel.shutdown()
+
+
+def test_edit_and_review_buttons_of_the_models_panel_reach_the_annotation_panel(main_window, qtbot, tmp_path,
+                                                                                monkeypatch):
+    """Real tiny model packages run by the AI models panel; its "Edit labels" and "Review"
+    buttons hand the result over to the annotation panel."""
+    import torch
+
+    from medview.annotation import paint
+    from medview.inference import networks, package
+    from medview.io.volume import Volume
+    from medview.ui import annotation_panel, models_panel
+
+    def pkg(folder, manifest):
+        torch.manual_seed(0)
+        net = networks.build_network(manifest["network"]["architecture"], manifest["network"]["args"])
+        package.write_package(folder, manifest, net.state_dict(), "# test model\nresearch use only")
+
+    d = tmp_path / "models"
+    pkg(d / "seg", {
+        "id": "toy-seg", "name": "Toy segmenter", "version": "2.0.0", "task": "segmentation",
+        "modality": ["OT", ""],
+        "network": {"architecture": "UNet", "args": {"spatial_dims": 2, "in_channels": 1, "out_channels": 2,
+                                                     "channels": [4, 8], "strides": [2]}},
+        "input": {"dims": 2, "channels": "grey", "normalization": {"kind": "zscore"}},
+        "output": {"labels": [{"value": 1, "name": "lesion", "color": [255, 0, 0]}], "activation": "softmax"}})
+    pkg(d / "cls", {
+        "id": "toy-cls", "name": "Toy classifier", "version": "1.0.0", "task": "classification",
+        "modality": ["OT", ""],
+        "network": {"architecture": "resnet10", "args": {"spatial_dims": 2, "n_input_channels": 1,
+                                                         "num_classes": 2, "widen_factor": 0.25}},
+        "input": {"dims": 2, "channels": "grey", "size": [32, 32], "normalization": {"kind": "zscore"}},
+        "output": {"classes": ["benign", "malignant"]}, "gradcam_layer": "layer2"})
+    monkeypatch.setenv("MEDVIEW_MODELS", str(d))
+    mp = models_panel.install(main_window)
+    ap = annotation_panel.install(main_window)
+    yy, xx = np.mgrid[:96, :128]
+    img = ((np.hypot(yy - 48, xx - 64) < 20) * 200 + 20).astype(np.uint8)[np.newaxis]
+    main_window.state.set_volume(Volume(img, meta={"Modality": "OT", "SeriesInstanceUID": "1.2.3.99"}))
+    QApplication.processEvents()
+
+    assert mp.select("toy-seg")
+    with qtbot.waitSignal(mp.prediction_ready, timeout=60000) as blocker:
+        mp.run_selected()
+    seg = blocker.args[0]
+    seg.labels.array[0, 40:56, 56:72] = 1  # make sure the untrained net's output has a region to edit
+    mp.edit_button.click()
+    lm = ap.session.labelmap
+    assert lm is not None and lm.provenance.model_id == "toy-seg" and lm.provenance.model_version == "2.0.0"
+    assert lm.labels[1].name == "lesion" and np.array_equal(lm.array, seg.labels.array)
+    ap.session.apply(paint(lm, (0, 48, 64), radius_mm=3, value=0))  # the reviewer erases part of it
+    ap._refresh_summary()
+    assert "vs AI" in ap.summary_label.text() and "lesion: +0 / -" in ap.summary_label.text()
+
+    assert mp.select("toy-cls")
+    with qtbot.waitSignal(mp.prediction_ready, timeout=60000) as blocker:
+        mp.run_selected()
+    mp.review_button.click()
+    assert ap.accept_button.isEnabled()
+    ap.reject_button.click()
+    assert ap.reviews[-1].decision == "reject" and ap.reviews[-1].model_id == "toy-cls"
+    mp.wait_idle()
+    ap.shutdown()
