@@ -152,7 +152,9 @@ class SeriesInfoPanel(QTreeWidget):
             ("Patient", f"{m.get('PatientName', '') or ''} {m.get('PatientID', '') or ''}".strip()),
             ("Study date", str(m.get("StudyDate", "") or "")),
             ("Study", str(m.get("StudyDescription", "") or "")),
-            ("Series", f"#{m.get('SeriesNumber', '')} {m.get('SeriesDescription', '') or ''}".strip()),
+            ("Series", " ".join(x for x in (
+                f"#{m['SeriesNumber']}" if m.get("SeriesNumber") is not None else "",
+                str(m.get("SeriesDescription", "") or "")) if x)),
             ("Modality", vol.modality),
             ("Size (i x j x k)", f"{x} x {y} x {z}" + ("  RGB" if vol.is_rgb else "")),
             ("Spacing (mm)", " x ".join(f"{s:.4g}" for s in vol.spacing)),
@@ -162,7 +164,9 @@ class SeriesInfoPanel(QTreeWidget):
             ("Direction", "; ".join(", ".join(f"{v:.3f}" for v in vol.direction[:, c]) for c in range(3))),
             ("Data type", str(vol.array.dtype)),
             ("Value range", self._range_text(vol)),
-            ("Window (DICOM)", f"W {m.get('WindowWidth')} / C {m.get('WindowCenter')}"),
+            ("Window (DICOM)", f"W {m.get('WindowWidth'):.6g} / C {m.get('WindowCenter'):.6g}"
+             if isinstance(m.get("WindowWidth"), (int, float)) and isinstance(m.get("WindowCenter"), (int, float))
+             else "-"),
             ("Series UID", str(m.get("SeriesInstanceUID", "") or "")),
             ("Study UID", str(m.get("StudyInstanceUID", "") or "")),
             ("Frame of reference", str(m.get("FrameOfReferenceUID", "") or "")),
