@@ -10,8 +10,6 @@ def run_app(path: str | None, device: str | None = None) -> int:
     """Create the QApplication and MainWindow, open ``path`` (else the bundled sample study)."""
     from PySide6.QtWidgets import QApplication
 
-    from medview.config import sample_study_dir
-
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("MedView")
     app.setOrganizationName("MedView")
@@ -21,17 +19,24 @@ def run_app(path: str | None, device: str | None = None) -> int:
     win.device = device  # the inference panel reads it (auto/cpu/cuda...); None = auto
     _install_panels(win)
     win.show()
-    if path:
-        win.open_path(path)
-    else:
-        sample = sample_study_dir()
-        if sample.is_dir() and any(p for p in sample.iterdir() if p.name.lower() != "readme.md"):
-            win.open_path(str(sample))
+    start_path = path or default_path()
+    if start_path:
+        win.open_path(start_path)
     if os.environ.get("MEDVIEW_EXIT_AFTER_MS"):  # smoke tests / screenshots: quit on a timer
         from PySide6.QtCore import QTimer
 
         QTimer.singleShot(int(os.environ["MEDVIEW_EXIT_AFTER_MS"]), app.quit)
     return int(app.exec())
+
+
+def default_path() -> str | None:
+    """What `medview` opens without a PATH: the bundled sample study, if it is there."""
+    from medview.config import sample_study_dir
+
+    sample = sample_study_dir()
+    if sample.is_dir() and any(p for p in sample.iterdir() if p.name.lower() != "readme.md"):
+        return str(sample)
+    return None
 
 
 def _install_panels(win) -> None:

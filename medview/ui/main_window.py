@@ -484,4 +484,5 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, ev):
         self._cancel_jobs()
+        self.browser.cancel_thumbnails()
         super().closeEvent(ev)

@@ -88,9 +88,12 @@ class StudyBrowser(QTreeWidget):
         self.itemActivated.connect(self._on_activated)
         self.itemDoubleClicked.connect(self._on_activated)
 
-    def set_index(self, index) -> None:
+    def cancel_thumbnails(self) -> None:
         if self._thumb_worker is not None:
             self._thumb_worker.cancel()
+
+    def set_index(self, index) -> None:
+        self.cancel_thumbnails()
         self.clear()
         self._items.clear()
         self.index = index

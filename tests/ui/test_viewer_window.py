@@ -298,3 +298,20 @@ def test_middle_drag_pans_and_wl_tool_uses_left_drag(loaded_window):
     w1, l1 = win.state.window
     assert w1 == pytest.approx(w0 / 2, rel=0.05) and l1 < l0
     assert win.state.cursor == cursor
+
+
+def test_without_a_path_the_sample_study_opens(main_window, qtbot):
+    from medview.config import sample_study_dir
+    from medview.ui.app import default_path
+
+    path = default_path()
+    if path is None:
+        pytest.skip(f"no sample study in {sample_study_dir()}")
+    assert path == str(sample_study_dir())
+    with qtbot.waitSignal(main_window.volume_loaded, timeout=30000) as loaded:
+        main_window.open_path(path)
+    vol = loaded.args[0]
+    assert vol.meta["format"] == "dicom" and vol.shape[0] > 1
+    assert main_window.browser.topLevelItemCount() == 1  # one patient, its series listed
+    study = main_window.browser.topLevelItem(0).child(0)
+    assert study.childCount() == len(main_window.index.series) >= 2
