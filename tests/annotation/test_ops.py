@@ -182,3 +182,17 @@ def test_label_table_and_lut():
         lm.add_label("dup", value=3)
     lm.add_label("big", value=300)
     assert lm.array.dtype == np.uint16
+
+
+def test_interpolate_and_copy_in_coronal_and_sagittal_planes():
+    lm, _ = _lm(shape=(20, 30, 40), spacing=(1.0, 2.0, 1.5))
+    # coronal slices j=5 and j=15 hold a rectangle in (k, i); interpolation fills j=6..14
+    lm.array[4:10, 5, 10:20] = 1
+    lm.array[4:10, 15, 10:20] = 1
+    interpolate_slices(lm, 1, plane_axis=CORONAL)
+    assert labelled_slices(lm, 1, CORONAL) == list(range(5, 16))
+    assert np.array_equal(lm.array[:, 10] == 1, lm.array[:, 5] == 1)
+    assert labelled_slices(lm, 1, 0) == list(range(4, 10))  # nothing leaks to other axial slices
+    # sagittal: copy slice i=12 to i=30
+    copy_slice(lm, src=12, dst=30, plane_axis=SAGITTAL, value=1)
+    assert np.array_equal(lm.array[:, :, 30] == 1, lm.array[:, :, 12] == 1)
