@@ -74,6 +74,12 @@ def main() -> int:
     i, j, k = win.state.cursor
     win.state.add_measurement(Measurement("ruler", "axial", k, (i - 40, j + 30, k), (i + 40, j + 30, k)))
     win.state.add_measurement(Measurement("ellipse", "axial", k, (i + 30, j - 50, k), (i + 60, j - 25, k)))
+    # hover over a voxel so that the status bar shows value / voxel / world position
+    from PySide6.QtCore import QPointF
+
+    ax = win.viewer.view("axial")
+    x, y = ax.geom.voxel_to_scene((i + 20, j + 15, k))
+    ax.scene().sigMouseMoved.emit(ax.vb.mapViewToScene(QPointF(x, y)))
     for layout in ("1x3", "2x2"):
         win.state.set_layout(layout)
         _spin(app, 0.4)
