@@ -163,3 +163,47 @@ def test_gui_modules_do_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_roi_stats_in_coronal_and_sagittal_planes_match_numpy():
+    from medview.ui.viewer_state import Measurement
+
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 1000, size=(12, 30, 40)).astype(np.int16)
+    st = ViewerState()
+    st.set_volume(Volume(a, spacing=(0.5, 0.8, 3.0), direction=np.diag([1.0, 1.0, -1.0])))
+    # coronal plane j=7: box over i 5..15 (centres 5..14 -> 10 px) and k 2..6 (4 px)
+    m = Measurement("rect", "coronal", 7, (4.5, 7, 1.5), (14.5, 7, 5.5))
+    res = st.measurement_result(m)
+    ref = a[2:6, 7, 5:15].astype(float)
+    assert res["n"] == ref.size and res["mean"] == pytest.approx(ref.mean())
+    assert res["area_mm2"] == pytest.approx(ref.size * 0.5 * 3.0)
+    # sagittal plane i=20: box over j 10..20 and k 0..3
+    m = Measurement("rect", "sagittal", 20, (20, 9.5, -0.5), (20, 19.5, 2.5))
+    res = st.measurement_result(m)
+    ref = a[0:3, 10:20, 20].astype(float)
+    assert res["n"] == ref.size and res["max"] == ref.max() and res["min"] == ref.min()
+    ruler = Measurement("ruler", "sagittal", 20, (20, 0, 0), (20, 10, 4))
+    assert st.measurement_result(ruler)["length_mm"] == pytest.approx(np.hypot(10 * 0.8, 4 * 3.0))
+
+
+def test_float_volume_is_windowed_like_integers(view, qtbot):
+    from medview.ui.slice_view import SliceView
+
+    a = np.zeros((3, 20, 20), np.float32)
+    a[:, :, 10:] = 0.75
+    st = ViewerState()
+    st.set_volume(Volume(a), window=(1.0, 0.5))  # levels 0..1
+    v = SliceView(st, "axial")
+    v.resize(300, 300)
+    qtbot.addWidget(v)
+    v.show()
+    qtbot.waitExposed(v)
+    v.fit()
+    v.set_crosshair_visible(False)
+    left = shown_pixel(v, voxel_to_widget(v, (3, 5, 1)))
+    right = shown_pixel(v, voxel_to_widget(v, (15, 5, 1)))
+    assert left == (0, 0, 0)
+    assert right[0] == right[1] == right[2] and abs(right[0] - 191) <= 2  # 0.75 of full scale
+    st.set_invert(True)
+    assert shown_pixel(v, voxel_to_widget(v, (3, 5, 1))) == (255, 255, 255)
