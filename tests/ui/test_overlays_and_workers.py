@@ -187,7 +187,7 @@ def test_roi_stats_in_coronal_and_sagittal_planes_match_numpy():
     assert st.measurement_result(ruler)["length_mm"] == pytest.approx(np.hypot(10 * 0.8, 4 * 3.0))
 
 
-def test_float_volume_is_windowed_like_integers(view, qtbot):
+def test_float_volume_is_windowed_like_integers(qtbot):
     from medview.ui.slice_view import SliceView
 
     a = np.zeros((3, 20, 20), np.float32)
