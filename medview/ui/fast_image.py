@@ -103,7 +103,8 @@ class FastImageItem(pg.ImageItem):
         if self.value_range is not None:
             lo, hi = self.value_range
             scale = len(lut) / max(float(hi) - float(lo), 1e-12)
-            idx = fn.rescaleData(img, scale, lo, dtype=np.uint8, clip=(0, len(lut) - 1))
+            with np.errstate(invalid="ignore"):  # NaN (e.g. outside a heatmap's support) -> entry 0
+                idx = fn.rescaleData(img, scale, lo, dtype=np.uint8, clip=(0, len(lut) - 1))
         elif img.dtype == np.uint8:
             idx = img
         elif img.dtype in (np.int16, np.uint16) and len(lut) == 65536:
