@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -157,10 +158,13 @@ def test_middle_slice_preview_comes_before_the_volume(main_window, t1_dir, qtbot
 
 
 def test_gui_modules_do_not_import_torch():
-    code = ("import sys; import medview.ui.app, medview.ui.main_window, medview.ui.slice_view; "
-            "from medview.ui.main_window import MainWindow; "
+    # the window as run_app builds it, with every side panel installed
+    code = ("import sys; from PySide6.QtWidgets import QApplication; app = QApplication([]); "
+            "from medview.ui.app import _install_panels; from medview.ui.main_window import MainWindow; "
+            "w = MainWindow(); _install_panels(w); "
             "assert 'torch' not in sys.modules and 'monai' not in sys.modules, 'torch imported'; print('ok')")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
 
