@@ -255,6 +255,8 @@ class Workspace:
                 item = self._queue.get(timeout=self.autosave_delay if dirty else 0.25)
             except queue.Empty:
                 item = None
+            if item is not None and item[0] == "wake":  # flush() asks for a snapshot now
+                item = None
             if item is not None:
                 kind, seq, lo, data, tab = item
                 if kind == "region":
@@ -332,6 +334,7 @@ class Workspace:
         """Wait until the background thread has written a snapshot of everything so far."""
         deadline = time.monotonic() + timeout
         self._force.set()
+        self._queue.put(("wake", 0, None, None, None))  # the thread may sit in a long queue wait
         while time.monotonic() < deadline:
             if self.last_snapshot_seq >= self.seq and self._queue.empty() and self._idle.is_set():
                 return True
