@@ -176,7 +176,7 @@ def run_self_test(
     try:
         state: dict[str, Any] = {}
         if gui:  # first, so that its time from process start is what a user would see
-            _step(report, "main window shown (offscreen)", lambda: _check_window(out, state), say)
+            _step(report, "main window shown", lambda: _check_window(out, state), say)
             if "window_error" not in state:
                 _step(report, "sample shown in main window", lambda: _check_window_sample(out, state), say)
         _step(report, "environment", lambda: _check_environment(report, device, state), say)

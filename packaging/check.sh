@@ -66,7 +66,7 @@ if [ $rc = 0 ] && command -v xvfb-run >/dev/null; then  # the desktop platform p
      QT_QPA_PLATFORM=xcb xvfb-run -a "$exe" --self-test "${SELFTEST_ARGS[@]}" > "$work/selftest-xcb.log" 2>&1)
   rc=$?
   set -e
-  grep -E "^(main window|sample shown)|SELF-TEST" "$work/selftest-xcb.log" || tail -20 "$work/selftest-xcb.log"
+  grep -E "^(main window shown|sample shown)|SELF-TEST" "$work/selftest-xcb.log" || tail -20 "$work/selftest-xcb.log"
 fi
 echo "== check.sh total $((t2 - t0)) s; app folder $(du -sh "$app" | cut -f1) ($(du -sm "$app" | cut -f1) MiB)"
 [ $rc = 0 ] || { KEEP=1; echo "CHECK FAILED"; exit 1; }
