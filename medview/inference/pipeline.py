@@ -381,9 +381,16 @@ def _flip_dims(ndim_spatial: int) -> list[tuple[int, ...]]:
 
 
 def _seg_probs(package, runner, x, tta: bool):
-    """(probs, uncertainty-or-None) for a padded batch tensor."""
+    """(probs, uncertainty-or-None) for a padded batch tensor.
+
+    Without TTA and with softmax, the logits are returned as they are: softmax is monotonic, so
+    ``.max(1).indices`` of the logits gives the same labels without the extra pass.
+    """
     if not tta:
-        return _activation(package, runner.forward(x)), None
+        logits = runner.forward(x)
+        if package.output.get("activation", "softmax") == "softmax":
+            return logits, None
+        return _activation(package, logits), None
     plist = []
     for dims in _flip_dims(x.ndim - 2):
         xi = x.flip(dims) if dims else x

@@ -144,17 +144,28 @@ def normalize(array: np.ndarray, spec: Mapping[str, Any] | str | None) -> np.nda
     return out
 
 
+def _axis_linear(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    scale = n_in / n_out
+    src = np.maximum((np.arange(n_out, dtype=np.float64) + 0.5) * scale - 0.5, 0.0)
+    i0 = np.minimum(np.floor(src).astype(np.intp), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    w1 = (src - i0).astype(np.float32)
+    return i0, i1, w1
+
+
 def resize(array: np.ndarray, size: tuple[int, ...] | list[int], order: int = 1) -> np.ndarray:
     """Resize the spatial axes of a channel-first array to ``size`` (one value per spatial axis).
 
-    Pixel-centre ("align_corners=False") mapping, the same geometry as torch's
-    ``F.interpolate(..., align_corners=False)`` and ITK's resampling: output pixel ``o`` samples
-    input coordinate ``(o + 0.5) * in/out - 0.5``; edges replicate. ``order`` 1 = (bi/tri)linear
-    (images, probabilities), 0 = nearest (labels). No anti-aliasing when shrinking (same as
-    torch's default), so training and inference must both use this function.
-    """
-    from scipy import ndimage
+    Pixel-centre ("align_corners=False") mapping, the same geometry as torch's ``F.interpolate``
+    and ITK's resampling: output pixel ``o`` samples input coordinate ``(o + 0.5) * in/out - 0.5``.
 
+    * ``order=1``: separable (bi/tri)linear, numerically torch's ``mode="bilinear"/"trilinear",
+      align_corners=False`` (coordinates below 0 clamp to 0, the last pixel repeats at the end);
+      float32 out. No anti-aliasing when shrinking (torch's default too), so training and
+      inference must both use this function.
+    * ``order=0``: nearest, pixel-centre: input index ``floor((o + 0.5) * in/out)`` (torch's
+      ``"nearest-exact"``); keeps the dtype (labels).
+    """
     a = np.asarray(array)
     size = tuple(int(s) for s in size)
     spatial = a.shape[1:]
@@ -162,14 +173,25 @@ def resize(array: np.ndarray, size: tuple[int, ...] | list[int], order: int = 1)
         raise ValueError(f"size {size} does not match the {len(spatial)} spatial axes of {a.shape}")
     if tuple(spatial) == size:
         return a.copy()
-    zoom = [1.0] + [o / i for o, i in zip(size, spatial, strict=False)]
-    out = ndimage.zoom(a, zoom, order=order, mode="nearest", grid_mode=True, prefilter=False)
-    if out.shape[1:] != size:  # guard against rounding in zoom's output shape
-        fix = np.zeros((a.shape[0],) + size, dtype=out.dtype)
-        sl = tuple(slice(0, min(o, s)) for o, s in zip(out.shape[1:], size, strict=False))
-        fix[(slice(None),) + sl] = out[(slice(None),) + sl]
-        out = fix
-    return out
+    out = a if order == 0 else a.astype(np.float32, copy=False)
+    for ax, (n_in, n_out) in enumerate(zip(spatial, size, strict=True), start=1):
+        if n_in == n_out:
+            continue
+        if order == 0:
+            idx = np.minimum(np.floor((np.arange(n_out) + 0.5) * (n_in / n_out)).astype(np.intp), n_in - 1)
+            out = np.take(out, idx, axis=ax)
+            continue
+        i0, i1, w1 = _axis_linear(n_in, n_out)
+        shape = [1] * out.ndim
+        shape[ax] = n_out
+        w1 = w1.reshape(shape)
+        lo = np.take(out, i0, axis=ax)
+        hi = np.take(out, i1, axis=ax)
+        hi -= lo
+        hi *= w1
+        lo += hi
+        out = lo
+    return np.ascontiguousarray(out)
 
 
 def resize_labels(labels: np.ndarray, size: tuple[int, ...] | list[int]) -> np.ndarray:

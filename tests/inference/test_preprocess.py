@@ -76,3 +76,18 @@ def test_prepare_image_is_channels_then_normalize_then_resize():
     x = pp.prepare_image(img, spec)
     ref = pp.resize(pp.normalize(pp.build_channels(img, "rgb"), "rgb01"), (10, 15))
     assert x.shape == (3, 10, 15) and np.allclose(x, ref)
+
+
+def test_resize_3d_and_nearest_exact_match_torch():
+    import torch
+    import torch.nn.functional as F
+
+    a = np.random.default_rng(5).random((1, 5, 7, 9)).astype(np.float32)
+    ours = pp.resize(a, (9, 4, 12))
+    ref = F.interpolate(torch.from_numpy(a)[None], size=(9, 4, 12), mode="trilinear", align_corners=False)[0]
+    assert np.allclose(ours, ref.numpy(), atol=1e-5)
+    lab = np.random.default_rng(6).integers(0, 4, size=(1, 7, 9)).astype(np.uint8)
+    for size in [(14, 18), (3, 5), (10, 13)]:
+        ours = pp.resize(lab, size, order=0)
+        ref = F.interpolate(torch.from_numpy(lab.astype(np.float32))[None], size=size, mode="nearest-exact")[0]
+        assert ours.dtype == np.uint8 and np.array_equal(ours, ref.numpy().astype(np.uint8))
