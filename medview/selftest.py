@@ -185,6 +185,8 @@ def run_self_test(
         _check_models(report, models_dir, device, require_models, state, say)
         _step(report, "export + re-read NIfTI", lambda: _check_nifti(out, state), say)
         _step(report, "export + re-read DICOM SEG", lambda: _check_seg(out, state), say)
+        if getattr(sys, "frozen", False) and Path("/proc/self/maps").is_file():
+            _step(report, "bundle self-contained", _check_self_contained, say)
     finally:
         if "app" in state:
             _close_window(state)
@@ -633,6 +635,30 @@ def _check_seg(out: Path, state: dict) -> tuple[str, str]:
         return FAIL, f"{path.name}: " + "; ".join(errs)
     return PASS, (f"{path.name} ({path.stat().st_size // 1024} KiB, {int(ds.NumberOfFrames)} frames, "
                   f"{len(ds.SegmentSequence)} segments) from {what}: references the source, voxels and geometry equal")
+
+
+def loaded_libraries() -> list[str]:
+    """Shared libraries mapped into this process (Linux /proc/self/maps)."""
+    libs = set()
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        parts = line.split(None, 5)
+        if len(parts) == 6 and ".so" in parts[5] and parts[5].startswith("/"):
+            libs.add(parts[5].strip())
+    return sorted(libs)
+
+
+def _check_self_contained() -> tuple[str, str]:
+    """Frozen app: every Python package library loaded came from the app folder (none from a
+    build venv or site-packages that happens to exist on this machine)."""
+    bundle = Path(getattr(sys, "_MEIPASS", "")).resolve()
+    libs = loaded_libraries()
+    inside = [p for p in libs if Path(p).resolve().is_relative_to(bundle)]
+    outside = [p for p in libs if p not in inside]
+    marks = ("site-packages", "dist-packages", "/.venv/", "/lib-dynload/", "libpython")
+    foreign = [p for p in outside if any(m in p for m in marks)]
+    if foreign:
+        return FAIL, f"{len(foreign)} libraries loaded from outside the app: " + ", ".join(foreign[:3])
+    return PASS, f"{len(inside)} libraries from the app folder, {len(outside)} from the system"
 
 
 # ---------------------------------------------------------------------------------------------

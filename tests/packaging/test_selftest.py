@@ -134,3 +134,15 @@ def test_main_window_is_shown_offscreen_with_the_sample(qapp, toy_models, tmp_pa
     assert checks["sample shown in main window"].status == "PASS", checks["sample shown in main window"]
     assert (tmp_path / "main_window.png").stat().st_size > 1000
     assert report.ok, report.table()
+
+
+def test_loaded_libraries_lists_what_this_process_mapped():
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc/self/maps (Linux)")
+    import torch  # noqa: F401 - maps libtorch
+
+    libs = selftest.loaded_libraries()
+    assert any("libtorch" in p for p in libs)
+    assert all(p.startswith("/") and ".so" in p for p in libs)
