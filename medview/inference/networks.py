@@ -29,7 +29,7 @@ _ALLOWED: dict[str, tuple[str, dict[str, Any], str | None]] = {
     "resnet18": ("resnet18", {"pretrained": False}, "layer4"),
     "resnet34": ("resnet34", {"pretrained": False}, "layer4"),
     "resnet50": ("resnet50", {"pretrained": False}, "layer4"),
-    "EfficientNetBN": ("EfficientNetBN", {"pretrained": False}, "_swish"),
+    "EfficientNetBN": ("EfficientNetBN", {"pretrained": False}, "_bn1"),
 }
 
 # Case-insensitive aliases (MONAI bundle configs and people spell these differently).

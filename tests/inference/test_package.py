@@ -172,3 +172,18 @@ def test_fits_explains_modality_and_dimension():
     ok, why = pkg3.fits(Volume(np.zeros((1, 8, 8)), meta={"Modality": "MR"}))
     assert not ok and "2D" in why
     assert pkg.fits(Volume(np.zeros((3, 8, 8)), meta={"Modality": "MR"}))[0]
+
+
+@pytest.mark.parametrize("arch, args", [
+    ("DenseNet121", {"spatial_dims": 2, "in_channels": 1, "out_channels": 2}),
+    ("resnet18", {"spatial_dims": 3, "n_input_channels": 1, "num_classes": 2}),
+    ("EfficientNetBN", {"model_name": "efficientnet-b0", "spatial_dims": 2, "in_channels": 1, "num_classes": 2}),
+])
+def test_default_gradcam_layers_work(arch, args):
+    import torch
+    from monai.visualize import GradCAM
+
+    net = networks.build_network(arch, args).eval()
+    x = torch.rand(1, 1, 64, 64) if args["spatial_dims"] == 2 else torch.rand(1, 1, 32, 32, 32)
+    cam = GradCAM(net, target_layers=networks.default_gradcam_layer(arch))(x, class_idx=1)
+    assert cam.shape == (1, 1, *x.shape[2:])
