@@ -333,6 +333,13 @@ def run_model(
         runner = _Runner(package, dev, bs, messages)
     except PackageError as exc:
         raise InferenceError(str(exc)) from exc
+    except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled here
+        if dev.type == "cpu" or not devmod.is_out_of_memory(exc):
+            raise
+        devmod.release_memory(dev)
+        messages.append(f"{dev.type} out of memory while loading the model: ran on the CPU instead")
+        dev = torch.device("cpu")
+        runner = _Runner(package, dev, bs, messages)
     timings["load_model"] = time.perf_counter() - t0
     check_cancelled(cancelled)
     try:
