@@ -60,8 +60,10 @@ FAILURE_MODES: dict[str, list[str]] = {
     "hippocampus": [
         "Expects a small T1 crop around one hippocampus (about 35 x 50 x 35 voxels at 1 mm, the MSD "
         "layout); run on a whole-brain series it marks spurious structures.",
-        "No resampling or reorientation (spacing/orientation null): the crop must already be ~1 mm and in "
-        "the MSD voxel order; the synthetic *_HCropVolume DICOM series follow that layout.",
+        "Input is reoriented to RAS (all MSD training crops are stored RAS) but not resampled: the crop must "
+        "already be ~1 mm. The *_HCropVolume DICOM series are stored LPS; without the RAS reorientation the "
+        "network saw them mirrored in x and y and found about half the posterior volume (checked by running "
+        "all flips: the RAS one gives the largest, most confident and balanced segmentation).",
         "The anterior/posterior border is a convention of the annotators; most errors sit there.",
     ],
     "retina-vessels": [

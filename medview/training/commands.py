@@ -35,6 +35,7 @@ def register(subparsers) -> None:
     e.add_argument("--card", action="store_true",
                    help="rewrite the package's MODEL_CARD.md with these numbers (and reliability.png)")
     e.add_argument("--card-extra", type=Path, default=None, help=argparse.SUPPRESS)
+    e.add_argument("--checkpoint-name", default=None, help=argparse.SUPPRESS)
     e.set_defaults(func=_evaluate)
 
 
@@ -77,11 +78,12 @@ def _write_card(args, rep: dict, printed: list[str]) -> None:
     from medview.training import cards, checkpoint, metrics
 
     pkg = find_package(str(args.package) if args.package else args.model_id)
-    state = checkpoint.read_state(args.model_id) or {}
+    state = checkpoint.read_state(args.checkpoint_name or args.model_id) or {}
     if state.get("best_epoch") != pkg.manifest.get("training", {}).get("best_epoch"):
         print("warning: checkpoints/ state does not match the package's training record", file=sys.stderr)
     extra = args.card_extra.read_text() if args.card_extra else ""
-    cmd = f"medview evaluate {args.model_id}" + (f" --part {args.part}" if args.part != "test" else "")
+    cmd = f"medview evaluate {args.model_id}" + (f" --part {args.part}" if args.part != "test" else "") \
+        + (f" --package {args.package}" if args.package else "")
     text = cards.render(args.model_id, state, rep, printed=[f"$ {cmd}", *printed], extra=extra)
     if "positive_reliability" in rep:
         metrics.reliability_png(rep["positive_reliability"], pkg.path / "reliability.png",

@@ -260,14 +260,17 @@ def augment_2d(x, y, rng: np.random.Generator, opts: dict[str, Any]):
 
 def random_crops(images: list[np.ndarray], labels: list[np.ndarray], patch: tuple[int, ...],
                  rng: np.random.Generator, fg_fraction: float = 0.5):
-    """One random crop per image (padded when smaller); half centred on foreground."""
+    """One random crop per image; half centred on foreground. An image smaller than the patch is
+    zero-padded at a random offset (the pipeline pads at the end; a U-Net with 4 poolings is not
+    shift-invariant, so training sees every placement)."""
     xs, ys = [], []
     for img, lab in zip(images, labels):
         spatial = img.shape[1:]
         pad = [max(0, p - s) for p, s in zip(patch, spatial)]
         if any(pad):
-            img = np.pad(img, [(0, 0)] + [(q // 2, q - q // 2) for q in pad])
-            lab = np.pad(lab, [(q // 2, q - q // 2) for q in pad])
+            offs = [int(rng.integers(0, q + 1)) for q in pad]
+            img = np.pad(img, [(0, 0)] + [(o, q - o) for o, q in zip(offs, pad)])
+            lab = np.pad(lab, [(o, q - o) for o, q in zip(offs, pad)])
             spatial = img.shape[1:]
         if rng.random() < fg_fraction and lab.any():
             fg = np.argwhere(lab > 0)

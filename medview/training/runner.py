@@ -150,6 +150,9 @@ def init_weights(net, state: dict, log: Callable[[str], None] = print) -> None:
     own = net.state_dict()
     used, skipped = 0, []
     for k, v in state.items():
+        if k.startswith(("fc.", "class_layers.")):  # another task's classifier head: start fresh
+            skipped.append(k)
+            continue
         if k not in own:
             skipped.append(k)
             continue
