@@ -552,6 +552,11 @@ def _label_map(state: dict):
     return state["label_map"]
 
 
+def _size(path: Path) -> str:
+    n = path.stat().st_size
+    return f"{n} bytes" if n < 10240 else f"{n // 1024} KiB"
+
+
 def _same_geometry_detail(a, b, tol: float = 1e-3) -> list[str]:
     errs = []
     if tuple(a.shape) != tuple(b.shape):
@@ -598,7 +603,7 @@ def _check_nifti(out: Path, state: dict) -> tuple[str, str]:
     if errs:
         return FAIL, f"{path.name}: " + "; ".join(errs)
     n = int(np.count_nonzero(lm.array))
-    return PASS, (f"{path.name} ({path.stat().st_size // 1024} KiB, {n} labelled voxels) from {what}: "
+    return PASS, (f"{path.name} ({_size(path)}, {n} labelled voxels) from {what}: "
                   "ITK, nibabel, medview agree")
 
 
@@ -633,7 +638,7 @@ def _check_seg(out: Path, state: dict) -> tuple[str, str]:
         errs.append(f"re-read voxels differ ({int(np.count_nonzero(lm2.array != lm.array))} voxels)")
     if errs:
         return FAIL, f"{path.name}: " + "; ".join(errs)
-    return PASS, (f"{path.name} ({path.stat().st_size // 1024} KiB, {int(ds.NumberOfFrames)} frames, "
+    return PASS, (f"{path.name} ({_size(path)}, {int(ds.NumberOfFrames)} frames, "
                   f"{len(ds.SegmentSequence)} segments) from {what}: references the source, voxels and geometry equal")
 
 

@@ -39,19 +39,13 @@ def test_self_test_runs_every_model_and_round_trips_exports(toy_models, tmp_path
     assert (out / "labels.nii.gz").is_file() and (out / "labels_seg.dcm").is_file()
     assert "running on CPU" in " ".join(report.notes) or "GPU:" in " ".join(report.notes)
     table = report.table()
-    assert "total" in table and "3 skipped" not in table and "1 skipped" in table
-
-
-def test_exported_files_match_the_source_series(toy_models, tmp_path):
-    """Re-check the exports independently of the self-test's own checks."""
+    assert "total" in table and "1 skipped" in table
+    # the exports, checked again independently of the self-test's own checks
     import pydicom
     import SimpleITK as sitk
 
     from medview.io import load_volume
 
-    out = tmp_path / "out"
-    report = selftest.run_self_test(models_dir=toy_models, out_dir=out, gui=False, stream=open("/dev/null", "w"))
-    assert report.ok
     seg = pydicom.dcmread(str(out / "labels_seg.dcm"))
     ref_uid = seg.ReferencedSeriesSequence[0].SeriesInstanceUID
     src = next(v for v in (load_volume(str(p)) for p in sorted((sample_study_dir() / "study").iterdir()))
