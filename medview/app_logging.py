@@ -189,20 +189,28 @@ def gpu_status() -> GpuStatus:
 
     built = torch.version.cuda
     if torch.cuda.is_available():
-        names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
-        return GpuStatus(True, f"GPU: {names} (CUDA {built})", built, nvidia_driver_version())
-    driver = nvidia_driver_version()
+        names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        return describe_gpu(True, built, nvidia_driver_version(), names)
     mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return GpuStatus(False, "Apple GPU (MPS) available; no CUDA on this machine", built, driver)
-    if not built:
+    return describe_gpu(False, built, nvidia_driver_version(), mps=bool(mps is not None and mps.is_available()))
+
+
+def describe_gpu(cuda_available: bool, torch_cuda: str | None, driver: str | None,
+                 gpu_names: list[str] | None = None, mps: bool = False) -> GpuStatus:
+    """The status sentence for these facts (``gpu_status`` gathers them from torch and the OS)."""
+    if cuda_available:
+        names = ", ".join(gpu_names or []) or "NVIDIA GPU"
+        return GpuStatus(True, f"GPU: {names} (CUDA {torch_cuda})", torch_cuda, driver)
+    if mps:
+        return GpuStatus(False, "Apple GPU (MPS) available; no CUDA on this machine", torch_cuda, driver)
+    if not torch_cuda:
         msg = "running on CPU: this MedView build has a CPU-only PyTorch (no CUDA support)"
     elif driver is None:
         msg = "running on CPU: NVIDIA GPU driver not found (install the NVIDIA driver to use the GPU)"
     else:
-        msg = (f"running on CPU: NVIDIA driver found ({driver}) but CUDA {built} cannot use it "
+        msg = (f"running on CPU: NVIDIA driver found ({driver}) but CUDA {torch_cuda} cannot use it "
                "(driver too old or no supported GPU)")
-    return GpuStatus(False, msg, built, driver)
+    return GpuStatus(False, msg, torch_cuda, driver)
 
 
 def log_gpu_status() -> GpuStatus:

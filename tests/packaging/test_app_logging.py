@@ -78,3 +78,27 @@ def test_gpu_status_goes_to_the_log():
     path = app_logging.setup_logging()
     st = app_logging.log_gpu_status()
     assert st.message in path.read_text(encoding="utf-8")
+
+
+def test_every_cpu_fallback_has_its_own_plain_message():
+    cpu_build = app_logging.describe_gpu(False, None, None)
+    no_driver = app_logging.describe_gpu(False, "12.4", None)
+    old_driver = app_logging.describe_gpu(False, "12.4", "470.57.02")
+    gpu = app_logging.describe_gpu(True, "12.4", "550.54", ["NVIDIA H100 80GB HBM3"])
+    assert cpu_build.message == "running on CPU: this MedView build has a CPU-only PyTorch (no CUDA support)"
+    assert no_driver.message.startswith("running on CPU: NVIDIA GPU driver not found")
+    assert "470.57.02" in old_driver.message and old_driver.message.startswith("running on CPU")
+    assert not (cpu_build.cuda or no_driver.cuda or old_driver.cuda)
+    assert gpu.cuda and gpu.message == "GPU: NVIDIA H100 80GB HBM3 (CUDA 12.4)"
+
+
+def test_driver_probe_agrees_with_the_machine():
+    from pathlib import Path
+
+    v = app_logging.nvidia_driver_version()
+    if Path("/proc/driver/nvidia/version").is_file():
+        assert v is not None
+    elif v is None:
+        import torch
+
+        assert not torch.cuda.is_available()
