@@ -1,6 +1,6 @@
 """Inference pipeline overhead against a bare torch forward, and GUI timer lateness while it runs.
 
-    .venv/bin/python benchmarks/bench_inference.py [--repeats 7] [--device auto] [--no-gui]
+    .venv/bin/python benchmarks/bench_inference.py [--repeats 7] [--device auto] [--threads 1] [--no-gui]
 
 Networks are built here with fixed seeds and written as real packages (safetensors + manifest)
 to a temporary folder; nothing is downloaded. Cases:
@@ -13,7 +13,10 @@ pipeline = ``run_model(package, volume)``: channels, normalisation, resize/pad, 
 (``.max(1).indices``) or softmax probabilities, mapping back onto the source grid, per-label
 statistics, Prediction. bare = the same network object's forward on the same pre-processed
 tensors, already on the device, same batch size, same ``inference_mode``/autocast. The two
-alternate run by run; medians of --repeats. overhead = median pipeline / median bare.
+alternate run by run; medians of --repeats. overhead = median pipeline / median bare (the
+ratio of the fastest runs is printed too). CPU torch runs with --threads threads for both (default
+1: on a shared 2-core machine a 2-thread OpenMP pool measures the neighbours' load more than the
+code; pass 0 for torch's default).
 
 GUI: an offscreen QApplication runs a 10 ms PreciseTimer on the GUI thread while MedView's
 ``Worker`` runs the seg2d pipeline with ``gui_worker=True`` (torch.set_num_threads(1)); the
@@ -159,8 +162,8 @@ def measure_overhead(root: Path, device, repeats: int) -> dict[str, tuple[float,
         out[name] = (statistics.median(p), statistics.median(b))
         mp, mb = out[name]
         print(f"{name:6s} {device.type}: pipeline {mp * 1000:8.1f} ms   bare forward {mb * 1000:8.1f} ms   "
-              f"ratio {mp / mb:.3f}   ({vol.shape[0]} slice(s) {'x'.join(map(str, vol.shape[1:]))}, batch {batch})",
-              flush=True)
+              f"ratio {mp / mb:.3f} (fastest runs {min(p) / min(b):.3f})   "
+              f"({vol.shape[0]} slice(s) {'x'.join(map(str, vol.shape[1:]))}, batch {batch})", flush=True)
     return out
 
 
@@ -223,9 +226,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    ap.add_argument("--threads", type=int, default=1, help="CPU torch threads (0 = torch's default)")
     ap.add_argument("--no-gui", action="store_true", help="skip the GUI lateness part")
     args = ap.parse_args()
     import torch
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
 
     from medview.inference.device import choose_device, describe
 

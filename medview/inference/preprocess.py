@@ -124,11 +124,12 @@ def normalize(array: np.ndarray, spec: Mapping[str, Any] | str | None) -> np.nda
                 std = float(vals.std()) if vals.size else 1.0
                 std = std if std >= 1e-8 else 1.0
                 out[c] = np.where(mask, (ch - mean) / std, 0.0)
-            else:
-                mean = float(ch.mean(dtype=np.float64))
-                std = float(ch.std(dtype=np.float64))
-                std = std if std >= 1e-8 else 1.0
-                out[c] = (ch - mean) / std
+            else:  # two passes, float64 accumulation, one float32 buffer (the output itself)
+                d = out[c]
+                np.subtract(ch, np.float32(ch.mean(dtype=np.float64)), out=d)
+                sq = np.square(d)
+                std = float(np.sqrt(sq.sum(dtype=np.float64) / max(1, d.size)))
+                d *= np.float32(1.0 / (std if std >= 1e-8 else 1.0))
         elif kind == "percentile":
             lo_q = float(spec.get("lower", 0.5))
             hi_q = float(spec.get("upper", 99.5))
