@@ -118,6 +118,8 @@ class ModelsPanel(QWidget):
 
         self.list = QListWidget()
         self.list.setMinimumHeight(90)
+        self.list.setWordWrap(True)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.currentItemChanged.connect(lambda *_: self._on_selection())
         lay.addWidget(self.list)
         self.info_label = QLabel("")
@@ -301,7 +303,8 @@ class ModelsPanel(QWidget):
                                     else ("Open an image to run a model." if self.packages else
                                           "No model packages found."))
         else:
-            parts = [pkg.task, f"{pkg.dims}D", "modality " + (", ".join(m or "any" for m in pkg.modalities) or "any")]
+            mods = ", ".join(m or "unknown" for m in pkg.modalities) or "any"
+            parts = [pkg.task, f"{pkg.dims}D", f"modality {mods}"]
             body = pkg.manifest.get("body_part")
             if body:
                 parts.append(str(body))
@@ -424,9 +427,11 @@ class ModelsPanel(QWidget):
                 size = (f"{info['volume_ml']:.3f} mL" if "volume_ml" in info else f"{info['area_mm2']:.1f} mm²")
                 self.legend.setItem(r, 2, QTableWidgetItem(size))
         if pred.heatmap is not None:
-            cmap = "viridis" if pred.heatmap_kind == "uncertainty" else "inferno"
-            self.state.add_layer(HeatmapLayer(HEAT_LAYER, pred.heatmap, colormap=cmap, opacity=opacity,
-                                              threshold=0.05, visible=self.heat_check.isChecked()))
+            unc = pred.heatmap_kind == "uncertainty"
+            # uncertainty: only clearly unsure voxels are drawn, so the labels stay visible
+            self.state.add_layer(HeatmapLayer(HEAT_LAYER, pred.heatmap, colormap="viridis" if unc else "inferno",
+                                              opacity=opacity, threshold=0.2 if unc else 0.05,
+                                              visible=self.heat_check.isChecked()))
         self.heat_check.setVisible(pred.heatmap is not None)
         what = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "uncertainty": "TTA uncertainty"}
         self.heat_check.setText(f"Show {what.get(pred.heatmap_kind, 'heatmap')}"
