@@ -134,11 +134,16 @@ class ModelsPanel(QWidget):
         self.tta_check = QCheckBox("Uncertainty map (test-time flips)")
         self.device_combo = QComboBox()
         self.device_combo.addItems(DEVICES)
-        dev = getattr(main_window, "device", None)
+        # `medview --device X` wins for this session; else the saved choice (settings.json)
+        from medview.app_logging import load_settings
+
+        dev = getattr(main_window, "device", None) or load_settings().get("inference_device")
         if dev:
-            if self.device_combo.findText(dev) < 0:
-                self.device_combo.addItem(dev)
-            self.device_combo.setCurrentText(dev)
+            if self.device_combo.findText(str(dev)) < 0:
+                self.device_combo.addItem(str(dev))
+            self.device_combo.setCurrentText(str(dev))
+        self.device_combo.setToolTip("auto = CUDA, then Apple MPS, then CPU; the choice is remembered")
+        self.device_combo.currentTextChanged.connect(self._save_device)
         opts.addRow("Explain", self.explain_combo)
         opts.addRow("Class", self.cam_class_combo)
         opts.addRow("", self.tta_check)
@@ -446,6 +451,14 @@ class ModelsPanel(QWidget):
                  f"device: {pred.device}; time: {timing:.2f} s" + (" (cached result)" if pred.from_cache else "")]
         lines += [f"note: {m}" for m in pred.messages]
         self.run_info.setText("\n".join(lines))
+
+    def _save_device(self, text: str) -> None:
+        from medview.app_logging import save_settings
+
+        try:
+            save_settings({"inference_device": None if text == "auto" else text})
+        except OSError as exc:
+            self.error_label.setText(f"could not save the device choice: {exc}")
 
     def _on_opacity(self, value: int) -> None:
         for name in (LABEL_LAYER, HEAT_LAYER):

@@ -164,6 +164,19 @@ def test_new_series_clears_results_and_layers(qtbot, panel):
     assert panel.is_enabled("toy-ct-3d") and not panel.is_enabled("toy-seg")
 
 
+def test_device_choice_is_saved_and_read_by_the_core(qtbot, panel, models_dir):
+    from medview.inference.device import configured_device
+    from medview.ui.models_panel import ModelsPanel
+
+    panel.device_combo.setCurrentText("cpu")
+    assert configured_device() == "cpu"
+    again = ModelsPanel(panel.state)
+    qtbot.addWidget(again)
+    assert again.device_combo.currentText() == "cpu"
+    panel.device_combo.setCurrentText("auto")
+    assert configured_device() is None
+
+
 def test_installs_into_the_main_window(main_window, models_dir):
     from medview.ui.models_panel import ModelsPanel, install
 
