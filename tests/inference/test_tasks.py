@@ -1,0 +1,78 @@
+"""Task variants on small untrained networks: regression, sigmoid segmentation, RGB input, 3D CAM."""
+
+import numpy as np
+import pytest
+
+from medview.inference import networks, package, pipeline
+from medview.io.volume import Volume
+
+
+def _pkg(tmp_path, **m):
+    import torch
+
+    torch.manual_seed(0)
+    base = {"schema_version": 1, "id": "t", "name": "t", "version": "1", "modality": ["*"]}
+    base.update(m)
+    net = networks.build_network(base["network"]["architecture"], base["network"]["args"])
+    return package.write_package(tmp_path / base["id"], base, net.state_dict(), "# t\n"), net
+
+
+def test_regression_outputs_raw_values(tmp_path):
+    import torch
+
+    pkg, net = _pkg(tmp_path, id="reg", task="regression",
+                    network={"architecture": "resnet10", "args": {"spatial_dims": 2, "n_input_channels": 1,
+                                                                  "num_classes": 2, "widen_factor": 0.25}},
+                    input={"dims": 2, "channels": "grey", "normalization": {"kind": "minmax"}},
+                    output={"classes": ["age", "score"], "activation": "none"})
+    img = np.random.default_rng(0).random((1, 32, 32)).astype(np.float32)
+    pred = pipeline.run_model(pkg, Volume(img), device="cpu")
+    assert pred.probabilities is None and set(pred.values) == {"age", "score"}
+    x = (img - img.min()) / (img.max() - img.min())
+    with torch.no_grad():
+        ref = net.eval()(torch.from_numpy(x[None]))[0].numpy()
+    assert np.allclose([pred.values["age"], pred.values["score"]], ref, atol=1e-4)
+    assert "values" in pred.to_json()
+
+
+def test_sigmoid_segmentation_uses_label_values_and_threshold(tmp_path):
+    pkg, _ = _pkg(tmp_path, id="sig", task="segmentation",
+                  network={"architecture": "BasicUNet", "args": {"spatial_dims": 2, "in_channels": 3,
+                                                                 "out_channels": 2, "features": [4, 4, 8, 8, 16, 4]}},
+                  input={"dims": 2, "channels": "rgb", "normalization": {"kind": "rgb01"}},
+                  output={"labels": [{"value": 3, "name": "a"}, {"value": 7, "name": "b"}], "activation": "sigmoid",
+                          "threshold": 0.5})
+    rgb = np.random.default_rng(1).integers(0, 255, (1, 40, 36, 3)).astype(np.uint8)
+    vol = Volume(rgb)
+    pred = pipeline.run_model(pkg, vol, device="cpu")
+    assert pred.labels.shape == vol.shape and pred.labels.same_geometry(vol)
+    assert set(np.unique(pred.labels.array)) <= {0, 3, 7}
+    assert [i["value"] for i in pred.label_info] == [3, 7]
+    assert "area_mm2" in pred.label_info[0]
+
+
+def test_3d_classifier_cam_lands_on_the_source_grid(tmp_path):
+    pkg, _ = _pkg(tmp_path, id="c3", task="classification",
+                  network={"architecture": "resnet10", "args": {"spatial_dims": 3, "n_input_channels": 1,
+                                                                "num_classes": 2, "widen_factor": 0.25}},
+                  input={"dims": 3, "channels": "grey", "normalization": {"kind": "zscore"}, "orientation": "RAS",
+                         "spacing": [2.0, 2.0, 2.0], "size": [16, 16, 16]},
+                  output={"classes": ["no", "yes"]}, gradcam_layer="layer3")
+    direction = np.array([[0, 0, 1], [0, -1, 0], [1, 0, 0]], float)
+    vol = Volume(np.random.default_rng(2).normal(size=(12, 20, 24)).astype(np.float32), (1.0, 1.5, 2.5),
+                 (3.0, 4.0, 5.0), direction, {"Modality": "CT"})
+    for kind in ("gradcam", "gradcam++"):
+        pred = pipeline.run_model(pkg, vol, cam=kind, cam_class="yes", device="cpu")
+        assert pred.heatmap.same_geometry(vol) and pred.heatmap_kind == kind
+        h = pred.heatmap.array
+        assert h.dtype == np.float32 and 0 <= h.min() and h.max() == pytest.approx(1.0)
+        assert abs(sum(pred.probabilities.values()) - 1) < 1e-5
+
+
+def test_cam_on_a_segmenter_is_refused(tmp_path):
+    pkg, _ = _pkg(tmp_path, id="s", task="segmentation",
+                  network={"architecture": "UNet", "args": {"spatial_dims": 2, "in_channels": 1, "out_channels": 2,
+                                                            "channels": [4, 8], "strides": [2]}},
+                  input={"dims": 2}, output={"labels": [{"value": 1, "name": "x"}]})
+    with pytest.raises(pipeline.InferenceError, match="needs a classifier"):
+        pipeline.run_model(pkg, Volume(np.zeros((1, 8, 8), np.float32)), cam="gradcam")
