@@ -209,6 +209,10 @@ def manifest_errors(m: dict[str, Any]) -> list[str]:
         ori = inp.get("orientation")
         if ori is not None and (not isinstance(ori, str) or len(ori) != 3 or set(ori.upper()) - set("LRAPSI")):
             errs.append(f"input.orientation {ori!r} must be a 3-letter code such as RAS or LPS")
+        tfa = inp.get("tta_flip_axes")
+        if tfa is not None and (not isinstance(tfa, list) or not all(
+                isinstance(a, int) and 0 <= a < (dims if isinstance(dims, int) else 3) for a in tfa)):
+            errs.append("input.tta_flip_axes must be a list of spatial axis numbers (0 .. dims-1)")
         ptm = inp.get("pad_to_multiple")
         if ptm is not None and (not isinstance(ptm, int) or ptm < 1):
             errs.append("input.pad_to_multiple must be a positive integer")

@@ -383,28 +383,39 @@ def _to_tensor(x: np.ndarray, device):
     return t.to(device)
 
 
-def _flip_dims(ndim_spatial: int) -> list[tuple[int, ...]]:
-    return [()] + [(2 + i,) for i in range(ndim_spatial)]
+def _flip_dims(package: ModelPackage, ndim_spatial: int) -> list[tuple[int, ...]]:
+    """Tensor dims to flip for test-time augmentation (one single-axis flip each).
+
+    ``input.tta_flip_axes`` lists spatial axes of the model input in array order (2D: 0 = rows,
+    1 = columns; 3D: 0 = k, 1 = j, 2 = i of the model grid): the flips the model was trained to
+    be invariant to. Default: the last axis only (a horizontal / left-right flip), because
+    flipping e.g. anterior-posterior would swap what an anatomy-specific model calls its labels.
+    """
+    axes = package.input.get("tta_flip_axes")
+    if axes is None:
+        axes = [ndim_spatial - 1]
+    return [(2 + int(a),) for a in axes if 0 <= int(a) < ndim_spatial]
 
 
 def _seg_probs(package, runner, x, tta: bool):
-    """(probs, uncertainty-or-None) for a padded batch tensor.
+    """(probs-or-logits for the labels, uncertainty-or-None) for a padded batch tensor.
 
-    Without TTA and with softmax, the logits are returned as they are: softmax is monotonic, so
-    ``.max(1).indices`` of the logits gives the same labels without the extra pass.
+    Labels always come from the plain (un-flipped) pass, so switching the uncertainty map on never
+    changes the segmentation. Without TTA and with softmax the logits are returned as they are:
+    softmax is monotonic, so ``.max(1).indices`` gives the same labels without the extra pass.
+    With TTA the uncertainty is the normalised entropy of the mean of the plain and flipped
+    probabilities (flips undone before averaging).
     """
+    logits = runner.forward(x)
+    softmax = package.output.get("activation", "softmax") == "softmax"
     if not tta:
-        logits = runner.forward(x)
-        if package.output.get("activation", "softmax") == "softmax":
-            return logits, None
-        return _activation(package, logits), None
-    plist = []
-    for dims in _flip_dims(x.ndim - 2):
-        xi = x.flip(dims) if dims else x
-        p = _activation(package, runner.forward(xi))
-        plist.append(p.flip(dims) if dims else p)
-    mean, unc = _uncertainty(plist, len(package.labels) + 1)
-    return mean, unc
+        return (logits if softmax else _activation(package, logits)), None
+    p0 = _activation(package, logits)
+    plist = [p0]
+    for dims in _flip_dims(package, x.ndim - 2):
+        plist.append(_activation(package, runner.forward(x.flip(dims))).flip(dims))
+    _mean, unc = _uncertainty(plist, len(package.labels) + 1)
+    return p0, unc
 
 
 def _run_2d(package, volume, runner, cam, cam_class, tta, progress, cancelled, timings, pred):

@@ -91,6 +91,9 @@ def test_tta_uncertainty_is_high_at_the_boundary(seg2d_package):
     img[0, 12:30, 14:36] += 1.5
     vol = Volume(img, meta={"Modality": "MR"})
     pred = pipeline.run_model(seg2d_package, vol, tta=True)
+    plain = pipeline.run_model(seg2d_package, vol)
+    assert np.array_equal(pred.labels.array, plain.labels.array)  # the map never changes the labels
+    assert plain.heatmap is None
     unc = pred.heatmap.array[0]
     assert pred.heatmap_kind == "uncertainty" and unc.min() >= 0 and unc.max() <= 1.0 + 1e-6
     edge = np.zeros((48, 48), bool)

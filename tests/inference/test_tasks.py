@@ -76,3 +76,20 @@ def test_cam_on_a_segmenter_is_refused(tmp_path):
                   input={"dims": 2}, output={"labels": [{"value": 1, "name": "x"}]})
     with pytest.raises(pipeline.InferenceError, match="needs a classifier"):
         pipeline.run_model(pkg, Volume(np.zeros((1, 8, 8), np.float32)), cam="gradcam")
+
+
+def test_tta_flip_axes_from_the_manifest(tmp_path):
+    from medview.inference.pipeline import _flip_dims
+
+    args = {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [4, 8], "strides": [2]}
+    pkg, _ = _pkg(tmp_path, id="f", task="segmentation", network={"architecture": "UNet", "args": args},
+                  input={"dims": 3, "tta_flip_axes": [0, 2]}, output={"labels": [{"value": 1, "name": "x"}]})
+    assert _flip_dims(pkg, 3) == [(2,), (4,)]
+    pkg.manifest["input"].pop("tta_flip_axes")
+    assert _flip_dims(pkg, 3) == [(4,)]  # default: left-right only
+    bad = dict(pkg.manifest, input={"dims": 2, "tta_flip_axes": [2]})
+    assert any("tta_flip_axes" in e for e in package.manifest_errors(bad))
+    vol = Volume(np.random.default_rng(3).normal(size=(10, 12, 14)).astype(np.float32))
+    pkg.manifest["input"]["tta_flip_axes"] = [0, 1, 2]
+    pred = pipeline.run_model(pkg, vol, tta=True, device="cpu")
+    assert pred.heatmap.same_geometry(vol) and 0 <= pred.heatmap.array.min() <= pred.heatmap.array.max() <= 1
