@@ -144,6 +144,10 @@ class _Runner:
         self.overlap = float(spec.get("overlap", 0.25))
         self.net = get_network(package, device)
         self.autocast = device.type == "cuda"
+        # set by the caller: cancel check inside sliding windows, and window progress (0..1 per call)
+        self.cancelled: CancelledFn | None = None
+        self.on_windows = None
+        self.windowed_calls = 0
 
     def _say(self, text: str) -> None:
         if text not in self.messages:
@@ -158,8 +162,20 @@ class _Runner:
                     from monai.inferers import sliding_window_inference
 
                     roi = self.roi[-(x.ndim - 2):]
+                    total = x.shape[0] * _count_windows(tuple(x.shape[2:]), roi, self.overlap)
+                    done = [0]
+                    self.windowed_calls += 1
+
+                    def predictor(t):
+                        check_cancelled(self.cancelled)  # a long sliding window stays cancellable
+                        y = self.net(t)
+                        done[0] += t.shape[0]
+                        if self.on_windows is not None:
+                            self.on_windows(min(1.0, done[0] / total), done[0], total)
+                        return y
+
                     y = sliding_window_inference(
-                        x, roi, self.sw_batch, self.net, overlap=self.overlap, mode="gaussian",
+                        x, roi, self.sw_batch, predictor, overlap=self.overlap, mode="gaussian",
                     )
                 else:
                     y = self.net(x)
@@ -190,6 +206,16 @@ class _Runner:
             self._say(f"{self.device.type} out of memory: sliding window reduced to {self.roi}")
             return self.forward(x)
         raise _FallBackToCPU()
+
+
+def _count_windows(size: tuple[int, ...], roi: list[int], overlap: float) -> int:
+    """How many windows MONAI's sliding_window_inference visits (for progress only)."""
+    n = 1
+    for sz, r in zip(size, roi, strict=False):
+        sz = max(sz, r)
+        step = max(int(r * (1 - overlap)), 1)
+        n *= math.ceil((sz - r) / step) + 1 if sz > r else 1
+    return n
 
 
 class _nullcontext:
@@ -515,6 +541,16 @@ def _run_3d(package, volume, runner, cam, cam_class, tta, progress, cancelled, t
     check_cancelled(cancelled)
     t = time.perf_counter()
     progress(0.2, "inference")
+    n_pass = 1 + (len(_flip_dims(package, 3)) if tta and package.task == "segmentation" else 0)
+    runner.windowed_calls = 0
+
+    def on_windows(f: float, done: int, total: int) -> None:
+        k = min(max(runner.windowed_calls - 1, 0), n_pass - 1)
+        extra = f", pass {k + 1}/{n_pass}" if n_pass > 1 else ""
+        progress(0.2 + 0.6 * min(1.0, (k + f) / n_pass), f"inference (window {done}/{total}{extra})")
+
+    runner.cancelled = cancelled
+    runner.on_windows = on_windows
     if package.task == "segmentation":
         probs, unc = _seg_probs(package, runner, x, tta)
         lab = preprocess.unpad(_labels_from_probs(package, probs)[0].cpu().numpy(), pads)
