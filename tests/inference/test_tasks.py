@@ -93,3 +93,24 @@ def test_tta_flip_axes_from_the_manifest(tmp_path):
     pkg.manifest["input"]["tta_flip_axes"] = [0, 1, 2]
     pred = pipeline.run_model(pkg, vol, tta=True, device="cpu")
     assert pred.heatmap.same_geometry(vol) and 0 <= pred.heatmap.array.min() <= pred.heatmap.array.max() <= 1
+
+
+def test_sliding_window_progress_and_cancel_between_windows(tmp_path):
+    from medview.progress import Cancelled
+
+    args = {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [4, 8], "strides": [2]}
+    pkg, _ = _pkg(tmp_path, id="sw", task="segmentation", network={"architecture": "UNet", "args": args},
+                  input={"dims": 3, "roi_size": [16, 16, 16], "overlap": 0.5},
+                  output={"labels": [{"value": 1, "name": "x"}]})
+    vol = Volume(np.random.default_rng(4).normal(size=(32, 32, 32)).astype(np.float32))
+    stages = []
+    pred = pipeline.run_model(pkg, vol, progress=lambda f, s: stages.append((f, s)), device="cpu")
+    windows = [s for _, s in stages if "window" in s]
+    assert windows[-1] == "inference (window 27/27)" and len(windows) == 27  # 3 x 3 x 3 windows
+    assert [f for f, _ in stages] == sorted(f for f, _ in stages)
+    assert pred.labels.same_geometry(vol)
+    seen = []
+    with pytest.raises(Cancelled):
+        pipeline.run_model(pkg, vol, device="cpu", progress=lambda f, s: seen.append(s),
+                           cancelled=lambda: sum("window" in s for s in seen) >= 5)
+    assert sum("window" in s for s in seen) == 5
