@@ -183,3 +183,46 @@ def test_installs_into_the_main_window(main_window, models_dir):
     panel = install(main_window)
     assert isinstance(panel, ModelsPanel) and main_window.side_panel("AI models") is panel
     assert main_window.models_panel is panel
+
+
+def test_gui_open_infer_export_makes_no_network_connection(qtbot, main_window, tmp_path, monkeypatch):
+    """The app, not just the core: open the sample DICOM study in the window, run a model from the
+    panel, export the result; every socket connect fails the test."""
+    import socket
+
+    from medview.annotation.dicom_seg import export_dicom_seg
+    from medview.annotation.labelmap import Label, LabelMap
+    from medview.config import sample_study_dir
+    from medview.ui.models_panel import LABEL_LAYER, install
+
+    study = sample_study_dir() / "study" / "HippoCrop"
+    if not study.is_dir():
+        pytest.skip(f"sample study missing at {study}")
+    _pkg(tmp_path / "models" / "mr3d", {
+        "id": "toy-mr-3d", "name": "Toy MR 3D", "version": "1.0.0", "task": "segmentation", "modality": ["MR"],
+        "network": {"architecture": "UNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2,
+                                                     "channels": [4, 8], "strides": [2]}},
+        "input": {"dims": 3, "channels": "grey", "orientation": "RAS", "normalization": {"kind": "zscore"}},
+        "output": {"labels": [{"value": 1, "name": "x"}]}})
+    monkeypatch.setenv("MEDVIEW_MODELS", str(tmp_path / "models"))
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("network access attempted")
+
+    for target, name in ((socket.socket, "connect"), (socket.socket, "connect_ex"), (socket, "create_connection"),
+                         (socket, "getaddrinfo")):
+        monkeypatch.setattr(target, name, refuse)
+    panel = install(main_window)
+    with qtbot.waitSignal(main_window.volume_loaded, timeout=30000):
+        main_window.open_path(str(study))
+    assert main_window.wait_idle(30)
+    assert panel.select("toy-mr-3d")
+    with qtbot.waitSignal(panel.prediction_ready, timeout=60000) as blocker:
+        panel.run_selected()
+    pred = blocker.args[0]
+    assert main_window.state.layer(LABEL_LAYER).volume is pred.labels
+    lm = LabelMap.from_array(main_window.state.volume, pred.labels.array, [Label(1, "x", (255, 0, 0))])
+    assert export_dicom_seg(lm, tmp_path / "seg.dcm").is_file()
+    assert attempts == []
