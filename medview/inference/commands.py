@@ -170,6 +170,14 @@ def run_infer(args: argparse.Namespace) -> int:
     except PackageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if device not in (None, "", "auto"):
+        from medview.inference.device import choose_device
+
+        try:
+            choose_device(device)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     path = Path(args.path)
     if not path.exists():
         print(f"error: {path}: does not exist", file=sys.stderr)
@@ -199,7 +207,7 @@ def run_infer(args: argparse.Namespace) -> int:
             vol = load(progress=lambda f, s, bar=bar, label=label: bar(0.1 * f, f"loading {label}"))
             ok, why = pkg.fits(vol)
             if not ok:
-                raise InferenceError(f"{pkg.id} does not fit {label}: {why}")
+                raise InferenceError(f"model {pkg.id} does not fit: {why}")
             pred = run_model(pkg, vol, device=device, cam=args.cam, cam_class=args.cam_class, tta=args.tta,
                              batch_size=args.batch_size, progress=lambda f, s, bar=bar: bar(0.1 + 0.9 * f, s))
             files = write_outputs(pred, out_dir)

@@ -69,9 +69,20 @@ def test_infer_batch_over_a_folder_of_studies_with_cam(cls_package, tmp_path, ca
         assert (d / "gradcam.nii.gz").is_file()
 
 
-def test_infer_errors_are_one_clear_line(tmp_path, capsys):
+def test_infer_errors_are_one_clear_line(tmp_path, capsys, monkeypatch):
+    from test_package import _write
+
     rc = main(["infer", "--model", "no-such-model", str(tmp_path), "--out", str(tmp_path / "o")])
     assert rc == 2 and "no model package with id 'no-such-model'" in capsys.readouterr().err
+    _write(tmp_path / "m" / "tiny")  # an MR model
+    monkeypatch.setenv("MEDVIEW_MODELS", str(tmp_path / "m"))
+    rc = main(["infer", "--model", "tiny", str(tmp_path), "--out", str(tmp_path / "o"), "--device", "cuda:9"])
+    assert rc == 2 and "device 'cuda:9' is not available" in capsys.readouterr().err
+    src = tmp_path / "ct.nii.gz"
+    save_volume(Volume(np.zeros((3, 8, 8), np.float32), meta={"Modality": "CT"}), src)
+    rc = main(["infer", "--model", "tiny", str(src), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "model tiny does not fit" in err and "made for MR" in err
 
 
 def test_models_lists_usable_and_unusable(tmp_path, monkeypatch, capsys):
