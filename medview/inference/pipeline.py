@@ -325,10 +325,10 @@ def run_model(
     """Run ``package`` on ``volume``; see the module docstring.
 
     ``cam`` = "gradcam" | "gradcam++" (classifiers) draws a heatmap for ``cam_class`` (a class
-    name or index; default the top class). ``tta`` (segmentation) averages flips and returns
-    their normalised entropy as an uncertainty heatmap. ``gui_worker=True`` limits torch to one
-    thread so the GUI keeps a core. ``cache`` (e.g. ``DEFAULT_CACHE``) returns a stored result
-    for the same series + model version + options.
+    name or index; default the top class). ``tta`` (segmentation) adds an uncertainty heatmap
+    from test-time flips (``input.tta_flip_axes``); the labels stay those of the plain pass.
+    ``gui_worker=True`` limits torch to one thread so the GUI keeps a core. ``cache`` (e.g.
+    ``DEFAULT_CACHE``) returns a stored result for the same series + model version + options.
     """
     import torch
 
