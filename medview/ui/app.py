@@ -13,6 +13,8 @@ def run_app(path: str | None, device: str | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("MedView")
     app.setOrganizationName("MedView")
+    app.setDesktopFileName("medview")
+    _set_icon(app)
     from medview.ui.main_window import MainWindow
 
     win = MainWindow()
@@ -22,6 +24,7 @@ def run_app(path: str | None, device: str | None = None) -> int:
     start_path = path or default_path()
     if start_path:
         win.open_path(start_path)
+    _report_compute_device(win)
     if os.environ.get("MEDVIEW_EXIT_AFTER_MS"):  # smoke tests / screenshots: quit on a timer
         from PySide6.QtCore import QTimer
 
@@ -53,3 +56,35 @@ def _install_panels(win) -> None:
         install = getattr(mod, "install", None)
         if install is not None:
             install(win)
+
+
+def _set_icon(app) -> None:
+    from PySide6.QtGui import QIcon
+
+    from medview.config import resources_dir
+
+    icon = resources_dir() / "icons" / "medview.svg"
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
+
+
+def _report_compute_device(win) -> None:
+    """Say in the status bar whether models will run on a GPU or the CPU (and why), without
+    delaying the window: torch is imported on a worker a moment after start-up."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QLabel
+
+    from medview.app_logging import log_gpu_status
+    from medview.ui.workers import run_job
+
+    label = QLabel("")
+    win.statusBar().addPermanentWidget(label)
+    win.compute_device_label = label
+
+    def show(status) -> None:
+        label.setText("GPU" if status.cuda else "CPU")
+        label.setToolTip(status.message)
+        if not status.cuda:
+            win.statusBar().showMessage(status.message, 10000)
+
+    QTimer.singleShot(1500, lambda: run_job(log_gpu_status, pass_progress=False, on_finished=show))

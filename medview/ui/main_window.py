@@ -137,11 +137,21 @@ class MainWindow(QMainWindow):
     # ---- public API -----------------------------------------------------------------------------
     def add_side_panel(self, title: str, widget: QWidget) -> QWidget:
         """Add ``widget`` as a tab of the right-hand dock (shown on first use); returns it."""
+        from PySide6.QtWidgets import QFrame, QScrollArea
+
         if title in self._side_panels:
-            idx = self.side_tabs.indexOf(self._side_panels[title])
-            self.side_tabs.removeTab(idx)
+            old = self._side_panels[title]
+            holder = old.parentWidget()
+            while holder is not None and not isinstance(holder, QScrollArea):
+                holder = holder.parentWidget()
+            self.side_tabs.removeTab(self.side_tabs.indexOf(holder if holder is not None else old))
         self._side_panels[title] = widget
-        self.side_tabs.addTab(widget, title)
+        # a tall panel scrolls instead of forcing the window taller than the screen
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(widget)
+        self.side_tabs.addTab(scroll, title)
         self.side_dock.show()
         return widget
 
