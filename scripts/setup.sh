@@ -8,4 +8,4 @@ PY=${PYTHON:-python3}
 . .venv/bin/activate
 python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 python -c "import torch" 2>/dev/null || python -m pip install -q "torch==2.13.0" || python -m pip install -q "torch>=2.3,<3"
-python -m pip install -q -e ".[test]"
+python -m pip install -q -e ".[test,build]"
