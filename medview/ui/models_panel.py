@@ -472,7 +472,13 @@ class ModelsPanel(QWidget):
     def _edit_labels(self) -> None:
         ann = getattr(self.main_window, "annotation_panel", None)
         if ann is not None and self.prediction is not None:
-            ann.edit_prediction(self.prediction)
+            try:
+                ann.edit_prediction(self.prediction)
+            except ValueError as exc:
+                self.error_label.setText(str(exc).splitlines()[0])
+                return
+            # the annotation panel now draws the (editable) labels: hide the read-only AI layer
+            self._set_layer_visible(LABEL_LAYER, False)
 
     def _review(self) -> None:
         ann = getattr(self.main_window, "annotation_panel", None)

@@ -223,6 +223,15 @@ def test_gui_open_infer_export_makes_no_network_connection(qtbot, main_window, t
         panel.run_selected()
     pred = blocker.args[0]
     assert main_window.state.layer(LABEL_LAYER).volume is pred.labels
+    from medview.ui.annotation_panel import install as install_annotation
+
+    ann = install_annotation(main_window)
+    panel._show_prediction(pred)  # results shown again now that the annotation panel exists
+    assert panel.edit_button.isEnabled()
+    panel.edit_button.click()
+    assert ann.session.active and ann.session.labelmap.provenance.source == "model"
+    assert main_window.state.layer(LABEL_LAYER).visible is False
+    ann.session.stop()
     lm = LabelMap.from_array(main_window.state.volume, pred.labels.array, [Label(1, "x", (255, 0, 0))])
     assert export_dicom_seg(lm, tmp_path / "seg.dcm").is_file()
     assert attempts == []
