@@ -31,6 +31,7 @@ class Recipe:
     positive: str | None = None  # classifier's class of interest (melanoma)
     card: dict[str, Any] = field(default_factory=dict)
     init_from: str | None = None  # default initialisation (another bundled model id)
+    calibrate: str | None = None  # "temperature" | "temperature+bias": fitted on validation, folded in
 
     def new_manifest(self) -> dict[str, Any]:
         return copy.deepcopy(self.manifest)
@@ -123,7 +124,7 @@ _add(Recipe(
         {"classes": datasets.BUSI_CLASSES, "activation": "softmax"}, gradcam="layer4"),
     split=datasets.busi, minutes=11, batch_size=32, lr=1e-3, max_epochs=200,
     augment={"flip_h": True, "rotate_deg": 10, "scale": 0.1, "shift": 0.06, "gain": 0.15},
-    select="macro_auc",
+    select="macro_auc", calibrate="temperature+bias",
 ))
 
 _add(Recipe(
@@ -152,5 +153,5 @@ _add(Recipe(
     split=datasets.ph2, minutes=6, batch_size=16, lr=1e-3, max_epochs=300,
     augment={"flip_h": True, "flip_v": True, "rot90": True, "rotate_deg": 20, "scale": 0.1, "shift": 0.05,
              "gain": 0.15, "per_channel": True, "fill": "reflection"},
-    select="melanoma_auc_plus_acc", positive="melanoma",
+    select="melanoma_auc_plus_acc", positive="melanoma", calibrate="temperature",
 ))

@@ -317,6 +317,8 @@ def train_model(
 
     state = engine.train(cfg, net, data_, validate, make, loss_fn, progress=progress, cancelled=cancelled, log=log,
                          recalibrate=recalibrate if recipe.kind == "classification" else None)
+    if recipe.calibrate and recipe.kind == "classification":
+        state["calibration"] = calibrate_checkpoint(recipe, cfg.model_id, net, val_items, log)
     state["train_minutes"] = cfg.minutes
     state["split"] = {"description": split.description, **split.summary(),
                       "test": [s.name for s in split.test]}
@@ -325,6 +327,23 @@ def train_model(
     if data is not None:
         _write_finetuned(recipe, manifest, cfg, init, out, state, log)
     return state
+
+
+def calibrate_checkpoint(recipe: Recipe, name: str, net, val_items: list[dict], log=engine.say) -> dict:
+    """Temperature (+ class bias) fitted on validation, folded into best.safetensors; the
+    uncalibrated weights stay in best_raw.safetensors (the source when run again)."""
+    import shutil
+
+    from medview.training import calibration
+
+    d = ckpt.checkpoint_dir(name)
+    if not (d / "best_raw.safetensors").exists():
+        shutil.copy2(d / "best.safetensors", d / "best_raw.safetensors")
+    net.load_state_dict(ckpt.load_weights(d / "best_raw.safetensors"))
+    info = calibration.calibrate(net, val_items, bias=recipe.calibrate == "temperature+bias")
+    ckpt.save_weights(net.state_dict(), d / "best.safetensors")
+    log(f"calibration on validation: {info}")
+    return info
 
 
 def _nll(probs: np.ndarray, y) -> float:
