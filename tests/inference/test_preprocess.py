@@ -91,3 +91,19 @@ def test_resize_3d_and_nearest_exact_match_torch():
         ours = pp.resize(lab, size, order=0)
         ref = F.interpolate(torch.from_numpy(lab.astype(np.float32))[None], size=size, mode="nearest-exact")[0]
         assert ours.dtype == np.uint8 and np.array_equal(ours, ref.numpy().astype(np.uint8))
+
+
+def test_local_contrast_evens_out_illumination():
+    """A thin line on a bright and on a dark background comes out with the same contrast."""
+    from medview.inference.preprocess import normalize
+
+    img = np.zeros((1, 64, 128), np.float32)
+    img[0, :, :64] = 50.0
+    img[0, :, 64:] = 200.0
+    img[0, 32, :] += 30.0  # the same vessel-like line on a dark and on a bright background
+    out = normalize(img, {"kind": "local_contrast", "sigma": 4})
+    assert out.dtype == np.float32 and out.shape == img.shape
+    left, right = out[0, 32, 16], out[0, 32, 112]
+    assert left > 1.0 and right > 1.0
+    assert abs(left - right) / max(left, right) < 0.05  # illumination no longer decides the value
+    assert abs(out[0, 10, 16]) < 0.2 and abs(out[0, 10, 112]) < 0.2  # flat background -> ~0
