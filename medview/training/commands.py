@@ -124,7 +124,7 @@ def format_report(rep: dict) -> list[str]:
                 tv = [v[f"{n} (truth)"] for v in rep["volumes"]]
                 lines.append(f"{n}: mean volume {sum(pv) / len(pv):.3f} mL predicted, {sum(tv) / len(tv):.3f} mL "
                              f"reference; mean absolute difference "
-                             f"{sum(abs(a - b) for a, b in zip(pv, tv)) / len(pv):.3f} mL")
+                             f"{sum(abs(a - b) for a, b in zip(pv, tv, strict=False)) / len(pv):.3f} mL")
         worst = sorted(rep["per_image"].items(), key=lambda kv: kv[1])[:3]
         lines.append("lowest per-image: " + ", ".join(f"{k}={v:.3f}" for k, v in worst))
     return lines

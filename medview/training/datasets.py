@@ -211,7 +211,7 @@ def busi_groups(paths: list[Path], size: int = 64, threshold: float = 0.99) -> d
         return i
 
     ii, jj = np.nonzero(np.triu(corr > threshold, k=1))
-    for i, j in zip(ii, jj):
+    for i, j in zip(ii, jj, strict=False):
         ri, rj = find(int(i)), find(int(j))
         if ri != rj:
             parent[max(ri, rj)] = min(ri, rj)
@@ -228,7 +228,7 @@ def busi(root: Path | None = None) -> Split:
             paths.append(p)
             labels.append(cls)
     groups = busi_groups(paths)
-    samples = [Sample(p, c, group=groups[p]) for p, c in zip(paths, labels)]
+    samples = [Sample(p, c, group=groups[p]) for p, c in zip(paths, labels, strict=False)]
     train, val, test = split_groups(samples, (0.7, 0.1, 0.2))
     n_groups = len(set(groups.values()))
     return Split(train, val, test, (

@@ -190,7 +190,7 @@ def recalibrate_batchnorm(net, batches) -> None:
     with torch.no_grad():
         for x in batches:
             net(x)
-    for m, mom in zip(bns, saved):
+    for m, mom in zip(bns, saved, strict=False):
         m.momentum = mom
 
 
@@ -264,21 +264,21 @@ def random_crops(images: list[np.ndarray], labels: list[np.ndarray], patch: tupl
     zero-padded at a random offset (the pipeline pads at the end; a U-Net with 4 poolings is not
     shift-invariant, so training sees every placement)."""
     xs, ys = [], []
-    for img, lab in zip(images, labels):
+    for img, lab in zip(images, labels, strict=False):
         spatial = img.shape[1:]
-        pad = [max(0, p - s) for p, s in zip(patch, spatial)]
+        pad = [max(0, p - s) for p, s in zip(patch, spatial, strict=False)]
         if any(pad):
             offs = [int(rng.integers(0, q + 1)) for q in pad]
-            img = np.pad(img, [(0, 0)] + [(o, q - o) for o, q in zip(offs, pad)])
-            lab = np.pad(lab, [(o, q - o) for o, q in zip(offs, pad)])
+            img = np.pad(img, [(0, 0)] + [(o, q - o) for o, q in zip(offs, pad, strict=False)])
+            lab = np.pad(lab, [(o, q - o) for o, q in zip(offs, pad, strict=False)])
             spatial = img.shape[1:]
         if rng.random() < fg_fraction and lab.any():
             fg = np.argwhere(lab > 0)
             c = fg[rng.integers(len(fg))]
-            start = [int(np.clip(ci - p // 2, 0, s - p)) for ci, p, s in zip(c, patch, spatial)]
+            start = [int(np.clip(ci - p // 2, 0, s - p)) for ci, p, s in zip(c, patch, spatial, strict=False)]
         else:
-            start = [int(rng.integers(0, s - p + 1)) for p, s in zip(patch, spatial)]
-        sl = tuple(slice(a, a + p) for a, p in zip(start, patch))
+            start = [int(rng.integers(0, s - p + 1)) for p, s in zip(patch, spatial, strict=False)]
+        sl = tuple(slice(a, a + p) for a, p in zip(start, patch, strict=False))
         xs.append(img[(slice(None),) + sl])
         ys.append(lab[sl])
     return np.stack(xs), np.stack(ys)

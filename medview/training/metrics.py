@@ -50,7 +50,7 @@ def classification_report(y_true: np.ndarray, probs: np.ndarray, classes: list[s
     pred = p.argmax(1)
     k = len(classes)
     conf = np.zeros((k, k), dtype=int)
-    for t, q in zip(y, pred):
+    for t, q in zip(y, pred, strict=False):
         conf[t, q] += 1
     out: dict[str, Any] = {
         "n": int(len(y)),
@@ -90,7 +90,7 @@ def calibration(y: np.ndarray, p: np.ndarray, bins: int = 5, binary: bool = Fals
         hit = (p.argmax(1) == y).astype(float)
     edges = np.linspace(0, 1, bins + 1)
     table, ece = [], 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in zip(edges[:-1], edges[1:], strict=False):
         m = (conf >= lo) & ((conf < hi) if hi < 1 else (conf <= hi))
         if m.any():
             table.append({"bin": [round(lo, 2), round(hi, 2)], "n": int(m.sum()),
@@ -125,7 +125,7 @@ def reliability_png(table: list[dict], path, title: str) -> None:
     pts = [xy(r["mean_confidence"], r["observed"]) for r in table]
     if len(pts) > 1:
         d.line(pts, fill=(200, 40, 40), width=2)
-    for r, (px, py) in zip(table, pts):
+    for r, (px, py) in zip(table, pts, strict=False):
         rad = 3 + min(r["n"], 40) / 6
         d.ellipse([px - rad, py - rad, px + rad, py + rad], outline=(200, 40, 40), width=2)
         d.text((px + rad + 2, py - 6), f"n={r['n']}", fill=(120, 0, 0))

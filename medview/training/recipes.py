@@ -146,7 +146,8 @@ _add(Recipe(
     id="skin-lesion", kind="classification",
     manifest=_manifest(
         "skin-lesion", "Dermoscopy: common nevus / atypical nevus / melanoma (PH2)", "classification",
-        ["XC", "OT", ""], "skin", "resnet10", {"spatial_dims": 2, "n_input_channels": 3, "num_classes": 3, "conv1_t_stride": 2},
+        ["XC", "OT", ""], "skin", "resnet10",
+        {"spatial_dims": 2, "n_input_channels": 3, "num_classes": 3, "conv1_t_stride": 2},
         {"dims": 2, "channels": "rgb", "size": [192, 192], "spacing": None, "orientation": None,
          "normalization": {"kind": "zscore"}},
         {"classes": datasets.PH2_CLASSES, "activation": "softmax"}, gradcam="layer4"),

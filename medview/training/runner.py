@@ -100,7 +100,7 @@ def seg_metrics(recipe: Recipe, probs: list[np.ndarray], items: list[dict], with
     out: dict[str, Any] = {}
     if recipe.id == "retina-vessels":
         scores, truth, per = [], [], []
-        for p, it in zip(probs, items):
+        for p, it in zip(probs, items, strict=False):
             fov = it["fov"].astype(bool)
             pv, tv = p[1][fov], it["y_full"][fov] > 0
             scores.append(pv)
@@ -115,7 +115,7 @@ def seg_metrics(recipe: Recipe, probs: list[np.ndarray], items: list[dict], with
         return out
     per_label: dict[str, list[float]] = {lab["name"]: [] for lab in labels}
     vols: dict[str, list[tuple[float, float]]] = {lab["name"]: [] for lab in labels}
-    for p, it in zip(probs, items):
+    for p, it in zip(probs, items, strict=False):
         pred = p.argmax(0)
         for lab in labels:
             per_label[lab["name"]].append(metrics.dice(pred == lab["value"], it["y_full"] == lab["value"]))
@@ -421,7 +421,8 @@ def evaluate_model(model_id: str, package: str | Path | None = None, part: str =
             if recipe.kind == "seg3d":
                 vox_ml = vol.voxel_volume_mm3 / 1000.0
                 volumes.append({"name": s.name, **{d["name"]: d["volume_ml"] for d in pred.label_info},
-                                **{f"{d['name']} (truth)": round(float((item["y_full"] == d["value"]).sum()) * vox_ml, 4)
+                                **{f"{d['name']} (truth)":
+                                   round(float((item["y_full"] == d["value"]).sum()) * vox_ml, 4)
                                    for d in pred.label_info}})
         items.append(item)
         if progress:
@@ -430,7 +431,7 @@ def evaluate_model(model_id: str, package: str | Path | None = None, part: str =
         y = np.array([it["y"] for it in items])
         rep = cls_metrics(recipe, np.stack(probs), y, threshold=thr)
         rep["predictions"] = [{"name": it["name"], "truth": manifest["output"]["classes"][it["y"]],
-                               "probs": [round(float(v), 4) for v in p]} for it, p in zip(items, probs)]
+                               "probs": [round(float(v), 4) for v in p]} for it, p in zip(items, probs, strict=False)]
     else:
         rep = label_metrics(recipe, items, threshold=thr if thr is not None else 0.5)
         rep["volumes"] = volumes

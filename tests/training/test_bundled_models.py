@@ -129,3 +129,17 @@ def test_hippocampus_runs_on_dicom_crop(shared_data, series):
         comps, n = ndimage.label(lab == v)
         sizes = np.bincount(comps.ravel())[1:]
         assert n >= 1 and sizes.max() >= 0.8 * sizes.sum(), f"label {v} is fragmented: {sorted(sizes)[-5:]}"
+
+
+@pytest.mark.parametrize("model_id", [m for m in SHIPPED if m in RECIPES])
+def test_recipe_reproduces_shipped_manifest(model_id):
+    """`medview train ID` must rebuild the shipped package: same network, input and output."""
+    import json
+
+    shipped = json.loads((bundled_models_dir() / model_id / "model.json").read_text())
+    recipe = RECIPES[model_id].manifest
+    for key in ("network", "input", "output", "task"):
+        assert shipped[key] == recipe[key], key
+    card = (bundled_models_dir() / model_id / "MODEL_CARD.md").read_text()
+    assert "research use only, not for diagnosis" in card.lower()
+    assert f"medview evaluate {model_id}" in card

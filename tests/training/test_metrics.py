@@ -41,7 +41,7 @@ def test_temperature_fold_keeps_ranking_and_lowers_nll():
     with torch.no_grad():
         net.fc.weight.mul_(20)  # over-confident
         before = net(torch.from_numpy(x)).numpy()
-    info = calibration.calibrate(net, [{"x": xi, "y": yi} for xi, yi in zip(x, y)], bias=False)
+    info = calibration.calibrate(net, [{"x": xi, "y": yi} for xi, yi in zip(x, y, strict=False)], bias=False)
     with torch.no_grad():
         after = net(torch.from_numpy(x)).numpy()
     assert info["temperature"] > 1 and info["val_nll_after"] <= info["val_nll_before"]
