@@ -93,10 +93,10 @@ _add(Recipe(
         "retina-vessels", "Retinal vessel segmentation (DRIVE)", "segmentation", ["OP", "OT", "XC", ""],
         "eye fundus", "UNet", {**UNET2D, "in_channels": 1, "out_channels": 2},
         {"dims": 2, "channels": "green", "size": None, "spacing": None, "orientation": None,
-         "normalization": {"kind": "zscore"}, "roi_size": [128, 128], "pad_to_multiple": 16},
+         "normalization": {"kind": "local_contrast", "sigma": 8}, "roi_size": [128, 128], "pad_to_multiple": 16},
         {"labels": [{"value": 1, "name": "vessel", "color": [255, 64, 64]}], "activation": "softmax",
          "threshold": 0.5}),
-    split=datasets.drive, minutes=13, batch_size=16, lr=2e-3, patch=(96, 96), val_every=5,
+    split=datasets.drive, minutes=30, batch_size=16, lr=2e-3, patch=(96, 96), val_every=5,
     augment={"flip_h": True, "flip_v": True, "rot90": True, "gain": 0.15}, select="f1",
 ))
 
