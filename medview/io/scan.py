@@ -200,15 +200,15 @@ def read_header(path: str, pydicom_module=None) -> list[tuple[ImageRef, dict]] |
         ds = pydicom.dcmread(f, stop_before_pixels=True, force=True)
         pixel_offset = f.tell()
     sop_class = str(ds.get("SOPClassUID", ""))
-    meta_class = str(getattr(getattr(ds, "file_meta", None), "get", lambda *_: "")("MediaStorageSOPClassUID", ""))
+    file_meta = getattr(ds, "file_meta", None) or {}
+    meta_class = str(file_meta.get("MediaStorageSOPClassUID", ""))
     if sop_class == _DICOMDIR_CLASS or meta_class == _DICOMDIR_CLASS:
         return "a DICOMDIR index, not an image (open its folder or the DICOMDIR itself)"
     if "Rows" not in ds or "Columns" not in ds:
         if len(ds) == 0:
             return "not a DICOM file (no data elements could be parsed)"
         return f"DICOM without an image (SOP class {sop_class or 'unknown'}: no Rows/Columns)"
-    transfer_syntax = str(getattr(getattr(ds, "file_meta", None), "get", lambda *_: "")("TransferSyntaxUID", "")
-                          or "")
+    transfer_syntax = str(file_meta.get("TransferSyntaxUID", "") or "")
     if not transfer_syntax:
         # no meta header: pydicom guessed the encoding; record what it used
         transfer_syntax = "1.2.840.10008.1.2" if getattr(ds, "is_implicit_VR", True) else "1.2.840.10008.1.2.1"
@@ -314,8 +314,7 @@ def _enhanced_frames(ds, base: dict) -> list[ImageRef]:
             dims = content.get("DimensionIndexValues")
             in_stack = content.get("InStackPositionNumber")
             if dims is not None:
-                dims = [int(d) for d in (dims if isinstance(dims, (list, tuple)) or hasattr(dims, "__len__")
-                                         and not isinstance(dims, (str, bytes)) else [dims])]
+                dims = [int(d) for d in (dims if hasattr(dims, "__iter__") else [dims])]  # UL or MultiValue
                 # every dimension except the spatial one (in-stack position) tells volumes apart
                 if in_stack is not None and int(in_stack) in dims and len(dims) > 1:
                     dims_wo = list(dims)
