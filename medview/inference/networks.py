@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-# key -> (monai.networks.nets attribute, fixed keyword overrides, default Grad-CAM layer or None)
+# key -> (monai.networks.nets attribute or "medview:Class", fixed keyword overrides, default Grad-CAM layer or None)
 # Fixed overrides make sure nothing is downloaded (pretrained=False) at build time.
 _ALLOWED: dict[str, tuple[str, dict[str, Any], str | None]] = {
     # segmentation
@@ -30,6 +30,9 @@ _ALLOWED: dict[str, tuple[str, dict[str, Any], str | None]] = {
     "resnet34": ("resnet34", {"pretrained": False}, "layer4"),
     "resnet50": ("resnet50", {"pretrained": False}, "layer4"),
     "EfficientNetBN": ("EfficientNetBN", {"pretrained": False}, "_bn1"),
+    # defined in this project (medview/inference/unet_classifier.py); Grad-CAM on the bottom block
+    "UNetEncoderClassifier": ("medview:UNetEncoderClassifier", {},
+                              "model.1.submodule.1.submodule.1.submodule.1.submodule"),
 }
 
 # Case-insensitive aliases (MONAI bundle configs and people spell these differently).
@@ -72,9 +75,14 @@ def default_gradcam_layer(architecture: str) -> str | None:
 
 
 def _constructor(key: str) -> Callable[..., Any]:
+    name = _ALLOWED[key][0]
+    if name.startswith("medview:"):
+        from medview.inference import unet_classifier
+
+        return getattr(unet_classifier, name.split(":", 1)[1])
     import monai.networks.nets as nets
 
-    return getattr(nets, _ALLOWED[key][0])
+    return getattr(nets, name)
 
 
 def build_network(architecture: str, args: dict[str, Any] | None = None):

@@ -123,6 +123,16 @@ class ModelPackage:
             return False, "3D model; this series is a single 2D image"
         if self.dims == 3 and volume.is_rgb:
             return False, "3D model; this series is a colour image"
+        max_mm = self.manifest.get("input", {}).get("max_extent_mm")
+        if max_mm and self.dims == 3:
+            # A model trained on crops (e.g. around the hippocampus) finds structures anywhere in a
+            # whole head and reports volumes that mean nothing: refuse instead of misleading.
+            extent = [n * s for n, s in zip(volume.shape[2::-1], volume.spacing, strict=False)]
+            if max(extent) > float(max_mm):
+                shown = " x ".join(f"{e:.0f}" for e in extent)
+                part = self.manifest.get("body_part") or "a region"
+                return False, (f"made for crops up to {float(max_mm):.0f} mm across ({part}); "
+                               f"this series spans {shown} mm: crop the region first")
         return True, ""
 
     def __repr__(self) -> str:
@@ -216,6 +226,9 @@ def manifest_errors(m: dict[str, Any]) -> list[str]:
         ptm = inp.get("pad_to_multiple")
         if ptm is not None and (not isinstance(ptm, int) or ptm < 1):
             errs.append("input.pad_to_multiple must be a positive integer")
+        mx = inp.get("max_extent_mm")
+        if mx is not None and (isinstance(mx, bool) or not isinstance(mx, (int, float)) or mx <= 0):
+            errs.append("input.max_extent_mm must be a positive number of millimetres")
 
     out = need("output", dict)
     if out is not None and task in TASKS:
@@ -236,6 +249,9 @@ def manifest_errors(m: dict[str, Any]) -> list[str]:
                     col = lab.get("color") if isinstance(lab, dict) else None
                     if col is not None and (not isinstance(col, list) or len(col) not in (3, 4)):
                         errs.append(f"output.labels[{i}].color must be [r, g, b]")
+        tta = out.get("tta")
+        if tta is not None and (tta != "dihedral" or task != "classification"):
+            errs.append("output.tta may only be \"dihedral\", for a classification model")
         act = out.get("activation", "softmax")
         if act not in ("softmax", "sigmoid", "none"):
             errs.append(f"output.activation {act!r} must be softmax, sigmoid or none")

@@ -240,6 +240,22 @@ def _activation(package: ModelPackage, logits):
     return torch.softmax(logits, dim=1)
 
 
+def class_outputs(package: ModelPackage, forward, x):
+    """Classifier outputs for a batch ``x`` (B, C, H, W). With ``output.tta == "dihedral"`` the mean
+    over the 8 flips / quarter turns (4 flips when H != W): for images without a canonical
+    orientation (dermoscopy) the network was trained on all of them, and averaging removes the
+    orientation-dependent part of its error. Training validation calls this too."""
+    if package.output.get("tta") != "dihedral" or x.ndim != 4:
+        return _activation(package, forward(x))
+    ks = range(4) if x.shape[-1] == x.shape[-2] else (0, 2)
+    outs = []
+    for flip in (False, True):
+        xf = x.flip(-1) if flip else x
+        for k in ks:
+            outs.append(_activation(package, forward(xf.rot90(k, dims=(-2, -1)) if k else xf)))
+    return sum(outs) / len(outs)
+
+
 def _labels_from_probs(package: ModelPackage, probs):
     """(B, C, ...) probabilities -> (B, ...) uint8 label values."""
     import torch
@@ -487,7 +503,7 @@ def _run_2d(package, volume, runner, cam, cam_class, tta, progress, cancelled, t
                     heat[kk] = unc_np[i] if target is None else preprocess.resize(unc_np[i][None], (height, width))[0]
             t_post += time.perf_counter() - t
         else:
-            out = _activation(package, runner.forward(x))
+            out = class_outputs(package, runner.forward, x)
             outs.append(out.cpu().numpy())
             t_inf += time.perf_counter() - t
         k = ks.stop

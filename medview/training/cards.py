@@ -99,6 +99,17 @@ def _fmt(v: Any) -> str:
     return json.dumps(v) if not isinstance(v, float) else f"{v:.4f}"
 
 
+def _network_words(arch: str) -> str:
+    if arch == "UNetEncoderClassifier":
+        return ("`UNetEncoderClassifier` (medview/inference/unet_classifier.py: the encoder half of MONAI's "
+                "`UNet`, every level average-pooled and concatenated, one linear layer)")
+    return f"MONAI `{arch}`"
+
+
+def _cam_layer_words(arch: str) -> str:
+    return "the encoder's bottom block" if arch == "UNetEncoderClassifier" else "last residual stage"
+
+
 def render(model_id: str, state: dict[str, Any], report: dict[str, Any] | None, printed: list[str] | None = None,
            extra: str = "") -> str:
     r = RECIPES[model_id]
@@ -118,7 +129,7 @@ def render(model_id: str, state: dict[str, Any], report: dict[str, Any] | None, 
         "- Test images (never used for training or checkpoint choice): "
         + ", ".join(f"`{n}`" for n in split.get("test", [])), "",
         "## Model", "",
-        f"- Network: MONAI `{m['network']['architecture']}` with `{json.dumps(m['network']['args'])}`.",
+        f"- Network: {_network_words(m['network']['architecture'])} with `{json.dumps(m['network']['args'])}`.",
         f"- Input: {inp['dims']}D, channels `{inp['channels']}`, normalisation `{json.dumps(inp['normalization'])}`"
         f", size {inp.get('size')}, spacing {inp.get('spacing')}, roi {inp.get('roi_size')}, "
         f"pad to multiple of {inp.get('pad_to_multiple')} (built with `medview.inference.preprocess`, the "
@@ -136,7 +147,8 @@ def render(model_id: str, state: dict[str, Any], report: dict[str, Any] | None, 
         f"- Augmentation: `{json.dumps(r.augment)}`.", "",
     ]
     if m.get("gradcam_layer"):
-        lines += [f"Grad-CAM: target layer `{m['gradcam_layer']}` (last residual stage); shown in the app and "
+        lines += [f"Grad-CAM: target layer `{m['gradcam_layer']}` ({_cam_layer_words(m['network']['architecture'])}); "
+                  "shown in the app and "
                   f"by `medview infer --cam`.", ""]
     if extra:
         lines += [extra, ""]

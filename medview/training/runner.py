@@ -75,11 +75,14 @@ def predict_probs(recipe: Recipe, net, item: dict[str, Any], manifest: dict | No
 
     from medview.inference import preprocess as pp
 
+    from medview.inference.package import ModelPackage
+    from medview.inference.pipeline import class_outputs
+
     m = manifest or recipe.manifest
     x = item["x"]
     if recipe.kind == "classification":
-        with torch.no_grad():
-            return torch.softmax(net(torch.from_numpy(x[None])), 1)[0].numpy()
+        with torch.no_grad():  # the pipeline's own function: same TTA as the app
+            return class_outputs(ModelPackage(Path("."), m), net, torch.from_numpy(x[None]))[0].numpy()
     inp = m["input"]
     xp, pads = pp.pad_to_multiple(x, int(inp.get("pad_to_multiple") or 1))
     roi = inp.get("roi_size") or list(xp.shape[1:])
@@ -131,6 +134,7 @@ def seg_metrics(recipe: Recipe, probs: list[np.ndarray], items: list[dict], with
 def cls_metrics(recipe: Recipe, probs: np.ndarray, y: np.ndarray, threshold: float | None = None) -> dict:
     classes = recipe.manifest["output"]["classes"]
     rep = metrics.classification_report(y, probs, classes, positive=recipe.positive, threshold=threshold)
+    rep["accuracy_plus_macro_auc"] = rep["accuracy"] + rep.get("macro_auc", float("nan"))
     if recipe.positive:
         rep[f"{recipe.positive}_auc"] = rep["positive_auc"]
         rep["melanoma_auc_plus_acc"] = rep["positive_auc"] + rep["accuracy"]

@@ -174,6 +174,31 @@ def test_fits_explains_modality_and_dimension():
     assert pkg.fits(Volume(np.zeros((3, 8, 8)), meta={"Modality": "MR"}))[0]
 
 
+def test_a_crop_model_is_refused_on_a_whole_head_with_the_extent():
+    from medview.io.loading import load_volume
+
+    inp = {"dims": 3, "max_extent_mm": 90}
+    pkg = package.ModelPackage(path=package.Path("."), manifest=_manifest(input=inp, body_part="hippocampus crop"))
+    crop = load_volume("resources/sample/study/HippoCrop")  # 34 x 50 x 40 mm
+    head = load_volume("resources/sample/study/T1post")  # whole-brain T1, ~19 x 22 x 14 cm
+    assert pkg.fits(crop) == (True, "")
+    ok, why = pkg.fits(head)
+    assert not ok and "90 mm" in why and "hippocampus crop" in why and "crop the region first" in why
+    # the same head passes once the limit is above its extent: the rule measures millimetres, not voxels
+    wide = package.ModelPackage(path=package.Path("."), manifest=_manifest(input={"dims": 3, "max_extent_mm": 250}))
+    assert wide.fits(head)[0]
+
+
+def test_max_extent_must_be_a_positive_number(tmp_path):
+    folder = tmp_path / "models" / "tiny"
+    _write(folder)
+    m = json.loads((folder / "model.json").read_text())
+    m["input"]["max_extent_mm"] = "big"
+    (folder / "model.json").write_text(json.dumps(m))
+    bad = package.discover_packages([("user", tmp_path / "models")])[0]
+    assert bad.status == "unusable" and "max_extent_mm" in bad.reason
+
+
 @pytest.mark.parametrize("arch, args", [
     ("DenseNet121", {"spatial_dims": 2, "in_channels": 1, "out_channels": 2}),
     ("resnet18", {"spatial_dims": 3, "n_input_channels": 1, "num_classes": 2}),

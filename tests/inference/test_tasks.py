@@ -114,3 +114,25 @@ def test_sliding_window_progress_and_cancel_between_windows(tmp_path):
         pipeline.run_model(pkg, vol, device="cpu", progress=lambda f, s: seen.append(s),
                            cancelled=lambda: sum("window" in s for s in seen) >= 5)
     assert sum("window" in s for s in seen) == 5
+
+
+def test_dihedral_tta_makes_a_classifier_orientation_invariant(tmp_path):
+    net_spec = {"architecture": "resnet10", "args": {"spatial_dims": 2, "n_input_channels": 3, "num_classes": 3,
+                                                     "widen_factor": 0.25}}
+    common = dict(task="classification", network=net_spec,
+                  input={"dims": 2, "channels": "rgb", "normalization": {"kind": "zscore"}, "size": [32, 32]})
+    plain, _ = _pkg(tmp_path, id="plain", output={"classes": ["a", "b", "c"]}, **common)
+    tta, _ = _pkg(tmp_path, id="tta", output={"classes": ["a", "b", "c"], "tta": "dihedral"}, **common)
+    rgb = np.random.default_rng(3).integers(0, 255, (1, 32, 32, 3)).astype(np.uint8)
+    turned = np.ascontiguousarray(np.rot90(rgb[:, :, ::-1], 1, axes=(1, 2)))  # mirror + quarter turn
+
+    def probs(pkg, img):
+        p = pipeline.run_model(pkg, Volume(img), device="cpu").probabilities
+        return np.array([p[c] for c in ("a", "b", "c")])
+
+    assert not np.allclose(probs(plain, rgb), probs(plain, turned), atol=1e-4)  # the net alone is not
+    assert np.allclose(probs(tta, rgb), probs(tta, turned), atol=1e-5)
+    bad = {"schema_version": 1, "id": "bad", "name": "bad", "version": "1", "modality": ["*"],
+           "task": "segmentation", "network": net_spec, "input": {"dims": 2},
+           "output": {"labels": [{"value": 1, "name": "x"}], "tta": "dihedral"}}
+    assert any("output.tta" in e for e in package.manifest_errors(bad))
