@@ -1,7 +1,8 @@
 """Turning overlay layers into what an ImageItem draws: uint8 slices + RGBA lookup tables.
 
-Label maps are drawn as their uint8 values through a 256-entry RGBA table (colour per label,
-alpha = opacity, hidden labels and 0 transparent); heatmaps are drawn from float values with
+Label maps are drawn as their values through an RGBA table (colour per label, alpha = opacity,
+hidden labels and 0 transparent): 256 entries for uint8 maps, 65536 for wider ones, so a label
+value above 255 never wraps onto another label's colour; heatmaps are drawn from float values with
 levels (vmin, vmax) through a colormap table whose entries below the threshold are transparent.
 Both keep the per-slice work to one cheap numpy pass, the rest is Qt's Indexed8 colour table.
 """
@@ -12,19 +13,32 @@ from functools import lru_cache
 
 import numpy as np
 
-from medview.ui.viewer_state import HeatmapLayer, LabelLayer
+from medview.ui.viewer_state import DEFAULT_LABEL_COLORS, HeatmapLayer, LabelLayer
 
 N_LUT = 256
 
 
+N_WIDE_LUT = 65536  # label maps wider than uint8 (imported parcellations: values up to 2035 and more)
+
+
+def label_lut_size(layer: LabelLayer) -> int:
+    """256 entries for uint8 label maps, 65536 otherwise (drawn as uint16: no value wraps)."""
+    return N_LUT if layer.volume.array.dtype == np.uint8 else N_WIDE_LUT
+
+
 def label_lut(layer: LabelLayer) -> np.ndarray:
-    lut = np.zeros((N_LUT, 4), np.uint8)
-    alpha = round(255 * float(np.clip(layer.opacity, 0, 1)))
-    for v in range(1, N_LUT):
-        if v in layer.hidden_labels:
-            continue
-        lut[v, :3] = layer.color(v)
-        lut[v, 3] = alpha
+    n = label_lut_size(layer)
+    values = np.arange(n)
+    palette = np.asarray(DEFAULT_LABEL_COLORS, np.uint8)
+    lut = np.zeros((n, 4), np.uint8)
+    lut[1:, :3] = palette[(values[1:] - 1) % len(palette)]
+    lut[1:, 3] = round(255 * float(np.clip(layer.opacity, 0, 1)))
+    for v, c in layer.colors.items():
+        if 0 < int(v) < n:
+            lut[int(v), :3] = c[:3]
+    for v in layer.hidden_labels:
+        if 0 < int(v) < n:
+            lut[int(v), 3] = 0
     return lut
 
 
@@ -51,8 +65,12 @@ def heatmap_lut(layer: HeatmapLayer) -> np.ndarray:
 
 
 def label_slice(plane: np.ndarray, outline: bool) -> np.ndarray:
-    """uint8 label slice to draw; with ``outline`` only the pixels on a label's border."""
-    lab = plane if plane.dtype == np.uint8 else plane.astype(np.uint8)
+    """Label slice to draw (uint8, or uint16 for wider maps, matching ``label_lut_size``); with
+    ``outline`` only the pixels on a label's border."""
+    if plane.dtype in (np.uint8, np.uint16):
+        lab = plane
+    else:  # int16/int32/... label files: values outside 0..65535 are not labels a table can hold
+        lab = np.clip(plane, 0, N_WIDE_LUT - 1).astype(np.uint16)
     if not outline:
         return lab
     edge = np.zeros(lab.shape, bool)
@@ -63,7 +81,7 @@ def label_slice(plane: np.ndarray, outline: bool) -> np.ndarray:
     # image border counts as edge too
     edge[0, :] = edge[-1, :] = True
     edge[:, 0] = edge[:, -1] = True
-    return np.where(edge, lab, np.uint8(0))
+    return np.where(edge, lab, lab.dtype.type(0))
 
 
 def bbox_2d(mask: np.ndarray, margin: int = 0) -> tuple[int, int, int, int] | None:

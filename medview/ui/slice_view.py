@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsLineItem, QGraphics
 from medview.measure import window_to_levels
 from medview.ui.fast_image import FastImageItem, rgba_to_premultiplied, window_table
 from medview.ui.geometry import ViewGeometry, take_slice, view_geometry
-from medview.ui.overlay_render import bbox_2d, heatmap_lut, label_lut, label_slice
+from medview.ui.overlay_render import bbox_2d, heatmap_lut, label_lut, label_lut_size, label_slice
 from medview.ui.viewer_state import LabelLayer, Measurement, ToolEvent, ViewerState
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
@@ -281,7 +281,8 @@ class SliceView(pg.GraphicsLayoutWidget):
         base = QTransform(*g.item_transform())
         item.setTransform(QTransform.fromTranslate(c0, r0) * base if (r0 or c0) else base)
         if isinstance(layer, LabelLayer):
-            if lut_changed or item.argb_lut is None:
+            # the table's size follows the map's dtype (an edit can widen uint8 -> uint16)
+            if lut_changed or item.argb_lut is None or len(item.argb_lut) != label_lut_size(layer):
                 item.set_argb_lut(rgba_to_premultiplied(label_lut(layer)), update=False)
             item.set_data(label_slice(crop, layer.outline))
         else:

@@ -82,6 +82,47 @@ def test_label_layer_fill_outline_hide_and_partial_redraw(view, qtbot):
     assert shown_pixel(view, inside2) == grey
 
 
+@pytest.mark.parametrize("dtype", [np.uint16, np.int32])
+def test_label_values_above_255_keep_their_own_colour(view, dtype):
+    """Imported parcellations use values like 1035 or 2035: none may wrap onto a small label's colour
+    (300 % 256 == 44) or vanish (256 % 256 == 0)."""
+    state = view.state
+    vol = state.volume
+    lab = np.zeros(vol.shape, dtype)
+    lab[:, 10:30, 10:30] = 44
+    lab[:, 10:30, 40:60] = 300
+    lab[:, 35:55, 10:30] = 256
+    colors = {44: (255, 0, 0), 300: (0, 255, 0), 256: (0, 0, 255)}
+    state.add_layer(LabelLayer("parc", vol.like(lab), colors=colors, opacity=1.0))
+    k = view.slice_index
+    assert shown_pixel(view, voxel_to_widget(view, (20, 20, k))) == (255, 0, 0)
+    assert shown_pixel(view, voxel_to_widget(view, (50, 20, k))) == (0, 255, 0)
+    assert shown_pixel(view, voxel_to_widget(view, (20, 45, k))) == (0, 0, 255)
+    # hiding the wide label hides only it
+    state.layers()[0].set_label_visible(300, False)
+    state.layer_changed.emit("parc", None)
+    grey = shown_pixel(view, voxel_to_widget(view, (70, 60, k)))
+    assert shown_pixel(view, voxel_to_widget(view, (50, 20, k))) == grey
+    assert shown_pixel(view, voxel_to_widget(view, (20, 20, k))) == (255, 0, 0)
+    state.remove_layer("parc")
+
+
+def test_an_edit_that_widens_a_label_map_redraws_with_the_wide_table(view):
+    state = view.state
+    vol = state.volume
+    layer = state.add_layer(LabelLayer("ann", vol.like(np.zeros(vol.shape, np.uint8)),
+                                       colors={1: (255, 0, 0), 700: (0, 255, 0)}, opacity=1.0))
+    k = view.slice_index
+    wide = layer.volume.array.astype(np.uint16)  # what the annotation label map does for value 700
+    wide[k, 10:20, 10:20] = 700
+    wide[k, 30:40, 10:20] = 1
+    layer.volume.array = wide
+    state.layer_changed.emit("ann", None)
+    assert shown_pixel(view, voxel_to_widget(view, (15, 15, k))) == (0, 255, 0)
+    assert shown_pixel(view, voxel_to_widget(view, (15, 35, k))) == (255, 0, 0)
+    state.remove_layer("ann")
+
+
 def test_heatmap_threshold_colormap_and_all_views(view, qtbot):
     from medview.ui.slice_view import SliceView
 
