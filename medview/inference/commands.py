@@ -224,8 +224,9 @@ def run_infer(args: argparse.Namespace) -> int:
             continue
         for msg in pred.messages:
             print(f"{prefix}note: {msg}", file=sys.stderr)
-        result = pred.top_class or ", ".join(f"{i['name']} {i.get('volume_ml', i.get('area_mm2'))}"
-                                             f"{' mL' if 'volume_ml' in i else ' mm2'}" for i in pred.label_info)
+        from medview.inference.prediction import label_size_text
+
+        result = pred.top_class or ", ".join(f"{i['name']} {label_size_text(i)}" for i in pred.label_info)
         print(f"{prefix}{label}: {result}  [{pred.device}, {pred.total_seconds:.2f} s] -> {out_dir}")
         summary.append({"series": label, "out": str(out_dir), "files": files, "result": result})
     if batch:

@@ -73,8 +73,18 @@ class Prediction:
         return d
 
 
+def label_size_text(info: dict[str, Any]) -> str:
+    """'1.912 mL', '345.2 mm2' or '12034 px' for one entry of ``label_statistics``."""
+    if "volume_ml" in info:
+        return f"{info['volume_ml']:.3f} mL"
+    if "area_mm2" in info:
+        return f"{info['area_mm2']:.1f} mm2"
+    return f"{info.get('area_px', info.get('voxels', 0))} px"
+
+
 def label_statistics(labels: Volume, label_defs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per-label voxel count and volume in mL (3D) or area in mm2 (a single 2D slice)."""
+    """Per-label voxel count and volume in mL (3D) or area in mm2 (a single 2D slice); a photograph
+    without a pixel size gets ``area_px`` instead (its 1 "mm" spacing is a pixel)."""
     counts = np.bincount(labels.array.reshape(-1).astype(np.int64), minlength=256)
     two_d = labels.shape[0] == 1
     out = []
@@ -83,7 +93,9 @@ def label_statistics(labels: Volume, label_defs: list[dict[str, Any]]) -> list[d
         n = int(counts[v]) if v < len(counts) else 0
         item = {"value": v, "name": lab.get("name", str(v)), "color": list(lab.get("color", [255, 0, 0]))[:3],
                 "voxels": n}
-        if two_d:
+        if two_d and not labels.pixel_size_known:
+            item["area_px"] = n
+        elif two_d:
             item["area_mm2"] = round(n * labels.spacing[0] * labels.spacing[1], 3)
         else:
             item["volume_ml"] = round(n * labels.voxel_volume_mm3 / 1000.0, 4)

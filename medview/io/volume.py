@@ -58,6 +58,15 @@ class Volume:
         return (x, y, z)
 
     @property
+    def pixel_size_known(self) -> bool:
+        """False for plain photographs (PNG/JPEG): spacing 1 then means pixels, not millimetres."""
+        return bool(self.meta.get("pixel_size_known", True))
+
+    @property
+    def length_unit(self) -> str:
+        return "mm" if self.pixel_size_known else "px"
+
+    @property
     def voxel_volume_mm3(self) -> float:
         return float(np.prod(self.spacing))
 
@@ -158,4 +167,5 @@ _GEOMETRY_META_KEYS = {
     "FrameOfReferenceUID",
     "PatientID",
     "source_path",
+    "pixel_size_known",
 }

@@ -157,8 +157,10 @@ class SeriesInfoPanel(QTreeWidget):
                 str(m.get("SeriesDescription", "") or "")) if x)),
             ("Modality", vol.modality),
             ("Size (i x j x k)", f"{x} x {y} x {z}" + ("  RGB" if vol.is_rgb else "")),
-            ("Spacing (mm)", " x ".join(f"{s:.4g}" for s in vol.spacing)),
-            ("Field of view (mm)", " x ".join(f"{s * n:.1f}" for s, n in zip(vol.spacing, (x, y, z), strict=True))),
+            ("Spacing (mm)", " x ".join(f"{s:.4g}" for s in vol.spacing) if vol.pixel_size_known
+             else "unknown (photograph: lengths and areas in pixels)"),
+            ("Field of view (mm)", " x ".join(f"{s * n:.1f}" for s, n in zip(vol.spacing, (x, y, z), strict=True))
+             if vol.pixel_size_known else "-"),
             ("Orientation", vol.orientation_code()),
             ("Origin (LPS mm)", ", ".join(f"{o:.2f}" for o in vol.origin)),
             ("Direction", "; ".join(", ".join(f"{v:.3f}" for v in vol.direction[:, c]) for c in range(3))),

@@ -70,7 +70,8 @@ def describe_position(vol, ijk) -> dict[str, str]:
     inside = 0 <= v[0] < x and 0 <= v[1] < y and 0 <= v[2] < z
     world = vol.index_to_world(np.asarray(ijk, float))
     out = {"voxel": f"voxel ({v[0]}, {v[1]}, {v[2]})" if inside else "outside",
-           "world": f"LPS ({world[0]:.1f}, {world[1]:.1f}, {world[2]:.1f}) mm"}
+           "world": f"LPS ({world[0]:.1f}, {world[1]:.1f}, {world[2]:.1f}) mm" if vol.pixel_size_known
+           else "no pixel size (photograph)"}
     if inside:
         val = vol.array[v[2], v[1], v[0]]
         if vol.is_rgb:

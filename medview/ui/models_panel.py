@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from medview.inference.prediction import label_size_text
 from medview.ui.viewer_state import HeatmapLayer, LabelLayer, ViewerState
 from medview.ui.workers import Worker, start
 
@@ -429,7 +430,7 @@ class ModelsPanel(QWidget):
                 sw.setBackground(QColor(*info["color"][:3]))
                 self.legend.setItem(r, 0, sw)
                 self.legend.setItem(r, 1, QTableWidgetItem(str(info["name"])))
-                size = (f"{info['volume_ml']:.3f} mL" if "volume_ml" in info else f"{info['area_mm2']:.1f} mm²")
+                size = label_size_text(info).replace("mm2", "mm²")
                 self.legend.setItem(r, 2, QTableWidgetItem(size))
         if pred.heatmap is not None:
             unc = pred.heatmap_kind == "uncertainty"

@@ -486,7 +486,8 @@ class SliceView(pg.GraphicsLayoutWidget):
         res = self.state.measurement_result(m)
         if m.kind == "ruler":
             shape = QGraphicsLineItem(x0, y0, x1, y1)
-            text = f"{res['length_mm']:.1f} mm"
+            unit = self.state.volume.length_unit if self.state.volume is not None else "mm"
+            text = f"{res['length_mm']:.1f} {unit}"
         else:
             rect = QRectF(QPointF(min(x0, x1), min(y0, y1)), QPointF(max(x0, x1), max(y0, y1)))
             shape = QGraphicsEllipseItem(rect) if m.kind == "ellipse" else QGraphicsRectItem(rect)
@@ -556,6 +557,8 @@ def format_roi_stats(res: dict, meta: dict) -> str:
     if not res or res.get("n", 0) == 0:
         return "empty ROI"
     unit = " HU" if str(meta.get("Modality", "")) == "CT" else ""
+    # a photograph without a pixel size: its spacing of 1 is a pixel, not a millimetre
+    area_unit = "mm\u00b2" if meta.get("pixel_size_known", True) else "px\u00b2"
     return (f"mean {res['mean']:.1f}{unit}  SD {res['sd']:.1f}\n"
             f"min {res['min']:.6g}  max {res['max']:.6g}\n"
-            f"area {res['area_mm2']:.1f} mm\u00b2")
+            f"area {res['area_mm2']:.1f} {area_unit}")

@@ -121,10 +121,12 @@ class ViewerArea(QWidget):
             f"{m.get('StudyDate', '') or ''} {m.get('StudyDescription', '') or ''}",
             f"{vol.modality or '?'}  {m.get('SeriesDescription', '') or ''}",
             (f"{vol.shape[2]}x{vol.shape[1]}x{vol.shape[0]} voxels, "
-             f"{' x '.join(f'{s:.3g}' for s in vol.spacing)} mm, {vol.orientation_code()}"),
+             + (f"{' x '.join(f'{s:.3g}' for s in vol.spacing)} mm, {vol.orientation_code()}"
+                if vol.pixel_size_known else "pixel size unknown")),
             f"cursor (i,j,k) = ({i}, {j}, {k})",
-            f"LPS = ({world[0]:.1f}, {world[1]:.1f}, {world[2]:.1f}) mm",
         ]
+        if vol.pixel_size_known:
+            lines.append(f"LPS = ({world[0]:.1f}, {world[1]:.1f}, {world[2]:.1f}) mm")
         self.info.setText("<br>".join(lines))
 
 

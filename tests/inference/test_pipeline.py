@@ -5,7 +5,7 @@ import pytest
 import toys
 
 from medview.inference import geometry, pipeline
-from medview.inference.prediction import label_statistics
+from medview.inference.prediction import label_size_text, label_statistics
 from medview.io.volume import Volume
 from medview.progress import Cancelled
 
@@ -177,3 +177,7 @@ def test_label_statistics_ml_and_mm2():
     assert stats[2]["voxels"] == 0
     flat = Volume(lab[1:2], spacing=(0.5, 2.0, 1.0))
     assert label_statistics(flat, [{"value": 1, "name": "a"}])[0]["area_mm2"] == pytest.approx(10 * 1.0)
+    photo = Volume(lab[1:2], meta={"pixel_size_known": False})  # a JPEG: spacing 1 means pixels
+    st = label_statistics(photo, [{"value": 1, "name": "a"}])[0]
+    assert st["area_px"] == 10 and "area_mm2" not in st and label_size_text(st) == "10 px"
+    assert photo.like(lab[1:2]).pixel_size_known is False  # label maps on a photo stay in pixels

@@ -96,6 +96,9 @@ def test_2d_segmenter_dice_on_held_out_images(model_id, shared_data):
         dices.append(d)
     # mean over four held-out images (single hard cases exist: flat polyps, faint lesions)
     assert np.mean(dices) >= floors[model_id], f"{model_id}: Dice {dices}"
+    # plain JPEG/PNG files carry no pixel size: the size is reported in pixels, not a fake mm2
+    info = pred.label_info[0]
+    assert "area_mm2" not in info and info["area_px"] == int((lab == info["value"]).sum()) > 0
 
 
 @pytest.mark.skipif("hippocampus" not in SHIPPED, reason="hippocampus package not bundled yet")

@@ -99,3 +99,11 @@ def test_windows():
     assert measure.dicom_window({"WindowCenter": [40.0, 50.0], "WindowWidth": "400"}) == (400.0, 40.0)
     assert measure.dicom_window({"WindowCenter": None, "WindowWidth": 400}) is None
     assert measure.window_to_levels(400, 40) == (-160, 240)
+
+
+def test_roi_text_says_pixels_on_a_photograph():
+    from medview.ui.slice_view import format_roi_stats
+
+    res = {"n": 4, "mean": 1.0, "sd": 0.0, "min": 1, "max": 1, "area_mm2": 4.0}
+    assert format_roi_stats(res, {"Modality": "CT"}).endswith("area 4.0 mm\u00b2")
+    assert format_roi_stats(res, {"pixel_size_known": False}).endswith("area 4.0 px\u00b2")

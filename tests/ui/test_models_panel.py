@@ -129,8 +129,17 @@ def test_segmentation_layer_legend_and_uncertainty(qtbot, panel):
 def test_single_2d_image_reports_area(qtbot, panel):
     panel.state.set_volume(_image(3, n=1))
     assert panel.select("toy-seg")
-    _run(qtbot, panel)
-    assert panel.legend.item(0, 2).text().endswith("mm²")
+    pred = _run(qtbot, panel)
+    assert panel.legend.item(0, 2).text() == f"{pred.label_info[0]['area_mm2']:.1f} mm²"
+    # a photograph (no pixel size): the same image reports pixels, never a fake mm²
+    photo = _image(3, n=1)
+    photo.meta.update({"pixel_size_known": False, "SeriesInstanceUID": "photo"})
+    panel.state.set_volume(photo)
+    assert panel.select("toy-seg")
+    pred = _run(qtbot, panel)
+    n = int((pred.labels.array == 1).sum())
+    assert "area_mm2" not in pred.label_info[0] and pred.label_info[0]["area_px"] == n
+    assert panel.legend.item(0, 2).text() == f"{n} px"
 
 
 def test_cancel_and_errors_are_one_clear_line(qtbot, panel):

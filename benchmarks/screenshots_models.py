@@ -1,0 +1,90 @@
+"""Screenshots of bundled models running in the real window (for looking at, not for tests).
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python benchmarks/screenshots_models.py \
+        MODEL_ID PATH [PATH ...] [--out out/screenshots/models]
+
+Opens each PATH in the main window, selects MODEL_ID in the Models panel (Grad-CAM on for
+classifiers), presses Run, waits for the result and saves the window as
+``<out>/<model>_<file stem>.png``; prints the top class or the label volumes for each. This is how the
+"known failure modes (seen in the app)" of the model cards were looked at.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+if not os.environ.get("DISPLAY"):
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtWidgets import QApplication
+
+
+def _spin(app, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def _wait(app, flag: list, seconds: float) -> bool:
+    end = time.monotonic() + seconds
+    while not flag and time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.01)
+    return bool(flag)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model")
+    ap.add_argument("paths", nargs="+")
+    ap.add_argument("--out", default="out/screenshots/models")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    from medview.ui.main_window import MainWindow
+    from medview.ui.models_panel import install
+
+    win = MainWindow()
+    win.quiet_errors = True
+    win.resize(1600, 1000)
+    win.show()
+    panel = install(win)
+    results: list = []
+    panel.prediction_ready.connect(results.append)
+    for path in args.paths:
+        win.open_path(path)
+        _spin(app, 0.2)
+        if not win.wait_idle(60) or win.state.volume is None:
+            print(f"{path}: did not load", file=sys.stderr)
+            return 1
+        if not panel.select(args.model) or not panel.is_enabled(args.model):
+            print(f"{path}: {args.model} cannot run on it", file=sys.stderr)
+            continue
+        results.clear()
+        panel.run_selected()
+        if not _wait(app, results, 300):
+            print(f"{path}: no result", file=sys.stderr)
+            return 1
+        _spin(app, 0.6)
+        pred = results[-1]
+        if pred.probabilities:
+            top = max(pred.probabilities, key=pred.probabilities.get)
+            what = f"{top} {pred.probabilities[top]:.2f}"
+        else:
+            what = ", ".join(f"{d['name']} {d.get('area_mm2', d.get('volume_ml', ''))}" for d in pred.label_info)
+        p = out / f"{args.model}_{Path(path).stem}.png"
+        win.grab().save(str(p))
+        print(f"{p}: {what}")
+    win.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
