@@ -78,7 +78,9 @@ def main() -> int:
             top = max(pred.probabilities, key=pred.probabilities.get)
             what = f"{top} {pred.probabilities[top]:.2f}"
         else:
-            what = ", ".join(f"{d['name']} {d.get('area_mm2', d.get('volume_ml', ''))}" for d in pred.label_info)
+            from medview.inference.prediction import label_size_text
+
+            what = ", ".join(f"{d['name']} {label_size_text(d)}" for d in pred.label_info)
         p = out / f"{args.model}_{Path(path).stem}.png"
         win.grab().save(str(p))
         print(f"{p}: {what}")

@@ -360,11 +360,14 @@ class SliceView(pg.GraphicsLayoutWidget):
             self.info_label.setText(self.view.capitalize())
             self.wl_label.setText("")
         else:
-            for side, lab in self.orientation_labels.items():
-                lab.setText(g.labels[side])
-                lab.adjustSize()
-            self.info_label.setText(f"{self.view.capitalize()}  {self.slice_index + 1}/{g.n_slices}")
             vol = self.state.volume
+            # a photograph has no patient axes: A/P/R/L letters and "axial" would be invented
+            photo = vol is not None and not vol.pixel_size_known
+            for side, lab in self.orientation_labels.items():
+                lab.setText("" if photo else g.labels[side])
+                lab.adjustSize()
+            title = "Image" if photo else self.view.capitalize()
+            self.info_label.setText(f"{title}  {self.slice_index + 1}/{g.n_slices}")
             if vol is not None and not vol.is_rgb:
                 w, lvl = self.state.window
                 self.wl_label.setText(f"W {w:.6g}  L {lvl:.6g}" + ("  inv" if self.state.invert else ""))

@@ -259,6 +259,12 @@ def test_rgb_photo_opens_in_one_colour_view(main_window, shared_data, qtbot):
     ref = vol.array[0, j - 1:j + 2, i - 1:i + 2].reshape(-1, 3).astype(int)
     assert any(np.abs(ref - (r, g, b)).max(axis=1) <= 8)
     assert len({r, g, b}) > 1
+    # no invented patient axes or millimetres on a photograph
+    assert all(lab.text() == "" for lab in axial.orientation_labels.values())
+    assert axial.info_label.text().startswith("Image")
+    from medview.ui.main_window import describe_position
+
+    assert "mm" not in describe_position(vol, (10, 10, 0))["world"]
 
 
 def test_ct_values_are_reported_in_hu_and_presets_apply(main_window):
