@@ -240,20 +240,38 @@ def _activation(package: ModelPackage, logits):
     return torch.softmax(logits, dim=1)
 
 
+def dihedral_mean(predict, x, dense: bool):
+    """Mean of ``predict`` over the 8 flips / quarter turns of a 2D batch ``x`` (B, C, H, W).
+
+    ``dense``: the outputs are maps on the input grid, turned back before averaging (segmentation);
+    otherwise they are per-image vectors (classification). Quarter turns of a non-square input
+    are skipped by a classifier (its fixed input size) but not by a dense model (any size works)."""
+    ks = range(4) if dense or x.shape[-1] == x.shape[-2] else (0, 2)
+    total, n = None, 0
+    for flip in (False, True):
+        xf = x.flip(-1) if flip else x
+        for k in ks:
+            out = predict(xf.rot90(k, dims=(-2, -1)) if k else xf)
+            if dense:  # undo: turn back, then flip back
+                out = out.rot90(-k, dims=(-2, -1)) if k else out
+                out = out.flip(-1) if flip else out
+            total = out if total is None else total + out
+            n += 1
+    return total / n
+
+
+def uses_dihedral_tta(package: ModelPackage, spatial_dims: int) -> bool:
+    return package.output.get("tta") == "dihedral" and spatial_dims == 2
+
+
 def class_outputs(package: ModelPackage, forward, x):
     """Classifier outputs for a batch ``x`` (B, C, H, W). With ``output.tta == "dihedral"`` the mean
     over the 8 flips / quarter turns (4 flips when H != W): for images without a canonical
     orientation (dermoscopy) the network was trained on all of them, and averaging removes the
     orientation-dependent part of its error. Training validation calls this too."""
-    if package.output.get("tta") != "dihedral" or x.ndim != 4:
+    if not uses_dihedral_tta(package, x.ndim - 2):
         return _activation(package, forward(x))
-    ks = range(4) if x.shape[-1] == x.shape[-2] else (0, 2)
-    outs = []
-    for flip in (False, True):
-        xf = x.flip(-1) if flip else x
-        for k in ks:
-            outs.append(_activation(package, forward(xf.rot90(k, dims=(-2, -1)) if k else xf)))
-    return sum(outs) / len(outs)
+    return dihedral_mean(lambda t: _activation(package, forward(t)), x, dense=False)
 
 
 def _labels_from_probs(package: ModelPackage, probs):
@@ -448,6 +466,12 @@ def _seg_probs(package, runner, x, tta: bool):
     With TTA the uncertainty is the normalised entropy of the mean of the plain and flipped
     probabilities (flips undone before averaging).
     """
+    if uses_dihedral_tta(package, x.ndim - 2):  # the model's own averaging (its labels come from it)
+        p0 = dihedral_mean(lambda t: _activation(package, runner.forward(t)), x, dense=True)
+        if not tta:
+            return p0, None
+        plist = [p0] + [_activation(package, runner.forward(x.flip(d))).flip(d) for d in _flip_dims(package, 2)]
+        return p0, _uncertainty(plist, len(package.labels) + 1)[1]
     logits = runner.forward(x)
     softmax = package.output.get("activation", "softmax") == "softmax"
     if not tta:

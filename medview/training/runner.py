@@ -76,20 +76,23 @@ def predict_probs(recipe: Recipe, net, item: dict[str, Any], manifest: dict | No
     from medview.inference import preprocess as pp
 
     from medview.inference.package import ModelPackage
-    from medview.inference.pipeline import class_outputs
+    from medview.inference.pipeline import class_outputs, dihedral_mean, uses_dihedral_tta
 
     m = manifest or recipe.manifest
+    pkg = ModelPackage(Path("."), m)
     x = item["x"]
     if recipe.kind == "classification":
         with torch.no_grad():  # the pipeline's own function: same TTA as the app
-            return class_outputs(ModelPackage(Path("."), m), net, torch.from_numpy(x[None]))[0].numpy()
+            return class_outputs(pkg, net, torch.from_numpy(x[None]))[0].numpy()
     inp = m["input"]
     xp, pads = pp.pad_to_multiple(x, int(inp.get("pad_to_multiple") or 1))
     roi = inp.get("roi_size") or list(xp.shape[1:])
+    def probs(t):
+        return torch.softmax(sliding_window_inference(t, roi, 4, net, overlap=0.25, mode="gaussian"), 1)
+
     with torch.no_grad():
-        logits = sliding_window_inference(torch.from_numpy(np.ascontiguousarray(xp[None])), roi, 4, net,
-                                          overlap=0.25, mode="gaussian")
-        prob = torch.softmax(logits, 1)[0].numpy()
+        t = torch.from_numpy(np.ascontiguousarray(xp[None]))
+        prob = (dihedral_mean(probs, t, dense=True) if uses_dihedral_tta(pkg, t.ndim - 2) else probs(t))[0].numpy()
     prob = pp.unpad(prob, pads)
     full = item["y_full"].shape
     if tuple(prob.shape[1:]) != tuple(full):

@@ -133,6 +133,30 @@ def test_dihedral_tta_makes_a_classifier_orientation_invariant(tmp_path):
     assert not np.allclose(probs(plain, rgb), probs(plain, turned), atol=1e-4)  # the net alone is not
     assert np.allclose(probs(tta, rgb), probs(tta, turned), atol=1e-5)
     bad = {"schema_version": 1, "id": "bad", "name": "bad", "version": "1", "modality": ["*"],
-           "task": "segmentation", "network": net_spec, "input": {"dims": 2},
+           "task": "segmentation", "network": net_spec, "input": {"dims": 3},
            "output": {"labels": [{"value": 1, "name": "x"}], "tta": "dihedral"}}
     assert any("output.tta" in e for e in package.manifest_errors(bad))
+
+
+def test_dihedral_tta_makes_a_segmenter_equivariant_on_a_non_square_image(tmp_path):
+    args = {"spatial_dims": 2, "in_channels": 1, "out_channels": 2, "channels": [4, 8], "strides": [2],
+            "num_res_units": 1}
+    common = dict(task="segmentation", network={"architecture": "UNet", "args": args},
+                  input={"dims": 2, "channels": "grey", "normalization": {"kind": "zscore"}, "roi_size": [16, 16],
+                         "pad_to_multiple": 2})
+    labels = [{"value": 1, "name": "x"}]
+    plain, _ = _pkg(tmp_path, id="segplain", output={"labels": labels}, **common)
+    tta, _ = _pkg(tmp_path, id="segtta", output={"labels": labels, "tta": "dihedral"}, **common)
+    img = np.random.default_rng(4).normal(size=(1, 30, 22)).astype(np.float32)
+    turned = np.ascontiguousarray(np.rot90(img[:, :, ::-1], 1, axes=(1, 2)))
+
+    def seg(pkg, a):
+        return pipeline.run_model(pkg, Volume(a), device="cpu").labels.array[0]
+
+    def turn(lab):
+        return np.rot90(lab[:, ::-1], 1)
+
+    assert not np.array_equal(turn(seg(plain, img)), seg(plain, turned))  # an untrained net alone is not
+    a, b = turn(seg(tta, img)), seg(tta, turned)
+    assert a.shape == b.shape == (22, 30) and 0.05 < a.mean() < 0.95  # both labels present
+    assert (a == b).mean() > 0.995  # equal up to float ties at exactly p = 0.5
