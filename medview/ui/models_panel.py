@@ -434,10 +434,10 @@ class ModelsPanel(QWidget):
                 self.legend.setItem(r, 2, QTableWidgetItem(size))
         if pred.heatmap is not None:
             unc = pred.heatmap_kind == "uncertainty"
-            # uncertainty: only clearly unsure voxels are drawn, so the labels stay visible
+            # only clearly unsure voxels / clear attention (>= 20% of the peak) are drawn: the labels and
+            # the image under weak attention stay readable
             self.state.add_layer(HeatmapLayer(HEAT_LAYER, pred.heatmap, colormap="viridis" if unc else "inferno",
-                                              opacity=opacity, threshold=0.2 if unc else 0.05,
-                                              visible=self.heat_check.isChecked()))
+                                              opacity=opacity, threshold=0.2, visible=self.heat_check.isChecked()))
         self.heat_check.setVisible(pred.heatmap is not None)
         what = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "uncertainty": "TTA uncertainty"}
         self.heat_check.setText(f"Show {what.get(pred.heatmap_kind, 'heatmap')}"
