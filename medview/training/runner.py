@@ -74,7 +74,6 @@ def predict_probs(recipe: Recipe, net, item: dict[str, Any], manifest: dict | No
     from monai.inferers import sliding_window_inference
 
     from medview.inference import preprocess as pp
-
     from medview.inference.package import ModelPackage
     from medview.inference.pipeline import class_outputs, dihedral_mean, uses_dihedral_tta
 
