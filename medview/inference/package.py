@@ -250,9 +250,10 @@ def manifest_errors(m: dict[str, Any]) -> list[str]:
                     if col is not None and (not isinstance(col, list) or len(col) not in (3, 4)):
                         errs.append(f"output.labels[{i}].color must be [r, g, b]")
         tta = out.get("tta")
-        if tta is not None and (tta != "dihedral" or task not in ("classification", "segmentation")
+        if tta is not None and (tta not in ("dihedral", "hflip") or task not in ("classification", "segmentation")
                                 or (isinstance(inp, dict) and inp.get("dims") != 2)):
-            errs.append("output.tta may only be \"dihedral\", for a 2D classification or segmentation model")
+            errs.append("output.tta may only be \"dihedral\" or \"hflip\", for a 2D classification or "
+                        "segmentation model")
         act = out.get("activation", "softmax")
         if act not in ("softmax", "sigmoid", "none"):
             errs.append(f"output.activation {act!r} must be softmax, sigmoid or none")

@@ -240,13 +240,20 @@ def _activation(package: ModelPackage, logits):
     return torch.softmax(logits, dim=1)
 
 
-def dihedral_mean(predict, x, dense: bool):
-    """Mean of ``predict`` over the 8 flips / quarter turns of a 2D batch ``x`` (B, C, H, W).
+TTA_MODES = ("dihedral", "hflip")
 
-    ``dense``: the outputs are maps on the input grid, turned back before averaging (segmentation);
-    otherwise they are per-image vectors (classification). Quarter turns of a non-square input
-    are skipped by a classifier (its fixed input size) but not by a dense model (any size works)."""
-    ks = range(4) if dense or x.shape[-1] == x.shape[-2] else (0, 2)
+
+def tta_mean(mode: str, predict, x, dense: bool):
+    """Mean of ``predict`` over the views of a 2D batch ``x`` (B, C, H, W) that ``mode`` names:
+    "dihedral" = the 8 flips / quarter turns (for images without a canonical orientation:
+    dermoscopy, fundus), "hflip" = itself and its left-right mirror (ultrasound, radiographs: top
+    stays top). ``dense``: the outputs are maps on the input grid, turned back before averaging
+    (segmentation); otherwise per-image vectors (classification). A classifier skips quarter turns
+    of a non-square input (its fixed input size); a dense model takes any shape."""
+    if mode == "hflip":
+        ks: tuple[int, ...] = (0,)
+    else:
+        ks = (0, 1, 2, 3) if dense or x.shape[-1] == x.shape[-2] else (0, 2)
     total, n = None, 0
     for flip in (False, True):
         xf = x.flip(-1) if flip else x
@@ -260,18 +267,21 @@ def dihedral_mean(predict, x, dense: bool):
     return total / n
 
 
-def uses_dihedral_tta(package: ModelPackage, spatial_dims: int) -> bool:
-    return package.output.get("tta") == "dihedral" and spatial_dims == 2
+def tta_mode(package: ModelPackage, spatial_dims: int) -> str | None:
+    """The model's own test-time averaging (``output.tta``), or None; 2D models only."""
+    mode = package.output.get("tta")
+    return mode if mode in TTA_MODES and spatial_dims == 2 else None
 
 
 def class_outputs(package: ModelPackage, forward, x):
-    """Classifier outputs for a batch ``x`` (B, C, H, W). With ``output.tta == "dihedral"`` the mean
-    over the 8 flips / quarter turns (4 flips when H != W): for images without a canonical
-    orientation (dermoscopy) the network was trained on all of them, and averaging removes the
-    orientation-dependent part of its error. Training validation calls this too."""
-    if not uses_dihedral_tta(package, x.ndim - 2):
+    """Classifier outputs for a batch ``x`` (B, C, H, W), averaged over the views of
+    ``output.tta`` when the manifest asks for it (the network was trained on all of them, and
+    averaging removes the orientation-dependent part of its error). Training validation calls
+    this too, so checkpoints are chosen on what the app will compute."""
+    mode = tta_mode(package, x.ndim - 2)
+    if mode is None:
         return _activation(package, forward(x))
-    return dihedral_mean(lambda t: _activation(package, forward(t)), x, dense=False)
+    return tta_mean(mode, lambda t: _activation(package, forward(t)), x, dense=False)
 
 
 def _labels_from_probs(package: ModelPackage, probs):
@@ -466,8 +476,9 @@ def _seg_probs(package, runner, x, tta: bool):
     With TTA the uncertainty is the normalised entropy of the mean of the plain and flipped
     probabilities (flips undone before averaging).
     """
-    if uses_dihedral_tta(package, x.ndim - 2):  # the model's own averaging (its labels come from it)
-        p0 = dihedral_mean(lambda t: _activation(package, runner.forward(t)), x, dense=True)
+    mode = tta_mode(package, x.ndim - 2)
+    if mode:  # the model's own averaging (its labels come from it)
+        p0 = tta_mean(mode, lambda t: _activation(package, runner.forward(t)), x, dense=True)
         if not tta:
             return p0, None
         plist = [p0] + [_activation(package, runner.forward(x.flip(d))).flip(d) for d in _flip_dims(package, 2)]

@@ -75,7 +75,7 @@ def predict_probs(recipe: Recipe, net, item: dict[str, Any], manifest: dict | No
 
     from medview.inference import preprocess as pp
     from medview.inference.package import ModelPackage
-    from medview.inference.pipeline import class_outputs, dihedral_mean, uses_dihedral_tta
+    from medview.inference.pipeline import class_outputs, tta_mean, tta_mode
 
     m = manifest or recipe.manifest
     pkg = ModelPackage(Path("."), m)
@@ -91,7 +91,8 @@ def predict_probs(recipe: Recipe, net, item: dict[str, Any], manifest: dict | No
 
     with torch.no_grad():
         t = torch.from_numpy(np.ascontiguousarray(xp[None]))
-        prob = (dihedral_mean(probs, t, dense=True) if uses_dihedral_tta(pkg, t.ndim - 2) else probs(t))[0].numpy()
+        mode = tta_mode(pkg, t.ndim - 2)
+        prob = (tta_mean(mode, probs, t, dense=True) if mode else probs(t))[0].numpy()
     prob = pp.unpad(prob, pads)
     full = item["y_full"].shape
     if tuple(prob.shape[1:]) != tuple(full):

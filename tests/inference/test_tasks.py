@@ -132,6 +132,11 @@ def test_dihedral_tta_makes_a_classifier_orientation_invariant(tmp_path):
 
     assert not np.allclose(probs(plain, rgb), probs(plain, turned), atol=1e-4)  # the net alone is not
     assert np.allclose(probs(tta, rgb), probs(tta, turned), atol=1e-5)
+    # "hflip" (ultrasound: top stays top) is invariant to the mirror only
+    hflip, _ = _pkg(tmp_path, id="hflip", output={"classes": ["a", "b", "c"], "tta": "hflip"}, **common)
+    mirrored = np.ascontiguousarray(rgb[:, :, ::-1])
+    assert np.allclose(probs(hflip, rgb), probs(hflip, mirrored), atol=1e-5)
+    assert not np.allclose(probs(hflip, rgb), probs(hflip, turned), atol=1e-4)
     bad = {"schema_version": 1, "id": "bad", "name": "bad", "version": "1", "modality": ["*"],
            "task": "segmentation", "network": net_spec, "input": {"dims": 3},
            "output": {"labels": [{"value": 1, "name": "x"}], "tta": "dihedral"}}
