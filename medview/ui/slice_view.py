@@ -88,7 +88,14 @@ class _SliceViewBox(pg.ViewBox):
         ev.accept()
         if ev.isStart():
             tool = o.state.tool
-            if btn == Qt.MouseButton.RightButton or tool == "wl":
+            grab = None
+            if btn == Qt.MouseButton.LeftButton and (tool == "navigate" or tool in MEASURE_TOOLS):
+                grab = o.measurement_grab(self.mapSceneToView(ev.buttonDownScenePos()))
+            if grab is not None:  # drag an end point / corner, or the whole measurement
+                self._drag_mode = "move_measure"
+                self._grab = grab
+                o.select_measurement(grab[0])
+            elif btn == Qt.MouseButton.RightButton or tool == "wl":
                 self._drag_mode = "wl"
                 self._wl_start = o.state.window
             elif tool == "pan":
@@ -114,6 +121,8 @@ class _SliceViewBox(pg.ViewBox):
             pg.ViewBox.mouseDragEvent(self, ev, axis)
         elif mode == "navigate":
             o.set_cursor_at(pos)
+        elif mode == "move_measure":
+            o.drag_measurement(self._grab, self._drag_origin, pos)
         elif mode in MEASURE_TOOLS:
             o.draw_rubber_band(mode, self._drag_origin, pos, finish=ev.isFinish())
         elif mode == "tool":
@@ -549,6 +558,35 @@ class SliceView(pg.GraphicsLayoutWidget):
                 if np.all(p >= lo) and np.all(p <= hi):
                     return m.id
         return None
+
+    def measurement_grab(self, pos: QPointF, tol_px: float = 6.0):
+        """(id, part, p0, p1) for a press on a shown measurement: part "p0"/"p1" near an end point
+        (a ruler's end, a box's corner), "body" elsewhere on it; None when nothing is hit."""
+        mid = self.measurement_at(pos, tol_px)
+        if mid is None or self.geom is None:
+            return None
+        m = next(x for x in self.state.measurements if x.id == mid)
+        px = self.vb.viewPixelSize()
+        tol = tol_px * max(px[0], px[1])
+        p = np.array([pos.x(), pos.y()])
+        for part, q in (("p1", m.p1), ("p0", m.p0)):
+            if np.linalg.norm(np.array(self.geom.voxel_to_scene(q)) - p) <= tol:
+                return mid, part, m.p0, m.p1
+        return mid, "body", m.p0, m.p1
+
+    def drag_measurement(self, grab, origin: QPointF, pos: QPointF) -> None:
+        """Move the grabbed end point, or the whole measurement, by the drag from ``origin``."""
+        mid, part, p0, p1 = grab
+        a, b = self.scene_to_voxel(origin), self.scene_to_voxel(pos)
+        if a is None or b is None:
+            return
+        d = np.asarray(b, float) - np.asarray(a, float)
+        q0, q1 = np.asarray(p0, float), np.asarray(p1, float)
+        if part in ("p0", "body"):
+            q0 = q0 + d
+        if part in ("p1", "body"):
+            q1 = q1 + d
+        self.state.move_measurement(mid, q0, q1)
 
     def select_measurement(self, mid: int | None) -> None:
         if mid != self.selected_measurement:

@@ -258,6 +258,15 @@ class ViewerState(QObject):
         self.measurements_changed.emit()
         return m
 
+    def move_measurement(self, mid: int, p0, p1) -> None:
+        """New end points (continuous voxel i, j, k) for a measurement being dragged."""
+        for m in self.measurements:
+            if m.id == mid:
+                m.p0 = tuple(float(v) for v in p0)
+                m.p1 = tuple(float(v) for v in p1)
+                self.measurements_changed.emit()
+                return
+
     def remove_measurement(self, mid: int) -> None:
         n = len(self.measurements)
         self.measurements = [m for m in self.measurements if m.id != mid]

@@ -139,8 +139,26 @@ def test_ruler_and_rois_measure_in_mm_survive_scroll_and_delete(loaded_window, q
     axial.scroll(-1)
     assert set(axial._measure_items) == {m.id, roi.id, ell.id}
 
-    # click the ruler to select it, Delete removes it
+    # drag the ruler's end point: it gets longer, the label follows; drag its middle: it moves whole
     win.tool_actions["navigate"].trigger()
+    cursor_before = win.state.cursor
+    drawn0 = np.array(m.p0)
+    tol = 1.5  # voxels: one screen pixel covers more than one of the 512 columns here
+    drag(axial, voxel_to_widget(axial, p1), voxel_to_widget(axial, (i + 140, j, k)))
+    assert win.state.measurements[0] is m and m.p0 == pytest.approx(drawn0, abs=1e-9)  # the other end stays
+    assert m.p1 == pytest.approx((i + 140, j, k), abs=tol)
+    longer = win.state.measurement_result(m)["length_mm"]
+    assert longer == pytest.approx(240 * vol.spacing[0], rel=0.02)
+    assert axial._measure_items[m.id][1].textItem.toPlainText() == f"{longer:.1f} mm"
+    drawn1 = np.array(m.p1)
+    drag(axial, voxel_to_widget(axial, (i + 60, j, k)), voxel_to_widget(axial, (i + 60, j + 30, k)))  # off the ROIs
+    shift = np.array(m.p0) - drawn0
+    assert shift == pytest.approx((0, 30, 0), abs=tol) and np.array(m.p1) - drawn1 == pytest.approx(shift)
+    assert win.state.measurement_result(m)["length_mm"] == pytest.approx(longer, rel=1e-6)
+    assert win.state.cursor == cursor_before  # dragging a measurement does not move the crosshair
+    drag(axial, voxel_to_widget(axial, (i + 60, j + 30, k)), voxel_to_widget(axial, (i + 60, j, k)))
+
+    # click the ruler to select it, Delete removes it
     click(axial, voxel_to_widget(axial, (i + 50, j, k)))
     assert axial.selected_measurement == m.id
     axial.setFocus()
