@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from medview.training.packaging import train_command
 from medview.training.recipes import RECIPES
 
 DATA: dict[str, dict[str, str]] = {
@@ -89,7 +90,14 @@ FAILURE_MODES: dict[str, list[str]] = {
     "skin-lesion": [
         "PH2 has 160 images from one clinic and one dermoscope; the held-out split has only 40 images "
         "(8 melanomas), so the figures have wide confidence intervals.",
-        "Common vs atypical nevus is the hard pair (also for dermatologists).",
+        "Common vs atypical nevus is the hard pair (also for dermatologists): on the test split 9 of 17 "
+        "atypical nevi were called common. Seen in the app (`benchmarks/screenshots_models.py skin-lesion "
+        "IMD013.jpg`): a faint, light-brown atypical nevus is called common nevus with p = 0.89.",
+        "Small, dark melanomas can be missed: IMD405.jpg (a small melanoma in a large field of skin) is called "
+        "atypical nevus (0.73, melanoma 0.03); its Grad-CAM peaks beside the darkest part of the lesion.",
+        "Grad-CAM comes from the encoder's bottom block (12 x 12 cells for a 192 px input) and is coarse: "
+        "on large lesions it often lights up the lesion border or the image margin rather than the centre "
+        "(seen on IMD058.jpg); read it as a rough pointer, not a lesion outline.",
         "Not validated on other skin types, devices or non-dermoscopic photographs.",
     ],
 }
@@ -138,9 +146,11 @@ def render(model_id: str, state: dict[str, Any], report: dict[str, Any] | None, 
         + (", ".join(m['output'].get('classes', [])) or "background, " + ", ".join(
             lab['name'] for lab in m['output'].get('labels', []))) + ".", "",
         "## Training", "",
-        f"- Command: `medview train {model_id}" + (f" --init {state['init']}" if state.get("init") else "")
-        + f"` (fixed seed {state.get('seed')}, AdamW lr {r.lr}, batch {r.batch_size}, cosine schedule over the "
-        "time budget, checkpoint chosen on the validation part, resumable checkpoints in checkpoints/).",
+        f"- Command: `{train_command(model_id, state)}` (fixed seed {state.get('seed')}, AdamW lr "
+        + (f"{r.lr / 2:g} (half the recipe's: it starts from trained weights), " if state.get("init")
+           else f"{r.lr:g}, ")
+        + f"batch {r.batch_size}, cosine schedule over the time budget, checkpoint chosen on the validation part, "
+        "resumable checkpoints in checkpoints/).",
         f"- Time: {state.get('elapsed_s', 0) / 60:.1f} min on 2 shared CPU cores (torch CPU), "
         f"{state.get('epoch')} epochs; best validation {r.select} {state.get('best', float('nan')):.4f} at epoch "
         f"{state.get('best_epoch')}.",

@@ -18,6 +18,8 @@ def register(subparsers) -> None:
     t.add_argument("--data", type=Path, default=None,
                    help="annotation training-set export (images/ + labels/ + dataset.json) to fine-tune on")
     t.add_argument("--init", default=None, help="model package id/folder (or .safetensors) to start from")
+    t.add_argument("--scratch", action="store_true",
+                   help="start from random weights even where the recipe starts from another bundled model")
     t.add_argument("--out", type=Path, default=None, help="package folder to write (default: models/MODEL_ID, "
                    "or the user model folder for --data)")
     t.add_argument("--fresh", action="store_true", help="ignore an unfinished checkpoint instead of resuming")
@@ -44,7 +46,8 @@ def _train(args) -> int:
     from medview.training.engine import ProgressBar
 
     state = runner.train_model(
-        args.model_id, minutes=args.minutes, data=args.data, init=args.init, out=args.out, fresh=args.fresh,
+        args.model_id, minutes=args.minutes, data=args.data, init="" if args.scratch else args.init,
+        out=args.out, fresh=args.fresh,
         progress=ProgressBar(f"train {args.model_id}"), max_epochs=args.max_epochs,
         checkpoint_name=args.checkpoint_name,
     )

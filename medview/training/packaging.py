@@ -9,6 +9,20 @@ from medview.training import checkpoint as ckpt
 from medview.training.recipes import RECIPES
 
 
+def train_command(model_id: str, state: dict) -> str:
+    """The `medview train` command that reproduces a run (its initialisation included)."""
+    init = state.get("init")
+    recipe_init = RECIPES[model_id].init_from
+    if init:
+        flag = "" if init == recipe_init else f" --init {init}"
+    else:
+        flag = " --scratch" if recipe_init else ""
+    minutes = state.get("train_minutes")
+    if minutes is not None and minutes != RECIPES[model_id].minutes:
+        flag += f" --minutes {minutes:g}"
+    return f"medview train {model_id}{flag}"
+
+
 def package_from_checkpoint(model_id: str, out: Path | None = None, checkpoint_name: str | None = None,
                             card: str | None = None) -> Path:
     from medview.inference.package import write_package
@@ -20,7 +34,7 @@ def package_from_checkpoint(model_id: str, out: Path | None = None, checkpoint_n
     sd = ckpt.load_weights(ckpt.checkpoint_dir(name) / "best.safetensors")
     m = recipe.new_manifest()
     m["training"] = {
-        "command": f"medview train {model_id}" + (f" --init {state['init']}" if state.get("init") else ""),
+        "command": train_command(model_id, state),
         "data": cards.DATA[model_id]["short"],
         "split": state.get("split", {}).get("description", ""),
         "minutes": state.get("train_minutes"),

@@ -147,13 +147,15 @@ _add(Recipe(
     id="skin-lesion", kind="classification",
     manifest=_manifest(
         "skin-lesion", "Dermoscopy: common nevus / atypical nevus / melanoma (PH2)", "classification",
-        ["XC", "OT", ""], "skin", "resnet10",
-        {"spatial_dims": 2, "n_input_channels": 3, "num_classes": 3, "conv1_t_stride": 2},
+        ["XC", "OT", ""], "skin", "UNetEncoderClassifier",
+        {**UNET2D, "in_channels": 3, "num_classes": 3, "dropout": 0.2},
         {"dims": 2, "channels": "rgb", "size": [192, 192], "spacing": None, "orientation": None,
          "normalization": {"kind": "zscore"}},
-        {"classes": datasets.PH2_CLASSES, "activation": "softmax"}, gradcam="layer4"),
-    split=datasets.ph2, minutes=6, batch_size=16, lr=1e-3, max_epochs=300,
+        {"classes": datasets.PH2_CLASSES, "activation": "softmax", "tta": "dihedral"},
+        gradcam="model.1.submodule.1.submodule.1.submodule.1.submodule"),
+    split=datasets.ph2, minutes=12, batch_size=16, lr=1e-3, max_epochs=300,
     augment={"flip_h": True, "flip_v": True, "rot90": True, "rotate_deg": 20, "scale": 0.1, "shift": 0.05,
              "gain": 0.15, "per_channel": True, "fill": "reflection"},
     select="melanoma_auc_plus_acc", positive="melanoma", calibrate="temperature",
+    init_from="skin-lesion-seg",  # its encoder, trained on the same training images (`--scratch` to compare)
 ))

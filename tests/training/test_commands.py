@@ -1,0 +1,35 @@
+"""The training command line: the command written into a card reproduces the run."""
+
+import pytest
+
+from medview.training.packaging import train_command
+from medview.training.recipes import RECIPES
+
+
+def test_train_command_names_the_initialisation_and_budget():
+    rid = next(r.id for r in RECIPES.values() if r.init_from)  # a recipe that starts from another model
+    init, minutes = RECIPES[rid].init_from, RECIPES[rid].minutes
+    assert train_command(rid, {"init": init, "train_minutes": minutes}) == f"medview train {rid}"
+    assert train_command(rid, {"init": "", "train_minutes": minutes}) == f"medview train {rid} --scratch"
+    assert train_command(rid, {"init": init, "train_minutes": minutes * 2}) == \
+        f"medview train {rid} --minutes {minutes * 2:g}"
+    plain = next(r.id for r in RECIPES.values() if not r.init_from)
+    assert train_command(plain, {"init": None}) == f"medview train {plain}"
+    assert train_command(plain, {"init": plain}) == f"medview train {plain} --init {plain}"
+
+
+def test_scratch_flag_reaches_the_runner(monkeypatch):
+    from medview import cli
+    from medview.training import runner
+
+    seen = {}
+
+    def fake_train(model_id, **kw):
+        seen.update(kw)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(runner, "train_model", fake_train)
+    rid = next(r.id for r in RECIPES.values() if r.init_from)
+    with pytest.raises(SystemExit):
+        cli.main(["train", rid, "--scratch", "--no-package"])
+    assert seen["init"] == ""
