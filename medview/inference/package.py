@@ -249,6 +249,10 @@ def manifest_errors(m: dict[str, Any]) -> list[str]:
                     col = lab.get("color") if isinstance(lab, dict) else None
                     if col is not None and (not isinstance(col, list) or len(col) not in (3, 4)):
                         errs.append(f"output.labels[{i}].color must be [r, g, b]")
+        fov = out.get("fov_threshold")
+        if fov is not None and (isinstance(fov, bool) or not isinstance(fov, (int, float)) or not 0 < fov < 1
+                                or task != "segmentation"):
+            errs.append("output.fov_threshold must be a number between 0 and 1, for a segmentation model")
         tta = out.get("tta")
         if tta is not None and (tta not in ("dihedral", "hflip") or task not in ("classification", "segmentation")
                                 or (isinstance(inp, dict) and inp.get("dims") != 2)):

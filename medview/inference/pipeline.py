@@ -273,6 +273,25 @@ def tta_mode(package: ModelPackage, spatial_dims: int) -> str | None:
     return mode if mode in TTA_MODES and spatial_dims == 2 else None
 
 
+def field_of_view(image: np.ndarray, level: float) -> np.ndarray:
+    """The lit part of a photograph with a black surround (fundus camera, endoscope): pixels whose
+    brightest channel reaches ``level`` x the image's maximum, holes filled (dark vessels inside the
+    field stay in it), the largest connected part kept."""
+    from scipy import ndimage
+
+    a = np.asarray(image, dtype=np.float32)
+    bright = a.max(axis=-1) if a.ndim == 3 else a
+    top = float(bright.max()) if bright.size else 0.0
+    if top <= 0:
+        return np.zeros(bright.shape, bool)
+    lit = ndimage.binary_fill_holes(bright >= level * top)
+    parts, n = ndimage.label(lit)
+    if n > 1:
+        sizes = ndimage.sum(lit, parts, index=range(1, n + 1))
+        lit = parts == (1 + int(np.argmax(sizes)))
+    return lit
+
+
 def class_outputs(package: ModelPackage, forward, x):
     """Classifier outputs for a batch ``x`` (B, C, H, W), averaged over the views of
     ``output.tta`` when the manifest asks for it (the network was trained on all of them, and
@@ -536,6 +555,12 @@ def _run_2d(package, volume, runner, cam, cam_class, tta, progress, cancelled, t
                 labels[kk] = lab_np[i] if target is None else preprocess.resize_labels(lab_np[i], (height, width))
                 if unc_np is not None:
                     heat[kk] = unc_np[i] if target is None else preprocess.resize(unc_np[i][None], (height, width))[0]
+                fov_level = package.output.get("fov_threshold")
+                if fov_level:  # nothing is found in the black surround of a fundus / endoscope image
+                    outside = ~field_of_view(volume.array[kk], float(fov_level))
+                    labels[kk][outside] = 0
+                    if unc_np is not None:
+                        heat[kk][outside] = 0
             t_post += time.perf_counter() - t
         else:
             out = class_outputs(package, runner.forward, x)

@@ -57,6 +57,9 @@ FAILURE_MODES: dict[str, list[str]] = {
         "chest or abdomen, often with high confidence.",
         "Trained on 55 images; inverted (negative) films are covered by augmentation, strongly rotated or "
         "cropped films are not.",
+        "Seen in the app (`benchmarks/screenshots_models.py xray-view .../TEST/abd2.png`): abdomen "
+        "0.997, the Grad-CAM covers the bowel gas and spine, not the film's lead marker; the map is "
+        "coarse (7 x 7 cells for a 224 px input).",
     ],
     "hippocampus": [
         "Expects a small T1 crop around one hippocampus (about 35 x 50 x 35 voxels at 1 mm, the MSD "
@@ -66,22 +69,39 @@ FAILURE_MODES: dict[str, list[str]] = {
         "network saw them mirrored in x and y and found about half the posterior volume (checked by running "
         "all flips: the RAS one gives the largest, most confident and balanced segmentation).",
         "The anterior/posterior border is a convention of the annotators; most errors sit there.",
+        "Seen in the app on the sample HippoCrop DICOM series: anterior 1.912 mL / posterior 1.796 mL, "
+        "the two labels follow the head-to-tail axis in the sagittal view. A whole-brain series is "
+        "refused before running (`input.max_extent_mm` 90; e.g. \"this series spans 192 x 220 x 143 mm: "
+        "crop the region first\") because the network would mark structures anywhere in the head.",
     ],
     "retina-vessels": [
         "Thin capillaries near the optic disc and at the field-of-view border are missed or broken.",
         "The optic-disc rim and bright lesions (exudates) can give false vessels.",
         "Trained on 14 DRIVE images (565 x 584, 45 degree field); other cameras/resolutions shift the "
         "vessel calibre the network expects.",
+        "Seen in the app (`benchmarks/screenshots_models.py retina-vessels "
+        ".../test/images/01_test.tif`): short false vessels appeared along the bottom edge of the image, "
+        "in the black surround next to the padding. Labels are now cleared outside the lit field of view "
+        "(`output.fov_threshold` 0.08, chosen on the training and validation images: field IoU 0.998 "
+        "against DRIVE's masks, no vessel pixel lost); the metrics, measured inside the field of view, "
+        "are unchanged.",
     ],
     "polyp": [
         "Flat or very small polyps and polyps at the image border are under-segmented.",
         "Specular highlights, stool and instrument tips give false positives.",
         "Kvasir-SEG comes from one centre; MEASURED.md reports a drop to ~0.60 Dice on another centre's images.",
+        "Seen in the app on the worst test image (cju40w3hbkwpn08015rbs3wko.jpg, Dice 0.002): the polyp "
+        "at the upper right edge, partly out of view and covered with highlights, is missed and the "
+        "mucosal fold below it is segmented instead.",
     ],
     "breast-us": [
         "BUSI comes from one hospital and machine; other scanners, presets and annotated/callipered images "
         "behave differently.",
         "Benign vs malignant is the hard pair; normal images with shadowing can look like lesions.",
+        "Seen in the app with Grad-CAM: `normal (10).png` (test) is called malignant (0.67) with the map "
+        "on the dark deep region at the bottom of the image; `malignant (17).png` is called benign "
+        "(0.90) with the map on the deep tissue below the round hypoechoic mass, not on it. The network "
+        "often attends to the deep, shadowed part of the image: check the map before trusting a call.",
     ],
     "skin-lesion-seg": [
         "Lesions touching the image border or hidden by hair, ruler marks or dark vignetting corners.",

@@ -96,7 +96,7 @@ _add(Recipe(
         {"dims": 2, "channels": "green", "size": None, "spacing": None, "orientation": None,
          "normalization": {"kind": "local_contrast", "sigma": 8}, "roi_size": [128, 128], "pad_to_multiple": 16},
         {"labels": [{"value": 1, "name": "vessel", "color": [255, 64, 64]}], "activation": "softmax",
-         "threshold": 0.5, "tta": "dihedral"}),
+         "threshold": 0.5, "tta": "dihedral", "fov_threshold": 0.08}),
     split=datasets.drive, minutes=30, batch_size=16, lr=2e-3, patch=(96, 96), val_every=5,
     augment={"flip_h": True, "flip_v": True, "rot90": True, "gain": 0.15}, select="f1",
 ))

@@ -165,3 +165,40 @@ def test_dihedral_tta_makes_a_segmenter_equivariant_on_a_non_square_image(tmp_pa
     a, b = turn(seg(tta, img)), seg(tta, turned)
     assert a.shape == b.shape == (22, 30) and 0.05 < a.mean() < 0.95  # both labels present
     assert (a == b).mean() > 0.995  # equal up to float ties at exactly p = 0.5
+
+
+def test_fov_threshold_clears_labels_in_the_black_surround(tmp_path):
+    """A fundus photo: lit disc on black. A segmenter that marks everything keeps only the disc."""
+    from medview.inference.pipeline import field_of_view
+
+    h, w = 60, 64
+    yy, xx = np.mgrid[:h, :w]
+    disc = (yy - 30) ** 2 + (xx - 32) ** 2 < 25 ** 2
+    rgb = np.zeros((1, h, w, 3), np.uint8)
+    rgb[0][disc] = (180, 90, 40)
+    rgb[0][(yy - 30) ** 2 + (xx - 32) ** 2 < 3 ** 2] = (2, 2, 2)  # a dark spot INSIDE the field stays in it
+    rgb[0, 2:5, 2:10] = (250, 250, 250)  # a bright caption in the corner is not the field
+    fov = field_of_view(rgb[0], 0.08)
+    assert np.array_equal(fov, disc)
+
+    import torch
+
+    args = {"spatial_dims": 2, "in_channels": 3, "out_channels": 2, "channels": [4, 8], "strides": [2],
+            "num_res_units": 1}
+    net = networks.build_network("UNet", args)
+    with torch.no_grad():  # a "segmenter" that calls every pixel label 1: zero weights, bias for class 1
+        for p in net.parameters():
+            p.zero_()
+        net.state_dict()["model.2.1.conv.unit0.conv.bias"][1] = 5.0
+    m = {"schema_version": 1, "id": "fov", "name": "fov", "version": "1", "modality": ["*"], "task": "segmentation",
+         "network": {"architecture": "UNet", "args": args},
+         "input": {"dims": 2, "channels": "rgb", "normalization": {"kind": "rgb01"}, "pad_to_multiple": 2},
+         "output": {"labels": [{"value": 1, "name": "all"}], "fov_threshold": 0.08}}
+    pkg = package.write_package(tmp_path / "fov", m, net.state_dict(), "# fov\n")
+    m_plain = {**m, "id": "nofov", "output": {"labels": [{"value": 1, "name": "all"}]}}
+    plain = package.write_package(tmp_path / "nofov", m_plain, net.state_dict(), "# nofov\n")
+    assert (pipeline.run_model(plain, Volume(rgb), device="cpu").labels.array[0] > 0).all()
+    pred = pipeline.run_model(pkg, Volume(rgb), device="cpu")
+    assert np.array_equal(pred.labels.array[0] > 0, disc)
+    m["output"]["fov_threshold"] = 1.5
+    assert any("fov_threshold" in e for e in package.manifest_errors(m))
