@@ -253,6 +253,8 @@ def manifest_errors(m: dict[str, Any]) -> list[str]:
         if fov is not None and (isinstance(fov, bool) or not isinstance(fov, (int, float)) or not 0 < fov < 1
                                 or task != "segmentation"):
             errs.append("output.fov_threshold must be a number between 0 and 1, for a segmentation model")
+        if "keep_largest" in out and (not isinstance(out["keep_largest"], bool) or task != "segmentation"):
+            errs.append("output.keep_largest must be true or false, for a segmentation model")
         tta = out.get("tta")
         if tta is not None and (tta not in ("dihedral", "hflip") or task not in ("classification", "segmentation")
                                 or (isinstance(inp, dict) and inp.get("dims") != 2)):

@@ -273,6 +273,22 @@ def tta_mode(package: ModelPackage, spatial_dims: int) -> str | None:
     return mode if mode in TTA_MODES and spatial_dims == 2 else None
 
 
+def keep_largest_parts(labels: np.ndarray) -> np.ndarray:
+    """Each label value keeps only its largest connected part (8-connected in 2D)."""
+    from scipy import ndimage
+
+    out = np.zeros_like(labels)
+    for v in np.unique(labels):
+        if v == 0:
+            continue
+        parts, n = ndimage.label(labels == v, structure=np.ones((3,) * labels.ndim))
+        if n == 0:
+            continue
+        sizes = np.bincount(parts.ravel())[1:]
+        out[parts == 1 + int(np.argmax(sizes))] = v
+    return out
+
+
 def field_of_view(image: np.ndarray, level: float) -> np.ndarray:
     """The lit part of a photograph with a black surround (fundus camera, endoscope): pixels whose
     brightest channel reaches ``level`` x the image's maximum, holes filled (dark vessels inside the
@@ -555,6 +571,8 @@ def _run_2d(package, volume, runner, cam, cam_class, tta, progress, cancelled, t
                 labels[kk] = lab_np[i] if target is None else preprocess.resize_labels(lab_np[i], (height, width))
                 if unc_np is not None:
                     heat[kk] = unc_np[i] if target is None else preprocess.resize(unc_np[i][None], (height, width))[0]
+                if package.output.get("keep_largest"):  # one lesion per photograph: drop satellite specks
+                    labels[kk] = keep_largest_parts(labels[kk])
                 fov_level = package.output.get("fov_threshold")
                 if fov_level:  # nothing is found in the black surround of a fundus / endoscope image
                     outside = ~field_of_view(volume.array[kk], float(fov_level))

@@ -106,6 +106,9 @@ FAILURE_MODES: dict[str, list[str]] = {
     "skin-lesion-seg": [
         "Lesions touching the image border or hidden by hair, ruler marks or dark vignetting corners.",
         "Very light, low-contrast nevi are under-segmented.",
+        "Seen in the app (`benchmarks/screenshots_models.py skin-lesion-seg .../IMD002.jpg`): the lesion outline "
+        "follows the pigment well; a separate dark skin spot above it was marked as a second lesion until "
+        "`output.keep_largest` was switched on. With it, a second real lesion in the same image would be dropped.",
     ],
     "skin-lesion": [
         "PH2 has 160 images from one clinic and one dermoscope; the held-out split has only 40 images "

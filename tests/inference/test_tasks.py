@@ -202,3 +202,23 @@ def test_fov_threshold_clears_labels_in_the_black_surround(tmp_path):
     assert np.array_equal(pred.labels.array[0] > 0, disc)
     m["output"]["fov_threshold"] = 1.5
     assert any("fov_threshold" in e for e in package.manifest_errors(m))
+
+
+def test_keep_largest_parts_per_label():
+    from medview.inference.pipeline import keep_largest_parts
+
+    lab = np.zeros((20, 20), np.uint8)
+    lab[2:10, 2:10] = 1  # big part of label 1
+    lab[15:17, 15:17] = 1  # speck of label 1
+    lab[12:14, 2:4] = 2  # label 2: small, but its only part
+    lab[0, 19] = 2
+    out = keep_largest_parts(lab)
+    assert (out == 1).sum() == 64 and out[15, 15] == 0
+    assert (out == 2).sum() == 4 and out[0, 19] == 0
+    diag = np.zeros((5, 5), np.uint8)
+    diag[1, 1] = diag[2, 2] = 1  # touching corners are one part (8-connected)
+    assert (keep_largest_parts(diag) == 1).sum() == 2
+    bad = {"schema_version": 1, "id": "b", "name": "b", "version": "1", "modality": ["*"], "task": "classification",
+           "network": {"architecture": "resnet10", "args": {}}, "input": {"dims": 2},
+           "output": {"classes": ["a"], "keep_largest": True}}
+    assert any("keep_largest" in e for e in package.manifest_errors(bad))
