@@ -10,23 +10,12 @@ spheres on the image grid), a ruler and an ellipse ROI, so that every layer show
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import time
 from pathlib import Path
 
-if not os.environ.get("DISPLAY"):
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
 import numpy as np
-from PySide6.QtWidgets import QApplication
-
-
-def _spin(app, seconds: float) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        app.processEvents()
-        time.sleep(0.01)
+from window_shots import open_and_wait, shown_main_window
+from window_shots import spin as _spin
 
 
 def main() -> int:
@@ -40,24 +29,12 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    from medview.ui.main_window import MainWindow
+    app, win = shown_main_window()
     from medview.ui.viewer_state import HeatmapLayer, LabelLayer, Measurement
 
-    win = MainWindow()
-    win.quiet_errors = True
-    win.resize(1600, 1000)
-    win.show()
-    win.open_path(args.path)
-    _spin(app, 0.2)
-    if not win.wait_idle(60):
-        print("load did not finish", file=sys.stderr)
+    if not open_and_wait(app, win, args.path):
         return 1
-    _spin(app, 0.5)
     vol = win.state.volume
-    if vol is None:
-        print("nothing loaded", file=sys.stderr)
-        return 1
     z, y, x = vol.shape
     kk, jj, ii = np.meshgrid(np.arange(z), np.arange(y), np.arange(x), indexing="ij")
     ci, cj, ck = x / 2, y / 2, z / 2

@@ -12,22 +12,11 @@ classifiers), presses Run, waits for the result and saves the window as
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-if not os.environ.get("DISPLAY"):
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-from PySide6.QtWidgets import QApplication
-
-
-def _spin(app, seconds: float) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        app.processEvents()
-        time.sleep(0.01)
+from window_shots import open_and_wait, shown_main_window, spin
 
 
 def _wait(app, flag: list, seconds: float) -> bool:
@@ -47,22 +36,15 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    from medview.ui.main_window import MainWindow
+    app, win = shown_main_window()
+    from medview.inference.prediction import label_size_text
     from medview.ui.models_panel import install
 
-    win = MainWindow()
-    win.quiet_errors = True
-    win.resize(1600, 1000)
-    win.show()
     panel = install(win)
     results: list = []
     panel.prediction_ready.connect(results.append)
     for path in args.paths:
-        win.open_path(path)
-        _spin(app, 0.2)
-        if not win.wait_idle(60) or win.state.volume is None:
-            print(f"{path}: did not load", file=sys.stderr)
+        if not open_and_wait(app, win, path):
             return 1
         if not panel.select(args.model) or not panel.is_enabled(args.model):
             print(f"{path}: {args.model} cannot run on it", file=sys.stderr)
@@ -72,14 +54,12 @@ def main() -> int:
         if not _wait(app, results, 300):
             print(f"{path}: no result", file=sys.stderr)
             return 1
-        _spin(app, 0.6)
+        spin(app, 0.6)
         pred = results[-1]
         if pred.probabilities:
             top = max(pred.probabilities, key=pred.probabilities.get)
             what = f"{top} {pred.probabilities[top]:.2f}"
         else:
-            from medview.inference.prediction import label_size_text
-
             what = ", ".join(f"{d['name']} {label_size_text(d)}" for d in pred.label_info)
         p = out / f"{args.model}_{Path(path).stem}.png"
         win.grab().save(str(p))

@@ -274,7 +274,7 @@ def _draft_manifest(root: Path, meta: dict[str, Any], cfg: dict[str, Any], arch:
         "source": {"kind": "monai_bundle", "path": str(root)},
     }
     if task == "classification" and arch:
-        layer = networks.default_gradcam_layer(arch)
+        layer = networks.default_gradcam_layer(arch, net_args)
         if layer:
             m["gradcam_layer"] = layer
     return m

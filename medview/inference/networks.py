@@ -30,9 +30,9 @@ _ALLOWED: dict[str, tuple[str, dict[str, Any], str | None]] = {
     "resnet34": ("resnet34", {"pretrained": False}, "layer4"),
     "resnet50": ("resnet50", {"pretrained": False}, "layer4"),
     "EfficientNetBN": ("EfficientNetBN", {"pretrained": False}, "_bn1"),
-    # defined in this project (medview/inference/unet_classifier.py); Grad-CAM on the bottom block
-    "UNetEncoderClassifier": ("medview:UNetEncoderClassifier", {},
-                              "model.1.submodule.1.submodule.1.submodule.1.submodule"),
+    # defined in this project (medview/inference/unet_classifier.py); Grad-CAM on the bottom block,
+    # whose name depends on the depth: see default_gradcam_layer
+    "UNetEncoderClassifier": ("medview:UNetEncoderClassifier", {}, "model"),
 }
 
 # Case-insensitive aliases (MONAI bundle configs and people spell these differently).
@@ -69,9 +69,17 @@ def is_known(architecture: str) -> bool:
         return False
 
 
-def default_gradcam_layer(architecture: str) -> str | None:
-    """A sensible Grad-CAM target layer for a classifier architecture (None for segmenters)."""
-    return _ALLOWED[canonical_name(architecture)][2]
+def default_gradcam_layer(architecture: str, args: dict[str, Any] | None = None) -> str | None:
+    """A sensible Grad-CAM target layer for a classifier architecture (None for segmenters).
+
+    The UNet-encoder classifier's bottom block sits one ``.1.submodule`` deeper per stride (MONAI
+    nests the levels), so its name comes from ``args["strides"]`` (4 strides by default)."""
+    key = canonical_name(architecture)
+    layer = _ALLOWED[key][2]
+    if key == "UNetEncoderClassifier":
+        depth = len((args or {}).get("strides") or [2, 2, 2, 2])
+        return layer + ".1.submodule" * depth
+    return layer
 
 
 def _constructor(key: str) -> Callable[..., Any]:

@@ -102,7 +102,8 @@ class ModelPackage:
         if layer:
             return str(layer)
         try:
-            return networks.default_gradcam_layer(self.manifest["network"]["architecture"])
+            net = self.manifest["network"]
+            return networks.default_gradcam_layer(net["architecture"], net.get("args"))
         except Exception:
             return None
 

@@ -273,19 +273,23 @@ def tta_mode(package: ModelPackage, spatial_dims: int) -> str | None:
     return mode if mode in TTA_MODES and spatial_dims == 2 else None
 
 
-def keep_largest_parts(labels: np.ndarray) -> np.ndarray:
-    """Each label value keeps only its largest connected part (8-connected in 2D)."""
+def largest_part(mask: np.ndarray) -> np.ndarray:
+    """The largest connected part of a boolean mask (8-connected in 2D); empty stays empty.
+    (The annotation tool's ``keep_largest_component`` does this on an undoable LabelMap.)"""
     from scipy import ndimage
 
+    parts, n = ndimage.label(mask, structure=np.ones((3,) * mask.ndim))
+    if n <= 1:
+        return parts > 0
+    return parts == 1 + int(np.argmax(np.bincount(parts.ravel())[1:]))
+
+
+def keep_largest_parts(labels: np.ndarray) -> np.ndarray:
+    """Each label value keeps only its largest connected part."""
     out = np.zeros_like(labels)
     for v in np.unique(labels):
-        if v == 0:
-            continue
-        parts, n = ndimage.label(labels == v, structure=np.ones((3,) * labels.ndim))
-        if n == 0:
-            continue
-        sizes = np.bincount(parts.ravel())[1:]
-        out[parts == 1 + int(np.argmax(sizes))] = v
+        if v != 0:
+            out[largest_part(labels == v)] = v
     return out
 
 
@@ -300,12 +304,7 @@ def field_of_view(image: np.ndarray, level: float) -> np.ndarray:
     top = float(bright.max()) if bright.size else 0.0
     if top <= 0:
         return np.zeros(bright.shape, bool)
-    lit = ndimage.binary_fill_holes(bright >= level * top)
-    parts, n = ndimage.label(lit)
-    if n > 1:
-        sizes = ndimage.sum(lit, parts, index=range(1, n + 1))
-        lit = parts == (1 + int(np.argmax(sizes)))
-    return lit
+    return largest_part(ndimage.binary_fill_holes(bright >= level * top))
 
 
 def class_outputs(package: ModelPackage, forward, x):

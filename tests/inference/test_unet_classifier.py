@@ -49,13 +49,14 @@ def test_gradcam_on_the_bottom_block_through_the_pipeline(tmp_path):
 
     torch.manual_seed(0)
     net = _classifier()
-    # two strides: the bottom sits two levels down (the registered default is the 5-level one's)
+    # two strides: the bottom sits two levels down, and the default layer follows the depth
     assert net.bottom_layer_name == "model.1.submodule.1.submodule"
+    assert networks.default_gradcam_layer("UNetEncoderClassifier", ARGS) == net.bottom_layer_name
     m = {"schema_version": 1, "id": "uc", "name": "uc", "version": "1", "modality": ["*"],
          "task": "classification",
          "network": {"architecture": "UNetEncoderClassifier", "args": {**ARGS, "num_classes": 3}},
          "input": {"dims": 2, "channels": "rgb", "normalization": {"kind": "zscore"}, "size": [32, 32]},
-         "output": {"classes": ["a", "b", "c"]}, "gradcam_layer": net.bottom_layer_name}
+         "output": {"classes": ["a", "b", "c"]}}  # no gradcam_layer: the depth-aware default is used
     pkg = package.write_package(tmp_path / "uc", m, net.state_dict(), "# uc\n")
     rgb = np.random.default_rng(1).integers(0, 255, (1, 40, 36, 3)).astype(np.uint8)
     vol = Volume(rgb)
@@ -66,7 +67,8 @@ def test_gradcam_on_the_bottom_block_through_the_pipeline(tmp_path):
 
 
 def test_the_registered_cam_layer_is_the_bottom_of_the_recipe_network():
-    net = networks.build_network("UNetEncoderClassifier", {
-        "spatial_dims": 2, "in_channels": 3, "num_classes": 3, "channels": [16, 32, 64, 128, 256],
-        "strides": [2, 2, 2, 2], "num_res_units": 2})
-    assert networks.default_gradcam_layer("UNetEncoderClassifier") == net.bottom_layer_name
+    args = {"spatial_dims": 2, "in_channels": 3, "num_classes": 3, "channels": [16, 32, 64, 128, 256],
+            "strides": [2, 2, 2, 2], "num_res_units": 2}
+    net = networks.build_network("UNetEncoderClassifier", args)
+    assert networks.default_gradcam_layer("UNetEncoderClassifier", args) == net.bottom_layer_name
+    assert networks.default_gradcam_layer("UNetEncoderClassifier") == net.bottom_layer_name  # 4 strides

@@ -150,3 +150,19 @@ def test_recipe_reproduces_shipped_manifest(model_id):
     card = (bundled_models_dir() / model_id / "MODEL_CARD.md").read_text()
     assert "research use only, not for diagnosis" in card.lower()
     assert f"medview evaluate {model_id}" in card
+
+
+def test_retina_field_of_view_matches_drive_masks(shared_data):
+    """The app clears vessels outside the lit field (`output.fov_threshold`); on the training and
+    validation images that field must match DRIVE's own masks and keep every labelled vessel."""
+    from medview.inference.package import find_package
+    from medview.inference.pipeline import field_of_view
+
+    level = find_package("retina-vessels").manifest["output"]["fov_threshold"]
+    split = RECIPES["retina-vessels"].split(shared_data)
+    for s in split.train + split.val:
+        fov = field_of_view(datasets.read_image(s.image), level)  # (H, W, 3) as the app holds it
+        truth = datasets.read_mask(s.extra["fov"]).astype(bool)
+        vessel = (datasets.read_mask(s.target) > 0) & truth
+        assert (fov & truth).sum() / (fov | truth).sum() > 0.98, s.name  # 0.991 .. 0.999 measured
+        assert not (vessel & ~fov).any(), s.name
