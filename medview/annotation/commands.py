@@ -12,12 +12,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reference", required=True, help="folder (or file) of the DICOM series the labels belong to")
     p.add_argument("--out", required=True, help="output DICOM SEG file")
     p.add_argument("--description", default="MedView segmentation", help="series description of the SEG")
+    _resample_flag(p)
     p.set_defaults(func=run_export_seg)
 
     p = sub.add_parser("import-seg", help="read a DICOM SEG (or label NIfTI) onto its series and write NIfTI")
     p.add_argument("seg", help="DICOM SEG file or label .nii/.nii.gz")
     p.add_argument("--reference", required=True, help="the image series/file the labels belong to")
     p.add_argument("--out", required=True, help="output label map .nii.gz (+ .json sidecar)")
+    _resample_flag(p)
     p.set_defaults(func=run_import_seg)
 
     p = sub.add_parser("export-training", help="add an image + label map to a training-set folder")
@@ -25,7 +27,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reference", required=True, help="the image (series folder or file)")
     p.add_argument("--out", required=True, help="training-set folder (images/, labels/, dataset.json)")
     p.add_argument("--case", default=None, help="case id (default: case_<hash of the series UID>)")
+    _resample_flag(p)
     p.set_defaults(func=run_export_training)
+
+
+def _resample_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--resample", action="store_true",
+                   help="accept a label NIfTI without a sidecar on another voxel grid: resample it "
+                        "nearest-neighbour in world space onto the reference grid (identity not verified)")
 
 
 def _load_reference(path: str):
@@ -34,14 +43,19 @@ def _load_reference(path: str):
     return load_volume(path)
 
 
-def _load_labels(path: str, reference):
+def _load_labels(path: str, reference, allow_resample: bool = False):
     from medview.annotation.dicom_seg import import_dicom_seg
     from medview.annotation.nifti import load_nifti
 
     low = path.lower()
     if low.endswith((".nii", ".nii.gz", ".nrrd", ".mha", ".mhd")):
-        return load_nifti(path, reference)
+        return load_nifti(path, reference, allow_resample=allow_resample)
     return import_dicom_seg(path, reference)
+
+
+def _print_warnings(lm) -> None:
+    for w in lm.volume.warnings:
+        print(f"warning: {w}", file=sys.stderr)
 
 
 def _fail(msg: str) -> int:
@@ -58,9 +72,8 @@ def run_export_seg(args: argparse.Namespace) -> int:
         ref = _load_reference(args.reference)
         if not ref.meta.get("source_files"):
             return _fail(f"{args.reference}: not a DICOM series (DICOM SEG needs DICOM source images)")
-        lm = load_nifti(args.labels, ref)
-        for w in lm.volume.warnings:
-            print(f"warning: {w}", file=sys.stderr)
+        lm = load_nifti(args.labels, ref, allow_resample=args.resample)
+        _print_warnings(lm)
         out = export_dicom_seg(lm, args.out, ref.meta["source_files"], series_description=args.description)
     except (LoadError, SegError) as exc:
         return _fail(str(exc))
@@ -78,7 +91,8 @@ def run_import_seg(args: argparse.Namespace) -> int:
 
     try:
         ref = _load_reference(args.reference)
-        lm = _load_labels(args.seg, ref)
+        lm = _load_labels(args.seg, ref, args.resample)
+        _print_warnings(lm)
         out = save_nifti(lm, args.out)
     except (LoadError, SegError) as exc:
         return _fail(str(exc))
@@ -93,7 +107,8 @@ def run_export_training(args: argparse.Namespace) -> int:
 
     try:
         ref = _load_reference(args.reference)
-        lm = _load_labels(args.labels, ref)
+        lm = _load_labels(args.labels, ref, args.resample)
+        _print_warnings(lm)
         entry = export_training_case(ref, lm, args.out, case_id=args.case)
     except (LoadError, SegError, ValueError) as exc:
         return _fail(str(exc))

@@ -269,6 +269,15 @@ def _label_from_segment(desc, value: int) -> Label:
     return Label(value, str(getattr(desc, "SegmentLabel", f"label {value}")), color, code=code, category=category)
 
 
+def _check_seg_identity(path: Path, seg, reference: Volume) -> None:
+    """Refuse a SEG whose patient / study / frame of reference is not the image's (series: checked after)."""
+    from medview.annotation.identity import check_identity
+
+    claimed = {k: str(getattr(seg, k, "") or "") for k in ("PatientID", "PatientName", "StudyInstanceUID",
+                                                          "FrameOfReferenceUID")}
+    check_identity(path, claimed, reference.meta, same_grid=True)
+
+
 def import_dicom_seg(path: str | Path, reference: Volume) -> LabelMap:
     """Read a DICOM SEG onto the series it references (``reference``: that series loaded with
     medview.io, whose ``meta["source_files"]`` lists its files in k order)."""
@@ -287,6 +296,7 @@ def import_dicom_seg(path: str | Path, reference: Volume) -> LabelMap:
     headers = _read_headers(files)
     series_uid = str(headers[0].SeriesInstanceUID)
     referenced = {str(uids[1]) for uids in seg.get_source_image_uids()}
+    _check_seg_identity(path, seg, reference)
     if series_uid not in referenced:
         raise LoadError(path, f"this SEG references series {sorted(referenced)}, not {series_uid}")
     arr = np.zeros(reference.shape, dtype=np.uint16)

@@ -1,8 +1,10 @@
 """NIfTI label maps on the source geometry, with a JSON sidecar (names, colours, provenance).
 
-``labels.nii.gz`` + ``labels.json``. Geometry goes through SimpleITK, which converts LPS
-(MedView, DICOM, ITK) to the RAS affine NIfTI stores, so the file lines up with the image in
-any viewer (ITK-SNAP, 3D Slicer, nibabel).
+``labels.nii.gz`` + ``labels.json``. The file is written with nibabel with the image's full
+affine as sform (medview.io.nifti_io), shear of a gantry-tilted stack included, so the voxels
+lie where the source slices are in any viewer that reads the sform (nibabel, 3D Slicer).
+The sidecar's ``reference`` names patient, study, series and frame of reference; importing onto
+an image checks them (medview.annotation.identity).
 """
 
 from __future__ import annotations
@@ -37,16 +39,11 @@ def sidecar_path(path: str | Path) -> Path:
 
 def save_nifti(lm: LabelMap, path: str | Path, sidecar: bool = True) -> Path:
     """Write the label map (its own grid = the source image grid) and its JSON sidecar."""
-    import SimpleITK as sitk
-
     from medview.annotation.workspace import atomic_write_bytes
+    from medview.io.nifti_io import write_nifti
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img = Volume(np.ascontiguousarray(lm.array), lm.volume.spacing, lm.volume.origin, lm.volume.direction).to_sitk()
-    tmp = path.with_name(".tmp-" + path.name)
-    sitk.WriteImage(img, str(tmp), useCompression=True)
-    tmp.replace(path)
+    write_nifti(lm.volume, path, np.ascontiguousarray(lm.array))
     if sidecar:
         h = lm.header()
         data = {
@@ -83,43 +80,47 @@ def resample_to(labels: Volume, reference: Volume) -> np.ndarray:
     return sitk.GetArrayFromImage(out)
 
 
-def load_nifti(path: str | Path, reference: Volume | None = None, tol_mm: float = 1e-3) -> LabelMap:
+def load_nifti(path: str | Path, reference: Volume | None = None, tol_mm: float = 1e-3,
+               allow_resample: bool = False) -> LabelMap:
     """Read a label NIfTI (+ sidecar if present). With ``reference`` (the image it belongs
-    to) the labels land on the reference grid: taken as they are when the geometry agrees,
-    else resampled nearest-neighbour in world space (with a warning in ``volume.warnings``)."""
-    import SimpleITK as sitk
-
+    to) the identity the sidecar names is checked first (another patient, study, series or
+    frame of reference: ``IdentityError``). Then the labels land on the reference grid: taken
+    as they are when the geometry agrees, else resampled nearest-neighbour in world space (with
+    a warning) when the sidecar vouches for the series or ``allow_resample`` is given;
+    a sidecar-less map on another grid without ``allow_resample`` raises ``ResampleRefused``."""
+    from medview.annotation.identity import check_identity
     from medview.io import LoadError
+    from medview.io.nifti_io import read_nifti
 
     path = Path(path)
     try:
-        img = sitk.ReadImage(str(path))
-    except RuntimeError as exc:
-        raise LoadError(path, f"cannot read a label image ({str(exc).strip().splitlines()[-1]})") from exc
-    if img.GetNumberOfComponentsPerPixel() != 1:
-        raise LoadError(path, "a label map must have one value per voxel")
-    vol = Volume.from_sitk(img)
+        vol = read_nifti(path)
+    except Exception as exc:  # noqa: BLE001 - nibabel raises many types; one message for the user
+        raise LoadError(path, f"cannot read a label image ({exc})") from exc
     arr = vol.array
+    if arr.dtype.names or arr.ndim != 3:
+        raise LoadError(path, "a label map must have one value per voxel")
     if arr.dtype.kind == "f" and (not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr))):
         raise LoadError(path, "label values must be whole numbers")
     if arr.size and arr.min() < 0:
         raise LoadError(path, "label values must not be negative")
     arr = arr.astype(np.int64)
+    meta = read_sidecar(path) or {}
     warnings: list[str] = []
     if reference is not None:
-        if vol.same_geometry(reference, tol=tol_mm):
-            grid = reference
-        else:
-            same_space = reference.shape == vol.shape and np.allclose(reference.direction, vol.direction, atol=1e-3)
-            warnings.append(
-                f"{path.name}: geometry differs from the image"
-                + ("" if same_space else " (different grid)") + "; labels were resampled onto the image grid")
+        same = vol.same_geometry(reference, tol=tol_mm)
+        note = "" if same else (f" (labels {_mm(vol.size_xyz)} voxels of {_mm(vol.spacing)} mm, "
+                                f"image {_mm(reference.size_xyz)} of {_mm(reference.spacing)} mm)")
+        warnings += check_identity(path, meta.get("reference"), reference.meta, same, allow_resample,
+                                   grid_note=note)
+        if not same:
+            warnings.append(f"{path.name}: geometry differs from the image{note}; labels were resampled "
+                            "nearest-neighbour onto the image grid")
             arr = resample_to(Volume(arr.astype(np.uint16), vol.spacing, vol.origin, vol.direction), reference)
             arr = arr.astype(np.int64)
-            grid = reference
+        grid = reference
     else:
         grid = vol
-    meta = read_sidecar(path) or {}
     labels = [Label.from_dict(d) for d in meta.get("labels", [])]
     prov = Provenance.from_dict(meta.get("provenance", {})) if meta.get("provenance") else Provenance(
         source="import", imported_from=str(path))
@@ -135,3 +136,7 @@ def load_nifti(path: str | Path, reference: Volume | None = None, tol_mm: float 
     if reference is not None:
         lm.reference = reference_from_image(reference)
     return lm
+
+
+def _mm(spacing) -> str:
+    return "x".join(f"{s:.3g}" for s in spacing)

@@ -56,11 +56,17 @@ def case_id_for(image: Volume) -> str:
 def export_training_case(image: Volume, lm: LabelMap, out_dir: str | Path, case_id: str | None = None,
                          name: str = "medview-annotations", description: str = "") -> dict[str, Any]:
     """Add one (image, labels) case to the training set in ``out_dir``; returns its entry."""
+    from medview.annotation.identity import IdentityError, mismatches
     from medview.annotation.workspace import atomic_write_json
     from medview.io import save_volume
 
     if not image.same_geometry(lm.volume):
         raise ValueError("the label map is not on the image grid")
+    diff = mismatches(lm.reference, image.meta)
+    if diff:
+        raise IdentityError(str(image.meta.get("source_path", "image")),
+                            f"the label map was drawn on patient {lm.reference.get('PatientID', '?')}, the image "
+                            f"is patient {image.meta.get('PatientID', '?')} (different {', '.join(diff)}): refused")
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "labels").mkdir(parents=True, exist_ok=True)

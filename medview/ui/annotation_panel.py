@@ -78,6 +78,7 @@ class AnnotationPanel(QWidget):
         s.edited.connect(self._schedule_summary)
         s.session_changed.connect(self._refresh_session)
         s.message.connect(self._message)
+        s.save_status.connect(self._on_save_status)
         state.tool_changed.connect(self._on_tool_changed)
         state.volume_changed.connect(self._on_volume)
         self._summary_timer = QTimer(self)
@@ -114,6 +115,13 @@ class AnnotationPanel(QWidget):
         self.recovery_box.hide()
         self._recoverable: list[Path] = []
         lay.addWidget(self.recovery_box)
+        # autosave failure banner (disk full, I/O error): shown at once, cleared when written again
+        self.save_error_label = QLabel("", self)
+        self.save_error_label.setWordWrap(True)
+        self.save_error_label.setStyleSheet("QLabel { background: #8b1a1a; color: white; padding: 4px; "
+                                            "border-radius: 4px; }")
+        self.save_error_label.hide()
+        lay.addWidget(self.save_error_label)
 
         row = QHBoxLayout()
         row.addWidget(QLabel("Reviewer", self))
@@ -321,6 +329,24 @@ class AnnotationPanel(QWidget):
             if s.workspace is not None:
                 s.workspace.note()
         self._refresh_session()
+
+    def _on_save_status(self, text: str) -> None:
+        """Autosave failed (banner + status bar) or everything is written again (banner gone)."""
+        was = self.save_error_label.isVisible() or bool(self.save_error_label.text())
+        self.save_error_label.setText(text)
+        self.save_error_label.setVisible(bool(text))
+        sb = getattr(self.main_window, "statusBar", None)
+        if text:
+            self._message(text)
+            if callable(sb):
+                sb().showMessage(text)
+        elif was:
+            ws = self.session.workspace
+            done = f"Autosave OK again: every edit is written to {ws.root}" if ws is not None else ""
+            if done:
+                self._message(done)
+            if callable(sb):
+                sb().showMessage(done, 8000)
 
     def _message(self, text: str) -> None:
         self.status.setText(text)
@@ -531,8 +557,8 @@ class AnnotationPanel(QWidget):
         self.redo_button.setEnabled(h.can_redo())
         self.history_list.setToolTip(f"undo memory: {h.nbytes / 1024:.1f} KiB")
         ws = self.session.workspace
-        if ws is not None and ws.last_error:
-            self._message(ws.last_error + " (edits are still journalled)")
+        if ws is not None and ws.save_error:
+            self._on_save_status(ws.save_error)
 
     def _schedule_summary(self) -> None:
         self._summary_timer.start()
@@ -578,16 +604,37 @@ class AnnotationPanel(QWidget):
         self._message(f"added case {entry['case']} to {folder}")
         return entry
 
-    def import_labels(self, path: str | Path) -> None:
+    def import_labels(self, path: str | Path, allow_resample: bool | None = None) -> None:
+        """Labels onto the open image. Another patient/series: refused (shown here). A map with no
+        sidecar on another grid: resampled only if the user confirms (``allow_resample`` None asks)."""
         from medview.annotation.commands import _load_labels
+        from medview.annotation.identity import ResampleRefused
 
         vol = self.state.volume
         if vol is None:
             return
-        lm = _load_labels(str(path), vol)
+        try:
+            lm = _load_labels(str(path), vol, bool(allow_resample))
+        except ResampleRefused as exc:
+            if allow_resample is False or not self._confirm_resample(Path(path).name):
+                self._message(f"not imported: {exc.reason}")
+                return
+            lm = _load_labels(str(path), vol, True)
         self.session.start(lm)
         for w in lm.volume.warnings:
             self._message(w)
+
+    def _confirm_resample(self, name: str) -> bool:
+        from PySide6.QtWidgets import QMessageBox
+
+        text = (f"{name} has no sidecar naming the patient or series it was drawn on, and its voxel grid is "
+                "not the grid of this image.\n\nResampling places every label voxel at its world position "
+                "(nearest neighbour) on this image's grid: labels outside the image are lost, and nothing "
+                "checks that the labels belong to this patient.\n\nResample and import?")
+        answer = QMessageBox.question(self, "Resample labels?", text,
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
     def _run_guarded(self, fn, *args) -> None:
         try:

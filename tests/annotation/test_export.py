@@ -106,7 +106,7 @@ def test_seg_refuses_wrong_grid_and_non_dicom(shared_data, tmp_path):
         export_dicom_seg(synthetic, tmp_path / "y.dcm")
     # a SEG of one series does not import onto another
     export_dicom_seg(_labels_on(ref), tmp_path / "seg.dcm")
-    with pytest.raises(LoadError, match="references series"):
+    with pytest.raises(LoadError, match="belongs to patient .*PGBM-002.*PGBM-003.*refused"):
         import_dicom_seg(tmp_path / "seg.dcm", other)
     assert cli_main(["export-seg", str(tmp_path / "nope.nii.gz"), "--reference", str(shared_data / OBLIQUE_T1),
                      "--out", str(tmp_path / "z.dcm")]) == 2
@@ -134,7 +134,9 @@ def test_nifti_sidecar_and_import_onto_series(shared_data, tmp_path):
                   ref.origin, ref.direction)
     LabelMap(half, lm.labels.values()).volume.to_sitk()
     save_nifti(LabelMap(half, lm.labels.values()), tmp_path / "half.nii.gz", sidecar=False)
-    res = load_nifti(tmp_path / "half.nii.gz", ref)
+    with pytest.raises(LoadError, match="--resample"):  # no sidecar, another grid: only when asked
+        load_nifti(tmp_path / "half.nii.gz", ref)
+    res = load_nifti(tmp_path / "half.nii.gz", ref, allow_resample=True)
     assert res.shape == ref.shape and res.volume.warnings
     from medview.annotation.correction import dice
 
