@@ -20,16 +20,49 @@ def run_app(path: str | None, device: str | None = None) -> int:
     win = MainWindow()
     win.device = device  # the inference panel reads it (auto/cpu/cuda...); None = auto
     _install_panels(win)
-    win.show()
     start_path = path or default_path()
-    if start_path:
-        win.open_path(start_path)
+    # open the study only once the window has painted: the scan worker's first imports (pydicom,
+    # gdcm) hold the GIL and would otherwise delay the first paint the user waits for
+    when_first_painted(win, lambda: _after_first_paint(win, start_path))
+    win.show()
     _report_compute_device(win)
     if os.environ.get("MEDVIEW_EXIT_AFTER_MS"):  # smoke tests / screenshots: quit on a timer
         from PySide6.QtCore import QTimer
 
         QTimer.singleShot(int(os.environ["MEDVIEW_EXIT_AFTER_MS"]), app.quit)
     return int(app.exec())
+
+
+def _after_first_paint(win, start_path: str | None) -> None:
+    if os.environ.get("MEDVIEW_FIRST_PAINT_EXIT"):  # benchmarks/bench_start.py
+        import time
+
+        from PySide6.QtWidgets import QApplication
+
+        print(f"first_paint {time.time():.6f}", flush=True)
+        QApplication.instance().quit()
+        return
+    if start_path:
+        win.open_path(start_path)
+
+
+def when_first_painted(window, callback) -> None:
+    """Call ``callback`` once, from the event loop, right after the first paint of anything in
+    ``window`` (Qt delivers the paint to the child widgets, not to the QMainWindow itself)."""
+    from PySide6.QtCore import QEvent, QObject, QTimer
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    app = QApplication.instance()
+
+    class _FirstPaint(QObject):
+        def eventFilter(self, obj, event):  # noqa: N802 - Qt's name
+            if (event.type() == QEvent.Type.Paint and isinstance(obj, QWidget) and obj.window() is window):
+                app.removeEventFilter(self)
+                QTimer.singleShot(0, callback)
+            return False
+
+    window._first_paint_filter = _FirstPaint(window)  # kept alive with the window
+    app.installEventFilter(window._first_paint_filter)
 
 
 def default_path() -> str | None:

@@ -1,0 +1,33 @@
+"""Start-up order: the study opens only after the main window has painted (the scan's imports
+would otherwise delay the first paint), and the benchmark's first-paint hook really fires."""
+
+import os
+import subprocess
+import sys
+
+from PySide6.QtWidgets import QLabel, QMainWindow
+
+from medview.ui.app import when_first_painted
+
+
+def test_callback_runs_once_after_the_first_paint(qtbot):
+    win = QMainWindow()
+    win.setCentralWidget(QLabel("image"))
+    qtbot.addWidget(win)
+    calls = []
+    when_first_painted(win, lambda: calls.append(win.isVisible()))
+    qtbot.wait(50)
+    assert calls == []  # not shown, not painted: nothing opened yet
+    win.show()
+    qtbot.waitUntil(lambda: bool(calls), timeout=5000)
+    win.centralWidget().repaint()
+    qtbot.wait(50)
+    assert calls == [True]  # once, with the window on screen
+
+
+def test_real_entry_point_reports_its_first_paint():
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "MEDVIEW_FIRST_PAINT_EXIT": "1"}
+    out = subprocess.run([sys.executable, "-m", "medview"], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    stamps = [line for line in out.stdout.splitlines() if line.startswith("first_paint ")]
+    assert len(stamps) == 1 and float(stamps[0].split()[1]) > 0
