@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medview.annotation.journal import atomic_write_bytes
 from medview.annotation.labelmap import now_iso, reviewer_name
 
 DECISIONS = ("accept", "reject", "relabel")
@@ -86,8 +87,6 @@ CSV_FIELDS = ["series_uid", "study_uid", "patient_id", "source_path", "model_id"
 
 
 def save_reviews_json(reviews: Iterable[ClassificationReview], path: str | Path) -> None:
-    from medview.annotation.workspace import atomic_write_bytes
-
     data = {"schema": "medview-classification-reviews/1", "reviews": [r.to_dict() for r in reviews]}
     atomic_write_bytes(Path(path), json.dumps(data, indent=2).encode("utf-8"))
 
@@ -112,6 +111,4 @@ def reviews_csv_text(reviews: Iterable[ClassificationReview]) -> str:
 
 
 def save_reviews_csv(reviews: Iterable[ClassificationReview], path: str | Path) -> None:
-    from medview.annotation.workspace import atomic_write_bytes
-
     atomic_write_bytes(Path(path), reviews_csv_text(reviews).encode("utf-8"))

@@ -7,7 +7,7 @@ A workspace is a folder holding one label map's session::
     snapshot-<seq>.z    zlib-compressed label array of that snapshot (atomic)
     journal.log         every committed edit since (stroke, fill, undo, redo, label table change),
                         appended and flushed to the OS at the end of each stroke
-    journal-<n>.old     journals rotated out while a snapshot was being written
+    journal-<n>-<t>.old journals rotated out while a snapshot was being written
     original.z          the AI labels an edit started from (for the edit summary), if any
     reviews.json        classification reviews of this image
     session.lock        {"pid", "host"}: present while a session is open; a stale one means a crash
@@ -17,93 +17,53 @@ The journal makes a crash lose at most the stroke being drawn: a record is writt
 background thread also fsyncs it). The background autosave thread keeps its own copy of the
 label map, built from the same records, and writes snapshots with temporary file + flush +
 fsync + rename, then drops the journals the snapshot covers. Recovery = last snapshot + replay
-of every journal record newer than it (a torn last record fails its CRC and is ignored).
+of every journal record newer than it (a torn or corrupt record fails its CRC and is skipped;
+the records after it are still read, see journal.py). A failed write never loses an edit: see
+``Workspace``.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import queue
 import socket
-import struct
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from medview.annotation.history import EditHistory
+from medview.annotation.journal import (  # noqa: F401  (re-exported: the workspace's file API)
+    atomic_write_bytes,
+    atomic_write_json,
+    encode_record,
+    fsync_dir,
+    read_journal,
+)
 from medview.annotation.labelmap import Label, LabelMap, Provenance, now_iso, volume_from_geometry
 from medview.annotation.ops import Change
+from medview.annotation.review import load_reviews_json, save_reviews_json
 
 SCHEMA = "medview-workspace/1"
-_MAGIC = b"MVJ1"
-_HEAD = struct.Struct("<4sII")  # magic, payload length, crc32(payload)
+_fsync_dir = fsync_dir
+_encode = encode_record
+
+_REASONS = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded", errno.EIO: "I/O error",
+            errno.EACCES: "permission denied", errno.EPERM: "permission denied", errno.EROFS: "read-only disk",
+            errno.ENOENT: "folder missing"}
 
 
-# ---- atomic files -------------------------------------------------------------------------------
-def _fsync_dir(path: Path) -> None:
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(str(path), os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one:
-    temporary file in the same folder, flush, fsync, rename over the target, fsync the folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, json.dumps(obj, indent=1).encode("utf-8"))
-
-
-# ---- journal records ----------------------------------------------------------------------------
-def _encode(header: dict[str, Any], payload: bytes = b"") -> bytes:
-    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    body = struct.pack("<I", len(h)) + h + payload
-    return _HEAD.pack(_MAGIC, len(body), zlib.crc32(body)) + body
-
-
-def read_journal(path: Path) -> list[tuple[dict[str, Any], bytes]]:
-    """Records of a journal file, in order; stops at the first torn or corrupt record."""
-    out: list[tuple[dict[str, Any], bytes]] = []
-    try:
-        data = Path(path).read_bytes()
-    except OSError:
-        return out
-    pos = 0
-    while pos + _HEAD.size <= len(data):
-        magic, n, crc = _HEAD.unpack_from(data, pos)
-        body = data[pos + _HEAD.size: pos + _HEAD.size + n]
-        if magic != _MAGIC or len(body) != n or zlib.crc32(body) != crc:
-            break
-        (hl,) = struct.unpack_from("<I", body, 0)
-        header = json.loads(body[4: 4 + hl].decode("utf-8"))
-        out.append((header, body[4 + hl:]))
-        pos += _HEAD.size + n
-    return out
+def failure_message(exc: OSError, root: Path) -> str:
+    """The one line the user sees when autosave cannot write."""
+    reason = _REASONS.get(exc.errno or -1) or (exc.strerror or str(exc))
+    return f"Autosave failed: {reason} at {root} \u2014 your edits are kept in memory; retrying"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -136,26 +96,60 @@ def workspace_key(reference: dict[str, Any]) -> str:
 
 
 class Workspace:
-    """An open review session on one label map. Create with ``create`` or ``resume``."""
+    """An open review session on one label map. Create with ``create`` or ``resume``.
 
-    def __init__(self, root: str | Path, autosave_delay: float = 2.0, max_interval: float = 30.0) -> None:
+    Write failures (disk full, I/O error, permission) never raise into the editing code and
+    never lose an edit: the record stays in memory (``unsaved``), ``save_error`` says why, every
+    ``status_listeners`` callback gets the message (or None when it clears; called from the
+    editing thread or the autosave thread), and the autosave thread retries every
+    ``retry_interval`` seconds until the journal and a snapshot are written again."""
+
+    def __init__(self, root: str | Path, autosave_delay: float = 2.0, max_interval: float = 30.0,
+                 retry_interval: float = 1.0) -> None:
         self.root = Path(root)
         self.autosave_delay = float(autosave_delay)
         self.max_interval = float(max_interval)
+        self.retry_interval = float(retry_interval)
         self.labelmap: LabelMap | None = None
         self.history: EditHistory | None = None
         self.seq = 0
         self._jlock = threading.Lock()
         self._jfd: int | None = None
+        self._pending: list[bytes] = []  # journal records not yet on disk (a write failed)
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._idle = threading.Event()
         self._force = threading.Event()
+        self._stop_now = threading.Event()
         self._idle.set()
         self.last_snapshot_seq = 0
-        self.last_error: str | None = None
+        self.save_error: str | None = None
+        self.status_listeners: list[Callable[[str | None], None]] = []
         self.snapshots_written = 0
+        self.write_failures = 0
+
+    @property
+    def last_error(self) -> str | None:
+        return self.save_error
+
+    @property
+    def unsaved(self) -> bool:
+        """True while some edit is only in memory (journal record or snapshot not written)."""
+        return bool(self._pending) or self.save_error is not None
+
+    def _report(self, exc: OSError | None) -> None:
+        msg = None if exc is None else failure_message(exc, self.root)
+        if exc is not None:
+            self.write_failures += 1
+        if msg == self.save_error:
+            return
+        self.save_error = msg
+        for cb in list(self.status_listeners):
+            try:
+                cb(msg)
+            except Exception:  # a listener's bug must not stop autosave
+                pass
 
     # ---- opening --------------------------------------------------------------------------
     @classmethod
@@ -215,44 +209,94 @@ class Workspace:
         h = lm.header()
         return {"labels": h["labels"], "provenance": h["provenance"]}
 
+    def _write_record_locked(self, rec: bytes) -> None:
+        """Append one whole record (caller holds _jlock). A short or failed write is cut back
+        off the file (when the file system lets us) and raises OSError."""
+        if self._jfd is None:
+            self._jfd = os.open(str(self.root / "journal.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        start = os.lseek(self._jfd, 0, os.SEEK_END)
+        view = memoryview(rec)
+        try:
+            while view:
+                n = os.write(self._jfd, view)
+                if n <= 0:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                view = view[n:]
+        except OSError:
+            try:
+                os.ftruncate(self._jfd, start)  # no torn record left behind (the reader skips one anyway)
+            except OSError:
+                pass
+            raise
+
+    def _flush_pending_locked(self) -> None:
+        while self._pending:
+            self._write_record_locked(self._pending[0])
+            self._pending.pop(0)
+
     def _append(self, header: dict[str, Any], payload: bytes = b"") -> None:
-        rec = _encode(header, payload)
+        rec = encode_record(header, payload)
+        failed: OSError | None = None
         with self._jlock:
-            if self._jfd is None:
+            if self._stop.is_set() and self._thread is None:
                 return
-            os.write(self._jfd, rec)
+            self._pending.append(rec)  # records go to disk in order; a failed one waits with the rest
+            try:
+                self._flush_pending_locked()
+            except OSError as exc:
+                failed = exc
+        if failed is not None:  # never into the brush tool: kept in memory, shown, retried
+            self._report(failed)
 
     def _on_edit(self, kind: str, change: Change) -> None:
         assert self.labelmap is not None
         self.seq += 1
         new = np.ascontiguousarray(change.new)
+        # the shadow copy gets the edit first: a journal failure can never drop it from snapshots
+        self._idle.clear()
+        self._queue.put(("region", self.seq, tuple(change.lo), new.copy(), self._table(self.labelmap)))
         self._append({"seq": self.seq, "kind": "region", "op": kind, "name": change.name,
                       "lo": list(change.lo), "shape": list(new.shape), "dtype": new.dtype.str,
                       "table": self._table(self.labelmap)}, zlib.compress(new.tobytes(), 1))
-        self._idle.clear()
-        self._queue.put(("region", self.seq, tuple(change.lo), new.copy(), self._table(self.labelmap)))
 
     def _on_table(self, kind: str, label: Label | None) -> None:
         assert self.labelmap is not None
         self.seq += 1
         table = self._table(self.labelmap)
-        self._append({"seq": self.seq, "kind": "table", "table": table, "dtype": self.labelmap.array.dtype.str})
         self._idle.clear()
         self._queue.put(("table", self.seq, None, self.labelmap.array.dtype.str, table))
+        self._append({"seq": self.seq, "kind": "table", "table": table, "dtype": self.labelmap.array.dtype.str})
 
     def note(self) -> None:
         """Journal the current label table and provenance (e.g. after provenance changes)."""
         self._on_table("note", None)
 
     # ---- background autosave --------------------------------------------------------------
+    def _retry_journal(self) -> bool:
+        """Write journal records kept in memory; True when none is left."""
+        with self._jlock:
+            if not self._pending:
+                return True
+            try:
+                self._flush_pending_locked()
+            except OSError as exc:
+                err = exc
+            else:
+                return True
+        self._report(err)
+        return False
+
     def _autosave_loop(self, shadow: np.ndarray) -> None:
         table: dict[str, Any] | None = None
         applied = self.seq
         dirty = False
         first_dirty = 0.0
+        next_retry = 0.0
         while True:
+            failing = self.save_error is not None
+            wait = self.retry_interval if failing else (self.autosave_delay if dirty else 0.25)
             try:
-                item = self._queue.get(timeout=self.autosave_delay if dirty else 0.25)
+                item = self._queue.get(timeout=wait)
             except queue.Empty:
                 item = None
             if item is not None and item[0] == "wake":  # flush() asks for a snapshot now
@@ -276,34 +320,50 @@ class Workspace:
                             os.fsync(self._jfd)
                         except OSError:
                             pass
+            now = time.monotonic()
+            if self.save_error is not None and self._queue.empty() and now >= next_retry:
+                # retry: first the journal records kept in memory, then a snapshot of everything
+                next_retry = now + self.retry_interval
+                if self._retry_journal() and not dirty and table is None:
+                    self._report(None)
+                dirty = dirty or table is not None
+                if dirty:
+                    self._force.set()
             due = dirty and (item is None or self._force.is_set()
                              or time.monotonic() - first_dirty >= self.max_interval)
             if due and self._queue.empty() and table is not None:
                 try:
                     self._snapshot(shadow, applied, table)
+                except OSError as exc:  # disk full, folder gone: kept in memory, shown, retried
+                    self._report(exc)
+                    next_retry = time.monotonic() + self.retry_interval
+                else:
                     dirty = False
-                    self.last_error = None
-                except OSError as exc:  # disk full, folder gone: the journal stays; say why
-                    self.last_error = f"autosave to {self.root} failed: {exc}"
-                    time.sleep(1.0)
+                    if self._retry_journal():
+                        self._report(None)
                 self._force.clear()
             if not dirty and self._queue.empty():
                 self._idle.set()
                 if self._stop.is_set():
                     return
+            elif self._stop_now.is_set():  # close() gave up (disk full): what is on disk stays recoverable
+                self._idle.set()
+                return
 
     def _snapshot(self, shadow: np.ndarray, seq: int, table: dict[str, Any]) -> None:
         # rotate the journal so the file we will delete holds only records the snapshot covers
         with self._jlock:
-            rotated = None
             jp = self.root / "journal.log"
             if self._jfd is not None and jp.exists() and jp.stat().st_size > 0:
-                os.fsync(self._jfd)
+                try:
+                    os.fsync(self._jfd)
+                except OSError:
+                    pass
                 os.close(self._jfd)
-                rotated = self.root / f"journal-{self.seq:012d}.old"
-                os.replace(jp, rotated)
+                self._jfd = None
+                os.replace(jp, self.root / f"journal-{self.seq:012d}-{time.time_ns()}.old")
+                fsync_dir(self.root)
                 self._jfd = os.open(str(jp), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-                _fsync_dir(self.root)
         self._write_snapshot(shadow, seq, table)
         # drop rotated journals whose records are all covered by this snapshot
         for old in self.root.glob("journal-*.old"):
@@ -331,12 +391,14 @@ class Workspace:
                 pass
 
     def flush(self, timeout: float = 30.0) -> bool:
-        """Wait until the background thread has written a snapshot of everything so far."""
+        """Wait until the background thread has written a snapshot of everything so far
+        (False when it could not within ``timeout``, e.g. while the disk is full)."""
         deadline = time.monotonic() + timeout
         self._force.set()
         self._queue.put(("wake", 0, None, None, None))  # the thread may sit in a long queue wait
         while time.monotonic() < deadline:
-            if self.last_snapshot_seq >= self.seq and self._queue.empty() and self._idle.is_set():
+            if (self.last_snapshot_seq >= self.seq and self._queue.empty() and self._idle.is_set()
+                    and not self.unsaved):
                 return True
             if self.last_snapshot_seq < self.seq and self._idle.is_set() and self._queue.empty():
                 # nothing queued but the snapshot is older than the last record: ask for one
@@ -347,38 +409,39 @@ class Workspace:
             time.sleep(0.02)
         return False
 
-    def close(self) -> None:
-        """End the session cleanly: final snapshot, journal removed, lock released."""
+    def close(self, timeout: float = 30.0) -> bool:
+        """End the session: final snapshot, journal removed, lock released. Returns False when
+        the last state could not be written within ``timeout`` (disk full): then the lock and
+        journals stay, so the next start offers to restore what reached the disk."""
         if self._thread is None:
-            return
+            return True
         if self.history is not None and self.history.in_stroke:
             self.history.end()
-        self.flush()
+        saved = self.flush(timeout=timeout)
         self._stop.set()
+        if not saved:
+            self._stop_now.set()
         self._thread.join(timeout=30)
         self._thread = None
         with self._jlock:
             if self._jfd is not None:
                 os.close(self._jfd)
                 self._jfd = None
-        if self.last_snapshot_seq >= self.seq:
+        if saved and self.last_snapshot_seq >= self.seq:
             for p in self.root.glob("journal*"):
                 p.unlink(missing_ok=True)
-        (self.root / "session.lock").unlink(missing_ok=True)
+            (self.root / "session.lock").unlink(missing_ok=True)
         if self.history is not None and self._on_edit in self.history.listeners:
             self.history.listeners.remove(self._on_edit)
         if self.labelmap is not None and self._on_table in self.labelmap.table_listeners:
             self.labelmap.table_listeners.remove(self._on_table)
+        return saved
 
     # ---- reviews ------------------------------------------------------------------------------
     def save_reviews(self, reviews: list) -> None:
-        from medview.annotation.review import save_reviews_json
-
         save_reviews_json(reviews, self.root / "reviews.json")
 
     def load_reviews(self) -> list:
-        from medview.annotation.review import load_reviews_json
-
         p = self.root / "reviews.json"
         return load_reviews_json(p) if p.is_file() else []
 

@@ -42,6 +42,7 @@ class AnnotationSession(QObject):
     edited = Signal()  # voxels changed (summary, statistics)
     session_changed = Signal()  # a label map was opened or closed
     message = Signal(str)
+    save_status = Signal(str)  # autosave failure message, "" once everything is written again
 
     def __init__(self, state: ViewerState, parent: QObject | None = None, use_workspace: bool = True,
                  workspace_base: Path | None = None) -> None:
@@ -109,6 +110,8 @@ class AnnotationSession(QObject):
                     self.message.emit(f"autosave is off: cannot write the workspace ({exc})")
         self.history.listeners.append(self._on_history)
         lm.table_listeners.append(self._on_table)
+        if self.workspace is not None:  # called from the autosave thread too: the signal is queued
+            self.workspace.status_listeners.append(self._on_save_status)
         self.active_value = min(lm.labels) if lm.labels else 1
         self._grey = None
         self.state.add_layer(LabelLayer(LAYER_NAME, lm.volume))
@@ -149,6 +152,9 @@ class AnnotationSession(QObject):
         self.start(ws.labelmap, original=ws.original(), workspace=ws)
         return ws.labelmap
 
+    def _on_save_status(self, message: str | None) -> None:
+        self.save_status.emit(message or "")
+
     def stop(self) -> None:
         """Close the session: last snapshot written, workspace lock released, layer removed."""
         if self.labelmap is None:
@@ -156,7 +162,13 @@ class AnnotationSession(QObject):
         if self.history is not None and self.history.in_stroke:
             self.history.end()
         if self.workspace is not None:
-            self.workspace.close()
+            ws = self.workspace
+            if self._on_save_status in ws.status_listeners:
+                ws.status_listeners.remove(self._on_save_status)
+            if not ws.close(timeout=2.0 if ws.save_error else 30.0):
+                self.message.emit(f"{ws.save_error or 'Autosave did not finish'}: the session in {ws.root} "
+                                  "is kept and offered for restore at the next start")
+            self.save_status.emit("")
         if self.history is not None and self._on_history in self.history.listeners:
             self.history.listeners.remove(self._on_history)
         if self._on_table in self.labelmap.table_listeners:
