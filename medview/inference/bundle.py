@@ -4,13 +4,17 @@ A bundle holds ``configs/metadata.json`` (with ``network_data_format``), an infe
 (``configs/inference.json``; YAML when PyYAML is installed) whose ``network_def`` names a MONAI
 network, and weights as ``models/model.pt`` (a state dict) or ``models/model.ts`` (TorchScript).
 
-Config expressions (``"$..."``) are Python code, and TorchScript is code too. So importing is
-two-step: :func:`inspect_bundle` reads the files *without evaluating anything* and reports what
-would be imported and which expressions the configs contain; :func:`import_bundle` does the
-import only with ``trust_code=True`` (the CLI's ``--trust`` flag, after the user confirms). Even
-then the result is a plain MedView package: the network must be in the allow-list
-(:mod:`medview.inference.networks`) and the weights are re-saved as safetensors, so running the
-imported model later never evaluates bundle code and never unpickles anything.
+Config expressions (``"$..."``) are Python code, ``"%..."`` macros pull in other config text,
+and TorchScript is code too. MedView evaluates **no** expression, ever: the network is rebuilt
+only from ``network_def``, whose ``_target_`` must be in the allow-list
+(:mod:`medview.inference.networks`) and whose arguments must be literal JSON values (plain
+``"@key"`` references to literal config values are followed; a reference to an expression, to
+an object (``_target_``) or a ``%`` macro is refused with the reason). :func:`inspect_bundle`
+reads the files and lists every expression, macro and reference in full; :func:`import_bundle`
+writes the package only with ``trust_code=True`` (the CLI's ``--trust`` flag), which is needed
+because TorchScript weights are deserialised (code) to copy them out. The result is a plain
+MedView package: weights re-saved as safetensors, so running the imported model later never
+evaluates bundle code and never unpickles anything.
 """
 
 from __future__ import annotations
@@ -46,9 +50,11 @@ class BundleReport:
     config_file: Path | None
     weights_file: Path | None
     architecture: str | None
-    expressions: list[str] = field(default_factory=list)  # "$..." strings found in the configs
+    expressions: list[str] = field(default_factory=list)  # "$..." / "%..." strings found in the configs
     notes: list[str] = field(default_factory=list)  # what could not be reproduced, etc.
-    manifest: dict[str, Any] | None = None  # the draft manifest (network args may need --trust)
+    manifest: dict[str, Any] | None = None  # the draft manifest
+    expression_keys: list[str] = field(default_factory=list)  # "file: key path" of each expression
+    refused: list[str] = field(default_factory=list)  # why network_def cannot be rebuilt without code
 
     def summary(self) -> str:
         lines = [
@@ -58,10 +64,13 @@ class BundleReport:
             f"  network: {self.architecture or 'unknown'}",
         ]
         if self.expressions:
-            lines.append(f"  {len(self.expressions)} config expression(s) ($...) = Python code, e.g. "
-                         + "; ".join(e[:60] for e in self.expressions[:3]))
+            lines.append(f"  {len(self.expressions)} config expression(s) / macro(s): code that MedView never "
+                         "evaluates (with or without --trust):")
+            lines += [f"    {k} = {e}" for k, e in zip(self.expression_keys, self.expressions, strict=False)]
         if self.weights_file is not None and self.weights_file.suffix == ".ts":
-            lines.append("  weights are TorchScript (code): they are loaded once to copy the weights out")
+            lines.append("  weights are TorchScript (code): with --trust they are deserialised once to copy the "
+                         "weights out")
+        lines += [f"  refused: {r}" for r in self.refused]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -98,37 +107,50 @@ def _read_config(p: Path) -> dict[str, Any]:
     return yaml.safe_load(p.read_text(encoding="utf-8"))
 
 
-def _expressions(obj: Any, out: list[str]) -> None:
-    if isinstance(obj, str) and obj.startswith("$"):
+def _expressions(obj: Any, out: list[str], keys: list[str], where: str) -> None:
+    """Every "$..." expression and "%..." macro, with its key path, in document order."""
+    if isinstance(obj, str) and obj[:1] in ("$", "%"):
         out.append(obj)
+        keys.append(where)
     elif isinstance(obj, dict):
-        for v in obj.values():
-            _expressions(v, out)
+        for k, v in obj.items():
+            _expressions(v, out, keys, f"{where}#{k}" if where else str(k))
     elif isinstance(obj, list):
-        for v in obj:
-            _expressions(v, out)
+        for i, v in enumerate(obj):
+            _expressions(v, out, keys, f"{where}#{i}")
 
 
-def _literal(cfg: dict[str, Any], value: Any, depth: int = 0) -> Any:
-    """Resolve plain "@key" references to literal values; never evaluates "$" expressions."""
-    if depth > 8:
+def _literal(cfg: dict[str, Any], value: Any, depth: int = 0, top: bool = True) -> Any:
+    """``value`` as literal JSON: plain "@key" references to literal config values are followed;
+    anything that would need code raises _NeedsCode naming it in full ("$" expressions, "%"
+    macros, references to expressions or to objects, nested ``_target_`` objects)."""
+    if depth > 16:
         raise BundleError("reference chain too deep in the bundle config")
     if isinstance(value, str) and value.startswith("@"):
         node: Any = cfg
         for part in re.split(r"::|#", value[1:]):
-            if isinstance(node, list):
+            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
                 node = node[int(part)]
             elif isinstance(node, dict) and part in node:
                 node = node[part]
             else:
-                raise BundleError(f"unresolved reference {value}")
-        return _literal(cfg, node, depth + 1)
+                raise _NeedsCode(f"reference {value} does not name a literal config value")
+        if isinstance(node, dict) and "_target_" in node:
+            raise _NeedsCode(f"reference {value} names an object ({node['_target_']}), which would be instantiated")
+        try:
+            return _literal(cfg, node, depth + 1, top=False)
+        except _NeedsCode as exc:
+            raise _NeedsCode(f"reference {value} -> {exc}") from None
     if isinstance(value, str) and value.startswith("$"):
-        raise _NeedsCode(value)
+        raise _NeedsCode(f"expression {value}")
+    if isinstance(value, str) and value.startswith("%"):
+        raise _NeedsCode(f"macro {value}")
     if isinstance(value, dict):
-        return {k: _literal(cfg, v, depth + 1) for k, v in value.items()}
+        if not top and "_target_" in value:
+            raise _NeedsCode(f"object {value['_target_']} would be instantiated")
+        return {k: _literal(cfg, v, depth + 1, top=False) for k, v in value.items()}
     if isinstance(value, list):
-        return [_literal(cfg, v, depth + 1) for v in value]
+        return [_literal(cfg, v, depth + 1, top=False) for v in value]
     return value
 
 
@@ -298,8 +320,10 @@ def _inspect(root: Path, shown_path: Path) -> BundleReport:
     weights = _find_weights(root)
     report = BundleReport(root=shown_path, metadata=meta, config_file=cfg_path, weights_file=weights,
                           architecture=None)
-    for c in (meta, cfg):
-        _expressions(c, report.expressions)
+    for name, c in (("metadata.json", meta), (cfg_path.name if cfg_path else "config", cfg)):
+        keys: list[str] = []
+        _expressions(c, report.expressions, keys, "")
+        report.expression_keys += [f"{name}: {k}" for k in keys]
     net_def = cfg.get("network_def") if isinstance(cfg, dict) else None
     net_args = None
     if isinstance(net_def, dict) and "_target_" in net_def:
@@ -307,10 +331,22 @@ def _inspect(root: Path, shown_path: Path) -> BundleReport:
             report.architecture = _arch_name(net_def["_target_"])
         except networks.UnknownArchitecture as exc:
             report.notes.append(str(exc))
-        try:
-            net_args = {k: _literal(cfg, v) for k, v in net_def.items() if not k.startswith("_")}
-        except _NeedsCode:
-            report.notes.append("network_def uses config expressions: its arguments are resolved only with --trust")
+        net_args = {}
+        for k, v in net_def.items():
+            if k.startswith("_") and k != "_target_":
+                report.refused.append(f"network_def#{k} = {json.dumps(v)}: MedView does not run config "
+                                      "directives; remove it")
+            elif not k.startswith("_"):
+                try:
+                    net_args[k] = _literal(cfg, v, top=False)
+                except _NeedsCode as exc:
+                    report.refused.append(f"network_def#{k} = {json.dumps(v)}: {exc}; MedView evaluates no "
+                                          "config code: write the literal value instead")
+        if not isinstance(net_def["_target_"], str) or net_def["_target_"][:1] in ("$", "@", "%"):
+            report.refused.append(f"network_def#_target_ = {json.dumps(net_def['_target_'])}: must name an "
+                                  "allow-listed network literally")
+        if report.refused:
+            net_args = None
     elif weights is not None and weights.suffix == ".ts":
         report.notes.append("TorchScript without a network_def: MedView runs only allow-listed networks, "
                             "so it needs configs/inference.json with network_def to rebuild the network")
@@ -354,8 +390,8 @@ def import_bundle(path: str | Path, dest_root: str | Path | None = None, *, trus
     path = Path(path)
     if not trust_code:
         raise BundleError(
-            f"{path}: importing a MONAI bundle runs code from it (config expressions, TorchScript); "
-            "confirm with --trust to import"
+            f"{path}: importing a MONAI bundle deserialises its weights (TorchScript is code) and writes a "
+            "model package; confirm with --trust to import (config expressions are never evaluated)"
         )
     dest_root = Path(dest_root) if dest_root else config.user_data_dir() / "models"
     with tempfile.TemporaryDirectory(prefix="medview-bundle-") as tmp:
@@ -366,15 +402,12 @@ def import_bundle(path: str | Path, dest_root: str | Path | None = None, *, trus
         cfg = _read_config(report.config_file) if report.config_file else {}
         if not isinstance(cfg, dict) or "network_def" not in cfg:
             raise BundleError(f"{path}: no network_def in the inference config; " + "; ".join(report.notes))
+        if report.refused:  # nothing is evaluated, so network_def must be literal
+            raise BundleError(f"{path}: network_def cannot be rebuilt without running bundle code: "
+                              + "; ".join(report.refused))
         if report.architecture is None:
             raise BundleError(f"{path}: " + "; ".join(report.notes))
-        # the user confirmed: let MONAI resolve references and expressions of network_def
-        from monai.bundle import ConfigParser
-
-        parser = ConfigParser(cfg)
-        comp = parser.get_parsed_content("network_def", instantiate=False)
-        resolved = comp.get_config() if hasattr(comp, "get_config") else comp
-        net_args = {k: v for k, v in dict(resolved).items() if not str(k).startswith("_")}
+        net_args = dict(report.manifest["network"]["args"]) if report.manifest else {}
         net_args = json.loads(json.dumps(net_args, default=_jsonable))
         meta = report.metadata
         manifest = _draft_manifest(root, meta, cfg, report.architecture, net_args, report.notes)

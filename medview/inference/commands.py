@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="slices per batch for 2D models")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch (default: torch's choice; 1 is faster on a busy machine)")
+    p.add_argument("--unverified-ok", action="store_true",
+                   help="run also on images that cannot be checked against what the model accepts (no "
+                        "modality: NIfTI, PNG, JPEG); prediction.json then says 'input not verified'")
     p.set_defaults(func=run_infer)
 
     m = sub.add_parser("models", help="list model packages and their status; import MONAI bundles")
@@ -34,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp = msub.add_parser("import", help="turn a MONAI bundle (folder or zip) into a MedView package")
     imp.add_argument("path", help="MONAI bundle folder or .zip")
     imp.add_argument("--trust", action="store_true",
-                     help="confirm: the bundle's config expressions and TorchScript are code and will run")
+                     help="confirm the import: TorchScript weights (code) are deserialised to copy them out; "
+                          "config expressions are never evaluated")
     imp.add_argument("--id", dest="model_id", default=None, help="package id (default: from the bundle name)")
     imp.add_argument("--dest", default=None, help="models folder to write into (default: the user's)")
     imp.add_argument("--overwrite", action="store_true", help="replace an existing package folder")
@@ -80,10 +84,16 @@ def _run_import(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(report.summary())
+    if report.refused:
+        print(f"\nerror: {args.path}: network_def cannot be rebuilt without running bundle code; nothing was "
+              "imported (MedView evaluates no config expression, with or without --trust)", file=sys.stderr)
+        return 2
     if not args.trust:
         print(
-            "\nMONAI bundle configs may contain Python expressions ($...) and TorchScript weights are code;\n"
-            "importing runs them. Nothing was imported. If you trust this bundle, run again with --trust.",
+            "\nNothing was imported. MedView evaluates none of the expressions listed above; with --trust it only\n"
+            "reads network_def's literal arguments (an allow-listed network), loads the weights (TorchScript is\n"
+            "code and is deserialised once to copy them out) and writes a plain package. If you trust this\n"
+            "bundle, run again with --trust.",
         )
         return 3
     try:
@@ -124,36 +134,54 @@ def _safe(text: str) -> str:
 
 
 def _targets(path: Path):
-    """[(name, loader)] for a file, a series folder or a folder of studies."""
+    """([(name, loader)], [(name, reason)]) for a file, a series folder or a folder of studies:
+    the series to run, and what the scan could not read (reported as failed cases)."""
     from medview.io import load_series, load_volume, scan
     from medview.io.scan import file_kind
 
     if path.is_file() and file_kind(path) is not None:
-        return [(path.name, lambda progress=None: load_volume(path, progress=progress))]
+        return [(path.name, lambda progress=None: load_volume(path, progress=progress))], []
     index = scan(path)
+    problems = [(str(p), str(why)) for p, why in index.problems]
     if not index.series:
-        reason = index.problems[0][1] if index.problems else "no images found"
+        reason = problems[0][1] if problems else "no images found"
         raise RuntimeError(f"{path}: {reason}")
     out = []
     for s in index.series:
         label = " ".join(x for x in (s.patient_id, s.study_date, f"S{s.series_number}" if s.series_number else "",
                                       s.description) if x) or Path(s.path).name or s.uid
         out.append((label, lambda progress=None, s=s: load_series(s, progress=progress)))
-    return out
+    return out, problems
 
 
-def write_outputs(pred, out_dir: Path) -> list[str]:
-    """prediction.json + segmentation/gradcam/uncertainty NIfTI on the input geometry."""
+def _save_nifti(volume, path: Path) -> None:
+    """The one place `medview infer` writes a NIfTI output (heatmaps) on the input geometry."""
     from medview.io import save_volume
 
+    save_volume(volume, path)
+
+
+def _save_segmentation(pred, image, path: Path) -> None:
+    """segmentation.nii.gz + segmentation.json: the label sidecar (names, colours, provenance,
+    reference) that medview.annotation.nifti reads, so `export-seg` names the segments."""
+    from medview.annotation.correction import edit_prediction
+    from medview.annotation.nifti import save_nifti
+
+    lm, _ = edit_prediction(pred, image)
+    save_nifti(lm, path)
+
+
+def write_outputs(pred, out_dir: Path, image=None) -> list[str]:
+    """prediction.json + segmentation (with its label sidecar) / gradcam / uncertainty NIfTI on the
+    input geometry. ``image`` (the Volume it ran on) gives the sidecar's reference."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     if pred.labels is not None:
-        save_volume(pred.labels, out_dir / "segmentation.nii.gz")
-        written.append("segmentation.nii.gz")
+        _save_segmentation(pred, image if image is not None else pred.labels, out_dir / "segmentation.nii.gz")
+        written += ["segmentation.nii.gz", "segmentation.json"]
     if pred.heatmap is not None:
         name = "uncertainty.nii.gz" if pred.heatmap_kind == "uncertainty" else "gradcam.nii.gz"
-        save_volume(pred.heatmap, out_dir / name)
+        _save_nifti(pred.heatmap, out_dir / name)
         written.append(name)
     js = pred.to_json()
     js["files"] = written
@@ -161,15 +189,36 @@ def write_outputs(pred, out_dir: Path) -> list[str]:
     return ["prediction.json", *written]
 
 
+def _one_line(exc: BaseException) -> str:
+    """A failure as one line: LoadError / InferenceError messages as they are (they name the file
+    and the reason), anything else with its type so the cause stays findable."""
+    from medview.inference.package import PackageError
+    from medview.inference.pipeline import InferenceError
+    from medview.io import LoadError
+
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, (LoadError, InferenceError, PackageError, ValueError, OSError)):
+        return text
+    return f"{type(exc).__name__}: {text}"
+
+
 def run_infer(args: argparse.Namespace) -> int:
     from medview.inference.package import PackageError, find_package
-    from medview.inference.pipeline import InferenceError, run_model
+    from medview.inference.pipeline import InferenceError, run_model, validate_cam_class
     from medview.io import LoadError
 
     device = args.infer_device or getattr(args, "device", None)
     try:
         pkg = find_package(args.model)
     except PackageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    cam_class = args.cam_class
+    try:  # before any work: no model or image is loaded for a class the model does not have
+        validate_cam_class(pkg, cam_class)
+        if args.cam and pkg.task != "classification":
+            raise InferenceError(f"--cam needs a classifier; {pkg.id} is a {pkg.task} model")
+    except InferenceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if device not in (None, "", "auto"):
@@ -189,16 +238,18 @@ def run_infer(args: argparse.Namespace) -> int:
         print(f"error: {path}: does not exist", file=sys.stderr)
         return 2
     try:
-        targets = _targets(path)
-    except (LoadError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        targets, problems = _targets(path)
+    except (LoadError, RuntimeError, OSError, ValueError) as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
     out_root = Path(args.out)
-    batch = len(targets) > 1
-    failures = 0
-    summary = []
+    batch = len(targets) + len(problems) > 1
+    summary: list[dict] = []
     t0 = time.perf_counter()
     used = set()
+    for p, why in problems:  # files the scan could not read: failed cases, the rest goes on
+        print(f"error: {p}: {why}", file=sys.stderr)
+        summary.append({"case": p, "status": "failed", "reason": why})
     for n, (label, load) in enumerate(targets, 1):
         prefix = f"[{n}/{len(targets)}] " if batch else ""
         bar = _Bar(prefix)
@@ -211,28 +262,40 @@ def run_infer(args: argparse.Namespace) -> int:
             out_dir = out_root / name
         try:
             vol = load(progress=lambda f, s, bar=bar, label=label: bar(0.1 * f, f"loading {label}"))
-            ok, why = pkg.fits(vol)
-            if not ok:
-                raise InferenceError(f"model {pkg.id} does not fit: {why}")
-            pred = run_model(pkg, vol, device=device, cam=args.cam, cam_class=args.cam_class, tta=args.tta,
-                             batch_size=args.batch_size, progress=lambda f, s, bar=bar: bar(0.1 + 0.9 * f, s))
-            files = write_outputs(pred, out_dir)
-        except (LoadError, InferenceError, ValueError) as exc:
-            failures += 1
-            print(f"{prefix}error: {label}: {exc}", file=sys.stderr)
-            summary.append({"series": label, "error": str(exc)})
+            check = pkg.check_input(vol)
+            if check.refused:
+                raise InferenceError(f"model {pkg.id} does not fit: {check.reason}")
+            if check.verdict == "unverified" and not args.unverified_ok:
+                raise InferenceError(f"model {pkg.id}: {check.note()}; refused: run with --unverified-ok "
+                                     "if you know this image is what the model is made for")
+            pred = run_model(pkg, vol, device=device, cam=args.cam, cam_class=cam_class, tta=args.tta,
+                             batch_size=args.batch_size, unverified_ok=args.unverified_ok,
+                             progress=lambda f, s, bar=bar: bar(0.1 + 0.9 * f, s))
+            files = write_outputs(pred, out_dir, vol)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one case failing never aborts the others
+            reason = _one_line(exc)
+            print(f"{prefix}error: {label}: {reason}", file=sys.stderr)
+            summary.append({"case": label, "status": "failed", "reason": reason})
             continue
         for msg in pred.messages:
             print(f"{prefix}note: {msg}", file=sys.stderr)
         from medview.inference.prediction import label_size_text
 
         result = pred.top_class or ", ".join(f"{i['name']} {label_size_text(i)}" for i in pred.label_info)
+        if not pred.input_verified:
+            result += "  (input not verified)"
         print(f"{prefix}{label}: {result}  [{pred.device}, {pred.total_seconds:.2f} s] -> {out_dir}")
-        summary.append({"series": label, "out": str(out_dir), "files": files, "result": result})
+        summary.append({"case": label, "status": "ok", "out": str(out_dir), "files": files, "result": result,
+                        "input_verified": pred.input_verified, "input": pred.input})
+    failures = sum(1 for s in summary if s["status"] == "failed")
     if batch:
         out_root.mkdir(parents=True, exist_ok=True)
         (out_root / "batch.json").write_text(json.dumps({
             "model": {"id": pkg.id, "version": pkg.version, "sha256": pkg.sha256},
-            "total_s": round(time.perf_counter() - t0, 3), "series": summary}, indent=2) + "\n")
-        print(f"{len(targets) - failures}/{len(targets)} series done -> {out_root}")
+            "total_s": round(time.perf_counter() - t0, 3), "ok": len(summary) - failures, "failed": failures,
+            "cases": summary}, indent=2) + "\n")
+        tail = f", {failures} failed (see {out_root / 'batch.json'})" if failures else ""
+        print(f"{len(summary) - failures}/{len(summary)} cases done{tail} -> {out_root}")
     return 1 if failures else 0

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from medview.inference import networks, preprocess
+from medview.inference import acceptance, networks, preprocess
+from medview.inference.acceptance import InputCheck
 
 SCHEMA_VERSION = 1
 MANIFEST = "model.json"
@@ -110,31 +111,29 @@ class ModelPackage:
     def cache_key(self) -> str:
         return f"{self.id}@{self.version}#{self.sha256[:16]}"
 
+    @property
+    def accepts(self) -> dict[str, Any]:
+        """What the model accepts (``accepts`` in the manifest; see docs/MODEL_PACKAGE.md).
+
+        Without an ``accepts`` block the legacy top-level ``modality`` list is used. ``""``
+        (unknown) never counts as an accepted modality: an image without modality information
+        is *unverified*, never silently fitting."""
+        acc = self.manifest.get("accepts")
+        if isinstance(acc, dict):
+            return dict(acc)
+        mods = [m for m in self.modalities if m]
+        return {"modality": mods or ["*"]}
+
+    def check_input(self, volume) -> InputCheck:
+        """Whether this model may run on ``volume`` (a medview Volume): ok, unverified (what is
+        unknown about the image) or refused (a known mismatch, with the reason)."""
+        return acceptance.check_input(self, volume)
+
     def fits(self, volume) -> tuple[bool, str]:
-        """Whether this model can run on ``volume`` (a medview Volume), and why not."""
-        if not self.ok:
-            return False, self.reason
-        mods = self.modalities
-        vm = str(getattr(volume, "modality", "") or "")
-        if mods and "*" not in mods and vm not in mods:
-            shown = ", ".join(m or "unknown" for m in mods)
-            return False, f"made for {shown} images, this series is {vm or 'of unknown modality'}"
-        depth = volume.shape[0]
-        if self.dims == 3 and depth < 2:
-            return False, "3D model; this series is a single 2D image"
-        if self.dims == 3 and volume.is_rgb:
-            return False, "3D model; this series is a colour image"
-        max_mm = self.manifest.get("input", {}).get("max_extent_mm")
-        if max_mm and self.dims == 3:
-            # A model trained on crops (e.g. around the hippocampus) finds structures anywhere in a
-            # whole head and reports volumes that mean nothing: refuse instead of misleading.
-            extent = [n * s for n, s in zip(volume.shape[2::-1], volume.spacing, strict=False)]
-            if max(extent) > float(max_mm):
-                shown = " x ".join(f"{e:.0f}" for e in extent)
-                part = self.manifest.get("body_part") or "a region"
-                return False, (f"made for crops up to {float(max_mm):.0f} mm across ({part}); "
-                               f"this series spans {shown} mm: crop the region first")
-        return True, ""
+        """(may run, reason); an unverified input may run once the user chooses the model
+        explicitly, so it "fits" here with the reason saying what is unknown."""
+        chk = self.check_input(volume)
+        return chk.verdict != "refused", chk.reason
 
     def __repr__(self) -> str:
         extra = f", reason={self.reason!r}" if self.reason else ""
@@ -184,6 +183,7 @@ def manifest_errors(m: dict[str, Any]) -> list[str]:
         errs.append(f"task {task!r} is not one of {', '.join(TASKS)}")
     if "modality" in m and not isinstance(m["modality"], (str, list)):
         errs.append("modality must be a string or a list of strings")
+    errs += acceptance.acceptance_errors(m.get("accepts"))
 
     net = need("network", dict)
     if net is not None:
@@ -359,7 +359,9 @@ def discover_packages(paths: list[tuple[str, Path]] | None = None) -> list[Model
     """Every package folder found, usable or not (unusable ones carry the reason).
 
     The first package with a given id wins ($MEDVIEW_MODELS, then user, then bundled); a later
-    one with the same id is listed as unusable, "shadowed by" the first.
+    one with the same id is listed as unusable, "shadowed by" the first, *also when the first is
+    unusable* (e.g. its weights fail their sha256): a broken package never falls back silently
+    to another copy with the same id.
     """
     found: list[ModelPackage] = []
     seen: dict[str, ModelPackage] = {}
@@ -368,18 +370,22 @@ def discover_packages(paths: list[tuple[str, Path]] | None = None) -> list[Model
             continue
         for folder in _package_folders(root):
             pkg = validate(folder, source=source)
-            if pkg.ok:
-                if pkg.id in seen:
-                    pkg.status = "unusable"
-                    pkg.reason = f"shadowed by {seen[pkg.id].path} (same id)"
-                else:
-                    seen[pkg.id] = pkg
+            first = seen.get(pkg.id)
+            if first is None:
+                seen[pkg.id] = pkg
+            else:
+                why = f"shadowed by {first.path} (same id)"
+                if not first.ok:
+                    why += f", which is unusable: {first.reason}"
+                pkg.status, pkg.reason = "unusable", why if pkg.ok else f"{why}; itself: {pkg.reason}"
             found.append(pkg)
     return found
 
 
 def find_package(model_id: str, packages: list[ModelPackage] | None = None) -> ModelPackage:
-    """The usable package with this id (or a folder path); raises PackageError with the reason."""
+    """The package with this id (or a folder path); raises PackageError with the reason when it
+    is unusable. The first package with the id decides: an unusable one is never replaced by a
+    later copy with the same id."""
     p = Path(model_id)
     if (p / MANIFEST).is_file():
         pkg = validate(p)
@@ -388,11 +394,13 @@ def find_package(model_id: str, packages: list[ModelPackage] | None = None) -> M
         return pkg
     pkgs = discover_packages() if packages is None else packages
     matches = [k for k in pkgs if k.id == model_id]
-    for k in matches:
-        if k.ok:
-            return k
+    if matches and matches[0].ok:
+        return matches[0]
     if matches:
-        raise PackageError(f"model {model_id!r} is unusable: {matches[0].reason} ({matches[0].path})")
+        first = matches[0]
+        others = [str(k.path) for k in matches[1:]]
+        extra = f"; not falling back to {', '.join(others)}" if others else ""
+        raise PackageError(f"model {model_id!r} is unusable: {first.reason} ({first.path}){extra}")
     known = ", ".join(sorted({k.id for k in pkgs})) or "none"
     raise PackageError(f"no model package with id {model_id!r} (known: {known})")
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from medview.inference import device as devmod
 from medview.inference import geometry, preprocess
+from medview.inference.acceptance import input_identity
 from medview.inference.package import ModelPackage, PackageError, load_network
 from medview.inference.prediction import Prediction, label_statistics
 from medview.io.volume import Volume
@@ -379,6 +380,15 @@ def _class_index(package: ModelPackage, cam_class: str | int | None, probs: dict
     return classes.index(cam_class)
 
 
+def validate_cam_class(package: ModelPackage, cam_class: str | int | None) -> None:
+    """Refuse a Grad-CAM class the model does not have, before any work (model or image load)."""
+    if cam_class is None:
+        return
+    if package.task != "classification":
+        raise InferenceError(f"--cam-class needs a classifier; {package.id} is a {package.task} model")
+    _class_index(package, cam_class, None)
+
+
 def _default_batch(device) -> int:
     return 16 if device.type == "cuda" else (4 if device.type == "mps" else 1)
 
@@ -399,6 +409,7 @@ def run_model(
     cancelled: CancelledFn | None = None,
     gui_worker: bool = False,
     cache: ResultsCache | None = None,
+    unverified_ok: bool = False,
 ) -> Prediction:
     """Run ``package`` on ``volume``; see the module docstring.
 
@@ -407,13 +418,21 @@ def run_model(
     from test-time flips (``input.tta_flip_axes``); the labels stay those of the plain pass.
     ``gui_worker=True`` limits torch to one thread so the GUI keeps a core. ``cache`` (e.g.
     ``DEFAULT_CACHE``) returns a stored result for the same series + model version + options.
+    The input is checked against the model's acceptance declaration first
+    (:mod:`medview.inference.acceptance`): a known mismatch raises InferenceError; an input the
+    check cannot verify (no modality information) raises too unless ``unverified_ok`` (the user
+    chose the model explicitly), and then the result says "input not verified for this model".
     """
     import torch
 
     progress = progress or no_progress
-    ok, why = package.fits(volume)
-    if not ok:
-        raise InferenceError(f"model {package.id} cannot run on this series: {why}")
+    check = package.check_input(volume)
+    if check.refused:
+        raise InferenceError(f"model {package.id} cannot run on this series: {check.reason}")
+    if check.verdict == "unverified" and not unverified_ok:
+        raise InferenceError(f"model {package.id}: {check.note()}; it runs only when chosen explicitly "
+                             "(command line: --unverified-ok)")
+    validate_cam_class(package, cam_class)
     if cam and cam not in CAM_KINDS:
         raise InferenceError(f"unknown explanation {cam!r}; expected one of {', '.join(CAM_KINDS)}")
     if cam and package.task != "classification":
@@ -423,7 +442,8 @@ def run_model(
         hit = cache.get(key)
         if hit is not None:
             progress(1.0, "done (cached)")
-            return dataclasses.replace(hit, from_cache=True)
+            return dataclasses.replace(hit, from_cache=True, input=input_identity(volume),
+                                       input_check=check.to_json())
     if gui_worker:
         torch.set_num_threads(1)
 
@@ -454,7 +474,11 @@ def run_model(
         cpu = torch.device("cpu")
         runner = _Runner(package, cpu, 1, messages)
         pred = _run(package, volume, runner, cam, cam_class, tta, progress, cancelled, timings)
+    if not check.verified:
+        messages.insert(0, check.note())
     pred.messages = messages
+    pred.input = input_identity(volume)
+    pred.input_check = check.to_json()
     timings["total"] = time.perf_counter() - t0
     pred.timings = timings
     progress(1.0, "done")

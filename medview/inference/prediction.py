@@ -33,6 +33,14 @@ class Prediction:
     cam_class: str | None = None
     messages: list[str] = field(default_factory=list)  # e.g. "CUDA out of memory: retried on CPU"
     from_cache: bool = False
+    # what it ran on: path, series UID, patient (medview.inference.acceptance.input_identity), and
+    # whether the model's acceptance declaration was verified on it (InputCheck.to_json())
+    input: dict[str, Any] = field(default_factory=dict)
+    input_check: dict[str, Any] = field(default_factory=lambda: {"verified": True, "verdict": "ok"})
+
+    @property
+    def input_verified(self) -> bool:
+        return bool(self.input_check.get("verified", True))
 
     @property
     def total_seconds(self) -> float:
@@ -54,6 +62,9 @@ class Prediction:
                 "sha256": self.model_sha256,
             },
             "task": self.task,
+            "input": dict(self.input),
+            "input_verified": self.input_verified,
+            "input_check": dict(self.input_check),
             "device": self.device,
             "timing_s": {k: round(float(v), 4) for k, v in self.timings.items()},
             "messages": list(self.messages),

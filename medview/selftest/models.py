@@ -135,7 +135,7 @@ def run_one(pkg, vols: list, device, state: dict) -> tuple[str, str]:
         return SKIP, what
     cam = "gradcam" if pkg.task == "classification" and pkg.gradcam_layer else None
     t0 = time.perf_counter()
-    pred = run_model(pkg, vol, device=device, cam=cam)
+    pred = run_model(pkg, vol, device=device, cam=cam, unverified_ok=True)  # a sample chosen for it
     dt = time.perf_counter() - t0
     errs = check_prediction(pkg, vol, pred)
     if errs:

@@ -411,7 +411,7 @@ def evaluate_model(model_id: str, package: str | Path | None = None, part: str =
     net = load_network(pkg) if recipe.id == "retina-vessels" else None
     for i, s in enumerate(samples):
         vol = load_volume(s.image)
-        pred = run_model(pkg, vol, device="cpu")
+        pred = run_model(pkg, vol, device="cpu", unverified_ok=True)  # the model's own held-out data
         item: dict[str, Any] = {"name": s.name}
         if recipe.kind == "classification":
             item["y"] = int(s.target)

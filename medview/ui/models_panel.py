@@ -173,6 +173,10 @@ class ModelsPanel(QWidget):
         # results
         self.results = QGroupBox("Result")
         rl = QVBoxLayout(self.results)
+        self.verify_label = QLabel("")  # "input not verified for this model: ..." on an unverified input
+        self.verify_label.setWordWrap(True)
+        self.verify_label.setStyleSheet("color: #c87800; font-weight: bold")
+        rl.addWidget(self.verify_label)
         self.top_label = QLabel("")
         self.top_label.setWordWrap(True)
         rl.addWidget(self.top_label)
@@ -242,28 +246,45 @@ class ModelsPanel(QWidget):
         self.list.clear()
         vol = self.state.volume
         first_ok = None
+        self._checks = {}
         for pkg in self.packages:
+            verified = False
             if vol is not None:
-                fits, why = pkg.fits(vol)
+                chk = pkg.check_input(vol)
+                self._checks[str(pkg.path)] = chk
+                fits, verified = not chk.refused, chk.ok
+                why = chk.note() if chk.verdict == "unverified" else chk.reason
             else:
                 fits, why = pkg.ok, (pkg.reason if not pkg.ok else "")
             text = f"{pkg.name}  v{pkg.version}" if pkg.ok else f"{pkg.id}"
             kind = {"classification": "classifier", "segmentation": "segmentation", "regression": "regression"}
             text += f"  [{kind.get(pkg.task, pkg.task or '?')}, {pkg.dims}D]" if pkg.ok else "  [unusable]"
-            if not fits:
-                text += f"\n    {why}"
+            if why:
+                text += f"\n    {why}" + ("; select it to run anyway" if fits else "")
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, pkg)
             item.setToolTip(f"{pkg.path}\n{why}" if why else str(pkg.path))
             if not fits:
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled & ~Qt.ItemFlag.ItemIsSelectable)
+            elif not verified and vol is not None:
+                item.setForeground(QColor(200, 120, 0))
             self.list.addItem(item)
-            if fits and (first_ok is None or (current is not None and pkg.path == current.path)):
+            # only a verified model is preselected; an unverified one runs only when the user picks it
+            if verified and (first_ok is None or (current is not None and pkg.path == current.path)):
                 first_ok = item
+        if first_ok is None:
+            self.list.setCurrentItem(None)
         self.list.blockSignals(False)
         if first_ok is not None:
             self.list.setCurrentItem(first_ok)
         self._on_selection()
+
+    def input_check(self, pkg):
+        """The acceptance check of ``pkg`` on the open series (None without a series)."""
+        if pkg is None or self.state.volume is None:
+            return None
+        chk = getattr(self, "_checks", {}).get(str(pkg.path))
+        return chk if chk is not None else pkg.check_input(self.state.volume)
 
     def item_for(self, model_id: str) -> QListWidgetItem | None:
         for i in range(self.list.count()):
@@ -304,7 +325,12 @@ class ModelsPanel(QWidget):
             if is_cls:
                 self.cam_class_combo.addItem("top class")
                 self.cam_class_combo.addItems(pkg.classes)
-        if pkg is None:
+        chk = self.input_check(pkg)
+        if pkg is None and self.state.volume is not None and any(
+                c.verdict == "unverified" for c in getattr(self, "_checks", {}).values()):
+            self.info_label.setText("No model is verified for this series (it does not say what it shows); "
+                                    "select one to run it anyway.")
+        elif pkg is None:
             self.info_label.setText("No model fits this series." if self.state.volume is not None and self.packages
                                     else ("Open an image to run a model." if self.packages else
                                           "No model packages found."))
@@ -314,7 +340,10 @@ class ModelsPanel(QWidget):
             body = pkg.manifest.get("body_part")
             if body:
                 parts.append(str(body))
-            self.info_label.setText(f"{pkg.id} v{pkg.version}: " + "; ".join(parts))
+            text = f"{pkg.id} v{pkg.version}: " + "; ".join(parts)
+            if chk is not None and chk.verdict == "unverified":
+                text += f"\n{chk.note()}"
+            self.info_label.setText(text)
 
     # ---- running ---------------------------------------------------------------------------------
     def options(self) -> dict[str, Any]:
@@ -338,7 +367,11 @@ class ModelsPanel(QWidget):
             return None
         self.error_label.setText("")
         self._job_volume = vol
-        w = Worker(run_model, pkg, vol, gui_worker=True, cache=self.cache, **self.options())
+        chk = self.input_check(pkg)
+        # the user selected this model: an unverified input runs, and its result says so
+        unverified_ok = chk is not None and chk.verdict == "unverified"
+        w = Worker(run_model, pkg, vol, gui_worker=True, cache=self.cache, unverified_ok=unverified_ok,
+                   **self.options())
         w.signals.progress.connect(self._on_progress)
         w.signals.finished.connect(lambda pred, w=w: self._on_finished(w, pred))
         w.signals.failed.connect(lambda msg, w=w, pkg=pkg: self._on_failed(w, pkg, msg))
@@ -404,6 +437,9 @@ class ModelsPanel(QWidget):
         if not has:
             return
         self._clear_layers()
+        note = "" if pred.input_verified else str(pred.input_check.get("note") or "input not verified for this model")
+        self.verify_label.setText(note)
+        self.verify_label.setVisible(bool(note))
         opacity = self.opacity_slider.value() / 100.0
         if pred.probabilities or pred.values:
             vals = pred.probabilities or pred.values

@@ -35,6 +35,7 @@ def _make_bundle(root, marker, weights="pt", with_network_def=True):
     cfg = {
         "imports": ["$import os"],
         "spatial": 3,
+        "net_channels": [4, 8],
         "side_effect": f"$open({str(marker)!r}, 'w').write('ran')",
         "preprocessing": {"_target_": "Compose", "transforms": [
             {"_target_": "LoadImaged", "keys": "image"},
@@ -49,7 +50,7 @@ def _make_bundle(root, marker, weights="pt", with_network_def=True):
     }
     if with_network_def:
         cfg["network_def"] = {"_target_": "monai.networks.nets.UNet", "spatial_dims": "@spatial",
-                              "in_channels": 1, "out_channels": 3, "channels": "$[4, 8]", "strides": [2],
+                              "in_channels": 1, "out_channels": 3, "channels": "@net_channels", "strides": [2],
                               "num_res_units": 1}
     (root / "configs" / "inference.json").write_text(json.dumps(cfg))
     if weights == "pt":
@@ -70,7 +71,8 @@ def test_import_needs_trust_and_evaluates_nothing_before(tmp_path, capsys):
     with pytest.raises(bundle.BundleError, match="--trust"):
         bundle.import_bundle(tmp_path / "b", dest)
     report = bundle.inspect_bundle(tmp_path / "b")
-    assert report.architecture == "UNet" and len(report.expressions) == 3
+    assert report.architecture == "UNet" and len(report.expressions) == 2
+    assert f"side_effect = $open({str(marker)!r}, 'w').write('ran')" in out  # listed in full
     assert any("RandGaussianNoised" in n for n in report.notes)
 
 
@@ -89,7 +91,7 @@ def test_import_with_trust_gives_a_plain_package_with_the_same_outputs(tmp_path,
     dest = tmp_path / "models"
     rc = main(["models", "import", str(src), "--dest", str(dest), "--trust"])
     assert rc == 0, capsys.readouterr()
-    assert not marker.exists()  # only network_def was resolved; other expressions never ran
+    assert not marker.exists()  # no expression ran
     pkg = package.validate(dest / "spleen-ct-demo")
     assert pkg.ok, pkg.reason
     m = pkg.manifest
@@ -125,3 +127,64 @@ def test_network_outside_the_allow_list_is_refused(tmp_path, capsys):
     cfg_path.write_text(json.dumps(cfg))
     rc = main(["models", "import", str(tmp_path / "b"), "--dest", str(tmp_path / "models"), "--trust"])
     assert rc == 2 and "unknown network architecture" in capsys.readouterr().err
+
+
+def _crafted(tmp_path, marker, where):
+    """The demo bundle with a `$import os; os.system(...)`-style payload put at ``where``."""
+    _make_bundle(tmp_path / "b", marker)
+    cfg_path = tmp_path / "b" / "configs" / "inference.json"
+    cfg = json.loads(cfg_path.read_text())
+    payload = f"$__import__('os').system('touch {marker}')"
+    if where == "argument":
+        cfg["network_def"]["out_channels"] = payload
+    elif where == "reference":  # a plain-looking @ reference to an expression
+        cfg["n_out"] = payload
+        cfg["network_def"]["out_channels"] = "@n_out"
+    elif where == "nested reference":
+        cfg["sizes"] = {"out": payload}
+        cfg["network_def"]["out_channels"] = "@sizes#out"
+    elif where == "object":  # a reference to something that would be instantiated
+        cfg["act"] = {"_target_": "os.system", "command": f"touch {marker}"}
+        cfg["network_def"]["act"] = "@act"
+    elif where == "macro":
+        cfg["network_def"]["channels"] = "%configs/other.json#channels"
+    elif where == "target":
+        cfg["network_def"]["_target_"] = payload
+    elif where == "directive":
+        cfg["network_def"]["_requires_"] = payload
+    cfg_path.write_text(json.dumps(cfg))
+    return payload
+
+
+@pytest.mark.parametrize("where", ["argument", "reference", "nested reference", "object", "macro", "target",
+                                   "directive"])
+def test_trust_never_evaluates_a_crafted_expression(tmp_path, capsys, where):
+    marker = tmp_path / "pwned.txt"
+    payload = _crafted(tmp_path, marker, where)
+    dest = tmp_path / "models"
+    rc = main(["models", "import", str(tmp_path / "b"), "--dest", str(dest), "--trust"])
+    text = capsys.readouterr()
+    assert rc == 2, text
+    assert not marker.exists()  # nothing ran
+    assert not dest.exists()  # nothing written
+    assert "network_def cannot be rebuilt without running bundle code" in text.err
+    if where in ("argument", "reference", "nested reference", "target", "directive"):
+        assert payload in text.out  # the expression is shown in full, not cut
+    with pytest.raises(bundle.BundleError, match="without running bundle code"):
+        bundle.import_bundle(tmp_path / "b", dest, trust_code=True)
+    assert not marker.exists()
+
+
+def test_without_trust_every_expression_is_listed_in_full(tmp_path, capsys):
+    marker = tmp_path / "pwned.txt"
+    _make_bundle(tmp_path / "b", marker)
+    cfg_path = tmp_path / "b" / "configs" / "inference.json"
+    cfg = json.loads(cfg_path.read_text())
+    long = "$" + " + ".join(f"len('{i * 'x'}')" for i in range(30))  # > 60 characters
+    cfg["postprocessing"] = {"_target_": "Compose", "transforms": [{"_target_": "Lambdad", "func": long}]}
+    cfg_path.write_text(json.dumps(cfg))
+    rc = main(["models", "import", str(tmp_path / "b"), "--dest", str(tmp_path / "models")])
+    out = capsys.readouterr().out
+    assert rc == 3 and long in out and "postprocessing#transforms#0#func" in out
+    assert "imports#0 = $import os" in out and "3 config expression(s)" in out
+    assert not marker.exists()

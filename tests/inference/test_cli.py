@@ -26,9 +26,23 @@ def test_infer_file_writes_prediction_and_segmentation_on_input_geometry(seg3d_p
     src = tmp_path / "case.nii.gz"
     _oblique_nifti(src)
     out = tmp_path / "out"
+    # a NIfTI states no modality: refused with the reason unless acknowledged
     rc = main(["infer", "--model", seg3d_package.id, str(src), "--out", str(out), "--device", "cpu", "--tta"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "input not verified for this model: unknown modality" in err and "--unverified-ok" in err
+    assert "Traceback" not in err and not (out / "prediction.json").exists()
+    rc = main(["infer", "--model", seg3d_package.id, str(src), "--out", str(out), "--device", "cpu", "--tta",
+               "--unverified-ok"])
     assert rc == 0, capsys.readouterr()
     js = json.loads((out / "prediction.json").read_text())
+    assert js["input_verified"] is False and js["input"]["path"] == str(src)
+    # the label sidecar beside the segmentation, in the format medview.annotation.nifti reads
+    from medview.annotation.nifti import load_nifti, read_sidecar
+
+    side = read_sidecar(out / "segmentation.nii.gz")
+    assert [(lab["value"], lab["name"]) for lab in side["labels"]] == [(1, "object")]
+    assert side["provenance"]["source"] == "model" and side["provenance"]["model_id"] == seg3d_package.id
+    assert load_nifti(out / "segmentation.nii.gz").labels[1].name == "object"
     assert js["model"] == {"id": seg3d_package.id, "name": seg3d_package.name, "version": "0.1.0",
                            "sha256": seg3d_package.sha256}
     assert js["device"].startswith("cpu") and js["timing_s"]["total"] > 0
@@ -56,17 +70,21 @@ def test_infer_batch_over_a_folder_of_studies_with_cam(cls_package, tmp_path, ca
         Image.fromarray(np.clip(img * 40 + 100, 0, 255).astype(np.uint8)).save(tmp_path / "in" / study / "x.png")
     out = tmp_path / "out"
     # a package folder works as --model too
-    rc = main(["infer", "--model", str(cls_package.path), str(tmp_path / "in"), "--out", str(out), "--cam"])
+    # PNGs state no modality: the model runs on them only with the explicit acknowledgement
+    rc = main(["infer", "--model", str(cls_package.path), str(tmp_path / "in"), "--out", str(out), "--cam",
+               "--unverified-ok"])
     text = capsys.readouterr()
     assert rc == 0, text
     batch = json.loads((out / "batch.json").read_text())
-    assert len(batch["series"]) == 2 and all("error" not in s for s in batch["series"])
+    assert len(batch["cases"]) == 2 and all(s["status"] == "ok" for s in batch["cases"])
     assert "[1/2]" in text.err and "[2/2]" in text.err  # progress per series
-    for s in batch["series"]:
+    for s in batch["cases"]:
         d = out / s["out"].split("/")[-1]
         js = json.loads((d / "prediction.json").read_text())
         assert set(js["probabilities"]) == {"plain", "spot"} and js["heatmap"]["kind"] == "gradcam"
         assert (d / "gradcam.nii.gz").is_file()
+        assert js["input_verified"] is False and "input not verified for this model" in js["input_check"]["note"]
+        assert js["input"]["path"].endswith("x.png")
 
 
 def test_infer_errors_are_one_clear_line(tmp_path, capsys, monkeypatch):
@@ -78,11 +96,13 @@ def test_infer_errors_are_one_clear_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MEDVIEW_MODELS", str(tmp_path / "m"))
     rc = main(["infer", "--model", "tiny", str(tmp_path), "--out", str(tmp_path / "o"), "--device", "cuda:9"])
     assert rc == 2 and "device 'cuda:9' is not available" in capsys.readouterr().err
-    src = tmp_path / "ct.nii.gz"
-    save_volume(Volume(np.zeros((3, 8, 8), np.float32), meta={"Modality": "CT"}), src)
-    rc = main(["infer", "--model", "tiny", str(src), "--out", str(tmp_path / "o")])
+    from pydicom.data import get_testdata_file
+
+    ct = get_testdata_file("CT_small.dcm")  # a real CT DICOM: a known modality that does not match
+    rc = main(["infer", "--model", "tiny", ct, "--out", str(tmp_path / "o"), "--unverified-ok"])
     err = capsys.readouterr().err
-    assert rc == 1 and "model tiny does not fit" in err and "made for MR" in err
+    assert rc == 1 and "model tiny does not fit" in err and "made for MR images, this series is CT" in err
+    assert "Traceback" not in err and not (tmp_path / "o" / "prediction.json").exists()
 
 
 def test_models_lists_usable_and_unusable(tmp_path, monkeypatch, capsys):
