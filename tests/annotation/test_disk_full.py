@@ -25,6 +25,7 @@ from medview.annotation import EditHistory, LabelMap, paint
 from medview.annotation.journal import HEAD, encode_record, scan_journal
 from medview.annotation.workspace import Workspace, load_workspace, read_journal
 from medview.io.volume import Volume
+from tests.ui.conftest import loaded_window, main_window, t1_dir  # noqa: F401  (fixtures of the window test)
 
 SHAPE = (10, 96, 112)
 
@@ -257,3 +258,54 @@ def test_garbage_and_a_torn_tail_are_skipped():
     assert [h["seq"] for h, _ in recs] == [1, 2]
     assert zlib.decompress(recs[1][1]) == b"abc"
     assert skipped == 3
+
+
+@pytest.mark.gui
+def test_brush_strokes_in_the_window_on_a_full_disk_show_a_banner_and_are_kept(tmpfs, loaded_window, qtbot, capsys):  # noqa: F811
+    """The real window, offscreen: brush strokes with the mouse on a full disk; no exception
+    reaches the brush tool, the annotation panel shows the banner and the status bar the
+    message at once; when space returns the banner clears and the disk holds every stroke."""
+    from PySide6.QtWidgets import QApplication
+
+    from medview.ui.annotation_panel import install
+    from tests.ui.conftest import drag, voxel_to_widget
+
+    win = loaded_window
+    panel = install(win)
+    QApplication.processEvents()
+    try:
+        panel.session.workspace_base = tmpfs
+        panel.new_button.click()
+        s = panel.session
+        assert s.active and s.workspace is not None and s.workspace.root.parent == tmpfs
+        s.workspace.retry_interval = 0.2
+        panel.radius_spin.setValue(3.0)
+        view = win.viewer.views["axial"]
+        i0, j0, k = win.state.cursor
+        QApplication.processEvents()
+        filler = fill(tmpfs)
+        n = 6
+        for t in range(n):
+            a = voxel_to_widget(view, (i0 - 40 + 12 * t, j0 - 20 + 5 * t, k))
+            b = voxel_to_widget(view, (i0 - 30 + 12 * t, j0 - 10 + 5 * t, k))
+            drag(view, a, b)
+        assert len(s.history.undo_names()) == n
+        qtbot.waitUntil(lambda: panel.save_error_label.isVisible(), timeout=5000)
+        text = panel.save_error_label.text()
+        assert text.startswith("Autosave failed: disk full at ") and str(tmpfs) in text and "kept in memory" in text
+        assert win.statusBar().currentMessage() == text
+        want = s.labelmap.array.copy()
+        assert want.any()
+        filler.unlink()
+        qtbot.waitUntil(lambda: not panel.save_error_label.isVisible(), timeout=20000)
+        assert "Autosave OK again" in win.statusBar().currentMessage()
+        ws = s.workspace
+        qtbot.waitUntil(lambda: ws.last_snapshot_seq >= ws.seq and not ws.unsaved, timeout=20000)
+        lm, _ = load_workspace(ws.root)
+        painted_strokes = len(s.history.undo_names())
+        same = np.array_equal(lm.array, want)
+        with capsys.disabled():
+            print(f"\n[window] strokes made={n} recovered={painted_strokes if same else 'MISMATCH'}")
+        assert same
+    finally:
+        panel.shutdown()
