@@ -1,7 +1,10 @@
 """EditHistory: named undo/redo over a LabelMap that stores only changed regions.
 
 A stroke (press .. release) is many ``Change``s merged into one entry: the union box with the
-values before the stroke and after it, zlib-compressed (label maps compress 20-100x). Memory is
+values before the stroke and after it. While drawing, each dab keeps only its own box and old
+values (cost per dab = its own size, never the growing stroke box: linear in stroke length);
+``end`` merges them once (the earliest dab's old value of a voxel is its value before the
+stroke). Entries are zlib-compressed (label maps compress 20-100x). Memory is
 bounded by ``max_bytes``: the oldest entries are dropped first.
 
 Listeners (``history.listeners``) hear every committed edit as ``fn(kind, change)`` with kind
@@ -65,7 +68,7 @@ class EditHistory:
         self._stroke_name: str | None = None
         self._lo: np.ndarray | None = None
         self._hi: np.ndarray | None = None
-        self._old: np.ndarray | None = None
+        self._dabs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (lo, hi, old) of each dab
 
     # ---- recording -----------------------------------------------------------------------
     @property
@@ -76,7 +79,8 @@ class EditHistory:
         if self.in_stroke:
             self.end()
         self._stroke_name = name
-        self._lo = self._hi = self._old = None
+        self._lo = self._hi = None
+        self._dabs = []
 
     def add(self, change: Change | None) -> None:
         """Record a change that was already applied to the label map (part of a stroke)."""
@@ -86,34 +90,31 @@ class EditHistory:
             self.push(change)
             return
         lo, hi = np.asarray(change.lo), np.asarray(change.hi)
-        if self._old is None:
-            self._lo, self._hi, self._old = lo, hi, change.old.copy()
-            return
-        assert self._lo is not None and self._hi is not None
-        if np.all(lo >= self._lo) and np.all(hi <= self._hi):
-            # inside the stroke's box: only voxels the stroke had not touched yet take the change's
-            # old values, and those are equal to the pre-stroke values already stored; nothing to do
-            return
-        ulo, uhi = np.minimum(lo, self._lo), np.maximum(hi, self._hi)
-        usl = tuple(slice(int(a), int(b)) for a, b in zip(ulo, uhi, strict=False))
-        merged = self.labelmap.array[usl].copy()  # current (after this change)
-        csl = tuple(slice(int(a - u), int(b - u)) for a, b, u in zip(lo, hi, ulo, strict=False))
-        merged[csl] = change.old  # before this change
-        psl = tuple(slice(int(a - u), int(b - u)) for a, b, u in zip(self._lo, self._hi, ulo, strict=False))
-        merged[psl] = self._old  # before the stroke wins
-        self._lo, self._hi, self._old = ulo, uhi, merged
+        if not self._dabs:
+            self._lo, self._hi = lo, hi
+        else:
+            plo, phi, _ = self._dabs[-1]
+            if np.all(lo >= plo) and np.all(hi <= phi):
+                # inside the previous dab's box: every voxel there already has its pre-stroke value
+                # stored (by that dab or an earlier one); the change's old values add nothing
+                return
+            self._lo, self._hi = np.minimum(lo, self._lo), np.maximum(hi, self._hi)
+        self._dabs.append((lo, hi, change.old.copy()))
 
     def end(self) -> Change | None:
         """Close the stroke: one named entry on the undo stack. Returns the merged change."""
         name, self._stroke_name = self._stroke_name, None
-        if self._old is None or name is None:
-            self._old = None
+        dabs, self._dabs = self._dabs, []
+        if not dabs or name is None:
             return None
         assert self._lo is not None and self._hi is not None
+        ulo = self._lo
         sl = tuple(slice(int(a), int(b)) for a, b in zip(self._lo, self._hi, strict=False))
         new = self.labelmap.array[sl].copy()
-        ch = Change(tuple(int(x) for x in self._lo), tuple(int(x) for x in self._hi), self._old, new, name)  # type: ignore[arg-type]
-        self._old = None
+        old = new.copy()  # voxels no dab touched: unchanged
+        for lo, hi, dab_old in reversed(dabs):  # the earliest dab's old value (pre-stroke) wins
+            old[tuple(slice(int(a - u), int(b - u)) for a, b, u in zip(lo, hi, ulo, strict=False))] = dab_old
+        ch = Change(tuple(int(x) for x in self._lo), tuple(int(x) for x in self._hi), old, new, name)  # type: ignore[arg-type]
         if not np.any(ch.old != ch.new):
             return None
         self._commit(ch)
