@@ -134,13 +134,13 @@ def _safe(text: str) -> str:
 
 
 def _targets(path: Path):
-    """([(name, loader)], [(name, reason)]) for a file, a series folder or a folder of studies:
+    """([(name, path, loader)], [(path, reason)]) for a file, a series folder or a folder of studies:
     the series to run, and what the scan could not read (reported as failed cases)."""
     from medview.io import load_series, load_volume, scan
     from medview.io.scan import file_kind
 
     if path.is_file() and file_kind(path) is not None:
-        return [(path.name, lambda progress=None: load_volume(path, progress=progress))], []
+        return [(path.name, str(path), lambda progress=None: load_volume(path, progress=progress))], []
     index = scan(path)
     problems = [(str(p), str(why)) for p, why in index.problems]
     if not index.series:
@@ -150,7 +150,7 @@ def _targets(path: Path):
     for s in index.series:
         label = " ".join(x for x in (s.patient_id, s.study_date, f"S{s.series_number}" if s.series_number else "",
                                       s.description) if x) or Path(s.path).name or s.uid
-        out.append((label, lambda progress=None, s=s: load_series(s, progress=progress)))
+        out.append((label, str(s.path), lambda progress=None, s=s: load_series(s, progress=progress)))
     return out, problems
 
 
@@ -197,9 +197,10 @@ def _one_line(exc: BaseException) -> str:
     from medview.io import LoadError
 
     text = " ".join(str(exc).split()) or type(exc).__name__
-    if isinstance(exc, (LoadError, InferenceError, PackageError, ValueError, OSError)):
+    if isinstance(exc, (LoadError, InferenceError, PackageError)):
         return text
-    return f"{type(exc).__name__}: {text}"
+    kind = type(exc).__name__ if type(exc).__module__ == "builtins" else f"{type(exc).__module__}.{type(exc).__name__}"
+    return f"cannot read or process it ({kind}: {text})"
 
 
 def run_infer(args: argparse.Namespace) -> int:
@@ -249,8 +250,8 @@ def run_infer(args: argparse.Namespace) -> int:
     used = set()
     for p, why in problems:  # files the scan could not read: failed cases, the rest goes on
         print(f"error: {p}: {why}", file=sys.stderr)
-        summary.append({"case": p, "status": "failed", "reason": why})
-    for n, (label, load) in enumerate(targets, 1):
+        summary.append({"case": p, "path": p, "status": "failed", "reason": why})
+    for n, (label, src, load) in enumerate(targets, 1):
         prefix = f"[{n}/{len(targets)}] " if batch else ""
         bar = _Bar(prefix)
         out_dir = out_root
@@ -276,8 +277,10 @@ def run_infer(args: argparse.Namespace) -> int:
             raise
         except Exception as exc:  # noqa: BLE001 - one case failing never aborts the others
             reason = _one_line(exc)
-            print(f"{prefix}error: {label}: {reason}", file=sys.stderr)
-            summary.append({"case": label, "status": "failed", "reason": reason})
+            where = src if src.endswith(label) else f"{label} ({src})"
+            print(f"{prefix}error: {reason}" if reason.startswith(src) else f"{prefix}error: {where}: {reason}",
+                  file=sys.stderr)
+            summary.append({"case": label, "path": src, "status": "failed", "reason": reason})
             continue
         for msg in pred.messages:
             print(f"{prefix}note: {msg}", file=sys.stderr)
@@ -287,8 +290,8 @@ def run_infer(args: argparse.Namespace) -> int:
         if not pred.input_verified:
             result += "  (input not verified)"
         print(f"{prefix}{label}: {result}  [{pred.device}, {pred.total_seconds:.2f} s] -> {out_dir}")
-        summary.append({"case": label, "status": "ok", "out": str(out_dir), "files": files, "result": result,
-                        "input_verified": pred.input_verified, "input": pred.input})
+        summary.append({"case": label, "path": src, "status": "ok", "out": str(out_dir), "files": files,
+                        "result": result, "input_verified": pred.input_verified, "input": pred.input})
     failures = sum(1 for s in summary if s["status"] == "failed")
     if batch:
         out_root.mkdir(parents=True, exist_ok=True)
