@@ -9,7 +9,12 @@ the undo entry + append the workspace journal) and the undo memory per stroke.
     QT_QPA_PLATFORM=offscreen python benchmarks/bench_edit.py [--events 400] [--layout 1x3]
 
 Uses the 512x512 T1 post-contrast series from ../shared/data when present (else a synthetic
-512x512x24 volume). The last line is ``ms_per_event=<mean over all events, 1x3 layout>``.
+512x512x24 volume) for the 2D brush, and a 300x512x512 label map (synthetic CT-sized image) for
+the 3D sphere brush with long diagonal strokes (through slices), autosave on. The GUI-thread
+stall is measured with a 1 ms ticker on the GUI thread while the autosave thread snapshots,
+plus the session start (new label map) and stop (close) times on the GUI thread.
+Last lines: ``worst_stall_ms=<largest GUI-thread stall: autosave, start or stop, 3D run>`` and
+``ms_per_event=<p95 per event, 3D sphere run, 1x3 layout>``.
 """
 
 from __future__ import annotations
@@ -39,7 +44,27 @@ def _volume():
     return Volume(rng.integers(0, 1000, (24, 512, 512)).astype(np.int16), spacing=(0.43, 0.43, 6.5)), "synthetic"
 
 
-def run(layout: str, n_events: int, radius_mm: float, workspace: bool) -> dict:
+def _big_volume():
+    from medview.io.volume import Volume
+
+    img = np.zeros((300, 512, 512), np.int16)
+    img[:, 100:400, 100:400] = 300
+    return Volume(img, spacing=(0.7, 0.7, 1.0)), "synthetic 300x512x512"
+
+
+def _ticker_worst_gap(app, seconds: float) -> float:
+    """Worst extra delay of a 1 ms sleep on the GUI thread (the GIL held by someone else)."""
+    worst = 0.0
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t0 = time.perf_counter()
+        time.sleep(0.001)
+        app.processEvents()
+        worst = max(worst, time.perf_counter() - t0 - 0.001)
+    return worst
+
+
+def run(layout: str, n_events: int, radius_mm: float, workspace: bool, big: bool = False) -> dict:
     from PySide6.QtWidgets import QApplication
 
     from medview.ui.annotation_tools import AnnotationSession
@@ -47,7 +72,7 @@ def run(layout: str, n_events: int, radius_mm: float, workspace: bool) -> dict:
     from medview.ui.viewer_state import ToolEvent, ViewerState
 
     app = QApplication.instance() or QApplication([])
-    vol, src = _volume()
+    vol, src = _big_volume() if big else _volume()
     state = ViewerState()
     area = ViewerArea(state)
     area.resize(1500 if layout == "1x3" else 800, 600 if layout == "1x3" else 800)
@@ -57,26 +82,37 @@ def run(layout: str, n_events: int, radius_mm: float, workspace: bool) -> dict:
     app.processEvents()
     tmp = tempfile.TemporaryDirectory()
     session = AnnotationSession(state, use_workspace=workspace, workspace_base=Path(tmp.name))
+    t0 = time.perf_counter()
     session.new_labelmap()
+    start_ms = 1000 * (time.perf_counter() - t0)
+    if session.workspace is not None:
+        session.workspace.autosave_delay = 0.3  # snapshots during the run (default 2 s)
     session.radius_mm = radius_mm
+    session.sphere = big
     tool = session.tools["annotate.brush"]
     views = [v for v in area.views.values() if v.isVisible()]
     app.processEvents()
     z, y, x = vol.shape
     k = z // 2
     rng = np.random.default_rng(1)
-    per_stroke = 40
-    ev_times, end_times = [], []
+    per_stroke = 120 if big else 40
+    ev_times, end_times, stalls = [], [], []
     n_strokes = 0
     done = 0
     while done < n_events:
-        start = rng.uniform([60, 60], [x - 60, y - 60])
-        steps = np.cumsum(rng.normal(0, 3.0, size=(per_stroke, 2)), axis=0) + start
-        steps = np.clip(steps, 5, [x - 6, y - 6])
+        if big:  # long diagonal stroke through slices: x, y and z all advance
+            a = rng.uniform([40, 40, 20], [x // 3, y // 3, z // 3])
+            b = a + rng.uniform([200, 200, 120], [300, 300, 200])
+            steps = np.clip(np.linspace(a, b, per_stroke), 5, [x - 6, y - 6, z - 6])
+        else:
+            start = rng.uniform([60, 60], [x - 60, y - 60])
+            steps = np.cumsum(rng.normal(0, 3.0, size=(per_stroke, 2)), axis=0) + start
+            steps = np.clip(steps, 5, [x - 6, y - 6])
 
         def ev(p):
-            ijk = np.array([p[0], p[1], k], float)
-            return ToolEvent("axial", ijk, tuple(int(round(v)) for v in ijk), 2, k, None, state)
+            kk = int(round(p[2])) if len(p) > 2 else k
+            ijk = np.array([p[0], p[1], kk], float)
+            return ToolEvent("axial", ijk, tuple(int(round(v)) for v in ijk), 2, kk, None, state)
 
         tool.press(ev(steps[0]))
         for p in steps[1:]:
@@ -91,6 +127,8 @@ def run(layout: str, n_events: int, radius_mm: float, workspace: bool) -> dict:
         end_times.append(time.perf_counter() - t0)
         n_strokes += 1
         app.processEvents()
+        if big and workspace:  # the autosave thread snapshots now: how long is the GUI thread held?
+            stalls.append(_ticker_worst_gap(app, 0.8))
     h = session.history
     out = {
         "source": src,
@@ -109,7 +147,11 @@ def run(layout: str, n_events: int, radius_mm: float, workspace: bool) -> dict:
         "volume_bytes": session.labelmap.array.nbytes,
         "painted_voxels": int(np.count_nonzero(session.labelmap.array)),
     }
+    t0 = time.perf_counter()
     session.stop()
+    out["stop_ms"] = 1000 * (time.perf_counter() - t0)
+    out["start_ms"] = start_ms
+    out["autosave_stall_ms"] = 1000 * max(stalls) if stalls else 0.0
     area.close()
     tmp.cleanup()
     return out
@@ -122,10 +164,11 @@ def main() -> None:
     ap.add_argument("--no-workspace", action="store_true", help="without the autosave journal")
     args = ap.parse_args()
     results = {}
-    for layout in ("1x1", "1x3"):
-        r = run(layout, args.events, args.radius, not args.no_workspace)
-        results[layout] = r
-        print(f"[{layout}] {r['source']}: {r['events']} brush events in {r['strokes']} strokes, "
+    for layout, big in (("1x1", False), ("1x3", False), ("1x3", True)):
+        r = run(layout, args.events, args.radius, not args.no_workspace, big=big)
+        results[(layout, big)] = r
+        tag = " 3D sphere" if big else ""
+        print(f"[{layout}{tag}] {r['source']}: {r['events']} brush events in {r['strokes']} strokes, "
               f"radius {args.radius} mm, {r['views_redrawn']} view(s) repainted per event")
         print(f"  per event: mean {r['ms_mean']:.2f} ms, p95 {r['ms_p95']:.2f} ms, max {r['ms_max']:.2f} ms "
               f"(goal <= 16 ms)")
@@ -134,7 +177,12 @@ def main() -> None:
               f"(old+new values of the changed box uncompressed: {r['raw_box_bytes_per_stroke'] / 1024:.1f} KiB) "
               f"(one 512x512 label slice: {r['slice_bytes'] / 1024:.0f} KiB; whole label volume: "
               f"{r['volume_bytes'] / 1024:.0f} KiB)")
-    print(f"ms_per_event={results['1x3']['ms_mean']:.2f}")
+        print(f"  GUI thread: session start {r['start_ms']:.0f} ms, stop {r['stop_ms']:.0f} ms, "
+              f"worst stall while autosave snapshots {r['autosave_stall_ms']:.1f} ms")
+    r = results[("1x3", True)]
+    worst = max(r["start_ms"], r["stop_ms"], r["autosave_stall_ms"])
+    print(f"worst_stall_ms={worst:.1f}")
+    print(f"ms_per_event={r['ms_p95']:.2f}")
 
 
 if __name__ == "__main__":
