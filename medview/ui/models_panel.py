@@ -38,7 +38,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from medview.inference.grading import grade_text as grading_text
 from medview.inference.prediction import label_size_text
+from medview.ui.grade_scale import GradeScale
 from medview.ui.viewer_state import HeatmapLayer, LabelLayer, ViewerState
 from medview.ui.workers import Worker, start
 
@@ -180,6 +182,9 @@ class ModelsPanel(QWidget):
         self.top_label = QLabel("")
         self.top_label.setWordWrap(True)
         rl.addWidget(self.top_label)
+        self.grade_scale = GradeScale()  # graded models: the grade on its scale, value marked
+        self.grade_scale.setVisible(False)
+        rl.addWidget(self.grade_scale)
         self.bars = ProbabilityBars()
         rl.addWidget(self.bars)
         self.legend = QTableWidget(0, 3)
@@ -445,13 +450,18 @@ class ModelsPanel(QWidget):
             vals = pred.probabilities or pred.values
             self.bars.set_values(pred.probabilities)
             self.bars.setVisible(bool(pred.probabilities))
-            if pred.top_class:
+            grading = getattr(pred, "grading", None)
+            self.grade_scale.set_grading(grading)
+            if grading:  # "KL 2.4: minimal (KL2, p 0.61); OA present: yes (p 0.83 >= 0.50)"
+                self.top_label.setText(f"<b>{grading_text(grading)}</b>")
+            elif pred.top_class:
                 self.top_label.setText(f"<b>{pred.top_class}</b> ({pred.probabilities[pred.top_class]:.1%})")
             else:
                 self.top_label.setText(", ".join(f"{k}: {v:.4g}" for k, v in vals.items()))
         else:
             self.bars.set_values(None)
             self.bars.setVisible(False)
+            self.grade_scale.set_grading(None)
             self.top_label.setText("")
         self.legend.setVisible(pred.labels is not None)
         self.legend.setRowCount(0)
