@@ -133,6 +133,10 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:80] or "series"
 
 
+class NothingToRun(Exception):
+    """The path holds no series that can be run; the message names it and the reason."""
+
+
 def _targets(path: Path):
     """([(name, path, loader)], [(path, reason)]) for a file, a series folder or a folder of studies:
     the series to run, and what the scan could not read (reported as failed cases)."""
@@ -145,7 +149,7 @@ def _targets(path: Path):
     problems = [(str(p), str(why)) for p, why in index.problems]
     if not index.series:
         reason = problems[0][1] if problems else "no images found"
-        raise RuntimeError(f"{path}: {reason}")
+        raise NothingToRun(f"{path}: {reason}")
     out = []
     for s in index.series:
         label = " ".join(x for x in (s.patient_id, s.study_date, f"S{s.series_number}" if s.series_number else "",
@@ -197,7 +201,7 @@ def _one_line(exc: BaseException) -> str:
     from medview.io import LoadError
 
     text = " ".join(str(exc).split()) or type(exc).__name__
-    if isinstance(exc, (LoadError, InferenceError, PackageError)):
+    if isinstance(exc, (LoadError, InferenceError, PackageError, NothingToRun)):
         return text
     kind = type(exc).__name__ if type(exc).__module__ == "builtins" else f"{type(exc).__module__}.{type(exc).__name__}"
     return f"cannot read or process it ({kind}: {text})"
@@ -206,7 +210,6 @@ def _one_line(exc: BaseException) -> str:
 def run_infer(args: argparse.Namespace) -> int:
     from medview.inference.package import PackageError, find_package
     from medview.inference.pipeline import InferenceError, run_model, validate_cam_class
-    from medview.io import LoadError
 
     device = args.infer_device or getattr(args, "device", None)
     try:
@@ -240,8 +243,9 @@ def run_infer(args: argparse.Namespace) -> int:
         return 2
     try:
         targets, problems = _targets(path)
-    except (LoadError, RuntimeError, OSError, ValueError) as exc:
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - a path that cannot be scanned: one line, no traceback
+        text = _one_line(exc)
+        print(f"error: {text}" if str(path) in text else f"error: {path}: {text}", file=sys.stderr)
         return 2
     out_root = Path(args.out)
     batch = len(targets) + len(problems) > 1
