@@ -64,6 +64,7 @@ class EditHistory:
         self._undo: list[Entry] = []
         self._redo: list[Entry] = []
         self.listeners: list[Listener] = []
+        self.strokes_begun = 0  # changes whenever a stroke starts (the autosave's consistency check)
         # stroke being recorded
         self._stroke_name: str | None = None
         self._lo: np.ndarray | None = None
@@ -79,6 +80,7 @@ class EditHistory:
         if self.in_stroke:
             self.end()
         self._stroke_name = name
+        self.strokes_begun += 1
         self._lo = self._hi = None
         self._dabs = []
 

@@ -3,8 +3,8 @@
 A workspace is a folder holding one label map's session::
 
     workspace.json      geometry, image reference, creation time (written once)
-    snapshot.json       {"seq", "data", labels, provenance}: the last full snapshot (atomic)
-    snapshot-<seq>.z    zlib-compressed label array of that snapshot (atomic)
+    snapshot.json       {"seq", "chunks", labels, provenance}: the last snapshot (atomic)
+    slab-<i>-<seq>.z    zlib-compressed slabs of 8 slices of that snapshot (atomic; see snapshot.py)
     journal.log         every committed edit since (stroke, fill, undo, redo, label table change),
                         appended and flushed to the OS at the end of each stroke
     journal-<n>-<t>.old journals rotated out while a snapshot was being written
@@ -14,9 +14,11 @@ A workspace is a folder holding one label map's session::
 
 The journal makes a crash lose at most the stroke being drawn: a record is written with one
 ``os.write`` when the stroke ends (a SIGKILL cannot lose data already handed to the OS; the
-background thread also fsyncs it). The background autosave thread keeps its own copy of the
-label map, built from the same records, and writes snapshots with temporary file + flush +
-fsync + rename, then drops the journals the snapshot covers. Recovery = last snapshot + replay
+background thread also fsyncs it). The background autosave thread (no copy of the label map
+of its own) rewrites the slabs the records touched, each copied briefly from the live label
+map between strokes (snapshot.py), with temporary file + flush + fsync + rename, then drops
+the journals the snapshot covers. The first snapshot of a new session is written by that
+thread too, so opening a session never blocks its caller. Recovery = last snapshot + replay
 of every journal record newer than it (a torn or corrupt record fails its CRC and is skipped;
 the records after it are still read, see journal.py). A failed write never loses an edit: see
 ``Workspace``.
@@ -50,6 +52,7 @@ from medview.annotation.journal import (  # noqa: F401  (re-exported: the worksp
 from medview.annotation.labelmap import Label, LabelMap, Provenance, now_iso, volume_from_geometry
 from medview.annotation.ops import Change
 from medview.annotation.review import load_reviews_json, save_reviews_json
+from medview.annotation.snapshot import Restart, read_snapshot, slabs_of_box, write_empty_snapshot, write_snapshot
 
 SCHEMA = "medview-workspace/1"
 _fsync_dir = fsync_dir
@@ -168,10 +171,14 @@ class Workspace:
             "source_files": list(labelmap.reference.get("source_files", [])),
             "dtype": labelmap.array.dtype.str,
         })
-        if original is not None:
-            atomic_write_bytes(ws.root / "original.z", zlib.compress(np.ascontiguousarray(original).tobytes(), 1))
-        ws._write_snapshot(labelmap.array.copy(), 0, ws._table(labelmap))
-        ws._open(labelmap, history, seq=0)
+        (ws.root / "original.z").unlink(missing_ok=True)
+        # snapshot 0: an empty label map needs no slab file (instant); AI labels are written slab
+        # by slab (no whole-array copy). original.z is written by the autosave thread.
+        if labelmap.array.any():
+            write_snapshot(ws.root, lambda: labelmap.array, range(labelmap.shape[0]), 0, ws._table(labelmap))
+        else:
+            write_empty_snapshot(ws.root, labelmap.shape, labelmap.array.dtype.str, ws._table(labelmap))
+        ws._open(labelmap, history, seq=0, original=original)
         return ws
 
     @classmethod
@@ -179,14 +186,17 @@ class Workspace:
         """Reopen a session (after a crash: restore it): snapshot + journal replay."""
         ws = cls(root, **kw)
         lm, seq = load_workspace(ws.root)
-        ws._open(lm, history, seq=seq)
+        # journal records replayed on top of the snapshot touched slabs the snapshot lacks: the
+        # autosave thread writes a whole new snapshot (slab by slab) first
+        ws._open(lm, history, seq=seq, full=True)
         return ws
 
     @classmethod
     def for_labelmap(cls, labelmap: LabelMap, base: Path | None = None, **kw: Any) -> Workspace:
         return cls.create((base or workspaces_dir()) / workspace_key(labelmap.reference), labelmap, **kw)
 
-    def _open(self, labelmap: LabelMap, history: EditHistory | None, seq: int) -> None:
+    def _open(self, labelmap: LabelMap, history: EditHistory | None, seq: int, full: bool = False,
+              original: np.ndarray | None = None) -> None:
         self.labelmap = labelmap
         self.history = history or EditHistory(labelmap)
         if self.history.labelmap is not labelmap:
@@ -199,7 +209,9 @@ class Workspace:
         self.history.listeners.append(self._on_edit)
         labelmap.table_listeners.append(self._on_table)
         self._stop.clear()
-        self._thread = threading.Thread(target=self._autosave_loop, args=(labelmap.array.copy(),),
+        if full:
+            self.last_snapshot_seq = -1  # none yet: flush() waits for the first one
+        self._thread = threading.Thread(target=self._autosave_loop, args=(full, original),
                                         name="medview-autosave", daemon=True)
         self._thread.start()
 
@@ -252,9 +264,9 @@ class Workspace:
         assert self.labelmap is not None
         self.seq += 1
         new = np.ascontiguousarray(change.new)
-        # the shadow copy gets the edit first: a journal failure can never drop it from snapshots
+        # the autosave thread hears of the edit first: a journal failure never drops it from snapshots
         self._idle.clear()
-        self._queue.put(("region", self.seq, tuple(change.lo), new.copy(), self._table(self.labelmap)))
+        self._queue.put(("region", self.seq, tuple(change.lo), tuple(new.shape), self._table(self.labelmap)))
         self._append({"seq": self.seq, "kind": "region", "op": kind, "name": change.name,
                       "lo": list(change.lo), "shape": list(new.shape), "dtype": new.dtype.str,
                       "table": self._table(self.labelmap)}, zlib.compress(new.tobytes(), 1))
@@ -286,17 +298,33 @@ class Workspace:
         self._report(err)
         return False
 
-    def _autosave_loop(self, shadow: np.ndarray) -> None:
-        table: dict[str, Any] | None = None
+    def _busy(self) -> int:
+        h = self.history
+        if h is None:
+            return 0
+        return -1 if h.in_stroke else h.strokes_begun
+
+    def _autosave_loop(self, full: bool, original: np.ndarray | None) -> None:
+        assert self.labelmap is not None
+        table: dict[str, Any] | None = self._table(self.labelmap) if full else None
         applied = self.seq
-        dirty = False
-        first_dirty = 0.0
+        dirty = full
+        slabs: set[int] = set()
+        first_dirty = time.monotonic()
         next_retry = 0.0
+        if original is not None:
+            try:
+                atomic_write_bytes(self.root / "original.z",
+                                   zlib.compress(memoryview(np.ascontiguousarray(original)).cast("B"), 1))
+            except OSError as exc:
+                self._report(exc)
         while True:
             failing = self.save_error is not None
             wait = self.retry_interval if failing else (self.autosave_delay if dirty else 0.25)
+            if full and dirty and not failing:
+                wait = 0.0
             try:
-                item = self._queue.get(timeout=wait)
+                item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
             except queue.Empty:
                 item = None
             if item is not None and item[0] == "wake":  # flush() asks for a snapshot now
@@ -304,12 +332,7 @@ class Workspace:
             if item is not None:
                 kind, seq, lo, data, tab = item
                 if kind == "region":
-                    if data.dtype != shadow.dtype:
-                        shadow = shadow.astype(data.dtype)
-                    sl = tuple(slice(a, a + n) for a, n in zip(lo, data.shape, strict=False))
-                    shadow[sl] = data
-                elif np.dtype(data) != shadow.dtype:
-                    shadow = shadow.astype(np.dtype(data))
+                    slabs.update(slabs_of_box(lo[0], data[0]))
                 table, applied = tab, seq
                 if not dirty:
                     first_dirty = time.monotonic()
@@ -329,16 +352,19 @@ class Workspace:
                 dirty = dirty or table is not None
                 if dirty:
                     self._force.set()
-            due = dirty and (item is None or self._force.is_set()
+            due = dirty and (item is None or self._force.is_set() or full
                              or time.monotonic() - first_dirty >= self.max_interval)
             if due and self._queue.empty() and table is not None:
                 try:
-                    self._snapshot(shadow, applied, table)
+                    self._snapshot(applied, table, None if full else set(slabs))
+                except Restart:  # dtype changed under us: every slab again
+                    full = True
                 except OSError as exc:  # disk full, folder gone: kept in memory, shown, retried
                     self._report(exc)
                     next_retry = time.monotonic() + self.retry_interval
                 else:
-                    dirty = False
+                    dirty = full = False
+                    slabs.clear()
                     if self._retry_journal():
                         self._report(None)
                 self._force.clear()
@@ -350,7 +376,7 @@ class Workspace:
                 self._idle.set()
                 return
 
-    def _snapshot(self, shadow: np.ndarray, seq: int, table: dict[str, Any]) -> None:
+    def _snapshot(self, seq: int, table: dict[str, Any], slabs: set[int] | None) -> None:
         # rotate the journal so the file we will delete holds only records the snapshot covers
         with self._jlock:
             jp = self.root / "journal.log"
@@ -364,7 +390,10 @@ class Workspace:
                 os.replace(jp, self.root / f"journal-{self.seq:012d}-{time.time_ns()}.old")
                 fsync_dir(self.root)
                 self._jfd = os.open(str(jp), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        self._write_snapshot(shadow, seq, table)
+        assert self.labelmap is not None
+        lm = self.labelmap
+        write_snapshot(self.root, lambda: lm.array, range(lm.shape[0]) if slabs is None else slabs,
+                       seq, table, busy=self._busy)
         # drop rotated journals whose records are all covered by this snapshot
         for old in self.root.glob("journal-*.old"):
             recs = read_journal(old)
@@ -372,23 +401,6 @@ class Workspace:
                 old.unlink(missing_ok=True)
         self.last_snapshot_seq = seq
         self.snapshots_written += 1
-
-    def _write_snapshot(self, array: np.ndarray, seq: int, table: dict[str, Any]) -> None:
-        name = f"snapshot-{seq:012d}.z"
-        atomic_write_bytes(self.root / name, zlib.compress(np.ascontiguousarray(array).tobytes(), 1))
-        atomic_write_json(self.root / "snapshot.json", {
-            "schema": SCHEMA, "seq": seq, "data": name, "dtype": array.dtype.str, "shape": list(array.shape),
-            "saved": now_iso(), **table,
-        })
-        for p in self.root.glob("snapshot-*.z"):
-            if p.name != name:
-                p.unlink(missing_ok=True)
-        for p in self.root.glob(".*.tmp"):
-            try:
-                if time.time() - p.stat().st_mtime > 60:
-                    p.unlink()
-            except OSError:
-                pass
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until the background thread has written a snapshot of everything so far
@@ -421,6 +433,7 @@ class Workspace:
         self._stop.set()
         if not saved:
             self._stop_now.set()
+        self._queue.put(("wake", 0, None, None, None))  # do not wait out the thread's idle poll
         self._thread.join(timeout=30)
         self._thread = None
         with self._jlock:
@@ -468,9 +481,7 @@ def load_workspace(root: str | Path) -> tuple[LabelMap, int]:
     Returns (labelmap, last sequence number)."""
     root = Path(root)
     info = json.loads((root / "workspace.json").read_text(encoding="utf-8"))
-    snap = json.loads((root / "snapshot.json").read_text(encoding="utf-8"))
-    arr = np.frombuffer(zlib.decompress((root / snap["data"]).read_bytes()), dtype=np.dtype(snap["dtype"]))
-    arr = arr.reshape(snap["shape"]).copy()
+    arr, snap = read_snapshot(root)
     table = {"labels": snap.get("labels", []), "provenance": snap.get("provenance", {})}
     seq0 = int(snap["seq"])
     records: list[tuple[dict[str, Any], bytes]] = []
