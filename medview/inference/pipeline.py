@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from medview.inference import device as devmod
-from medview.inference import geometry, preprocess
+from medview.inference import geometry, grading, preprocess
 from medview.inference.acceptance import input_identity
 from medview.inference.package import ModelPackage, PackageError, load_network
 from medview.inference.prediction import Prediction, label_statistics
@@ -644,6 +644,9 @@ def _set_class_outputs(package, pred, arr: np.ndarray) -> None:
         pred.values = {c: float(v) for c, v in zip(classes, mean, strict=False)}
     else:
         pred.probabilities = {c: float(v) for c, v in zip(classes, mean, strict=False)}
+        spec = grading.grading_spec(package.output)
+        if spec:  # graded model: grade (argmax), expected value on the scale, flag
+            pred.grading = grading.grade_result(classes, mean, spec)
     pred.slice_probabilities = arr
 
 

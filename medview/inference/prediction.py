@@ -23,6 +23,7 @@ class Prediction:
     classes: list[str] = field(default_factory=list)
     probabilities: dict[str, float] | None = None  # mean over slices for a 2D model on a stack
     values: dict[str, float] | None = None  # regression outputs
+    grading: dict[str, Any] | None = None  # graded models: medview.inference.grading.grade_result
     slice_probabilities: np.ndarray | None = None  # (n_slices, n_classes) for 2D models
     # segmentation
     labels: Volume | None = None  # uint8 label map on the source grid
@@ -75,6 +76,8 @@ class Prediction:
             d["top_class"] = self.top_class
         if self.slice_probabilities is not None and len(self.slice_probabilities) > 1:
             d["slice_probabilities"] = np.round(self.slice_probabilities, 6).tolist()
+        if self.grading is not None:
+            d["grading"] = dict(self.grading)
         if self.values is not None:
             d["values"] = {k: float(v) for k, v in self.values.items()}
         if self.labels is not None:

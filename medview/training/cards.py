@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from medview.training.packaging import train_command
-from medview.training.recipes import RECIPES
+from medview.training.recipes import RECIPES, train_command
 
 DATA: dict[str, dict[str, str]] = {
     "xray-view": {
@@ -50,8 +49,42 @@ DATA: dict[str, dict[str, str]] = {
     },
 }
 DATA["skin-lesion"] = DATA["skin-lesion-seg"]
+DATA["dr-grade"] = {
+    "short": "Retinal Fundus Image Dataset for Diabetic Retinopathy Detection (Rahim 2025), 450 images of 225 "
+             "patients re-encoded to 512 px",
+    "citation": "S. S. Rahim. *Retinal Fundus Image Dataset for Diabetic Retinopathy Detection*, 2025 "
+                "(International Clinical DR scale grades by ophthalmologists; the source's 'advanced diabetic "
+                "eye disease' class counted as grade 4).",
+    "licence": "Academic use with attribution (source terms). The weights are MedView's own.",
+}
+DATA["knee-oa"] = {
+    "short": "Knee Osteoarthritis Severity Grading Dataset (Chen 2018, from the Osteoarthritis Initiative), "
+             "192 px grey joint crops",
+    "citation": "P. Chen. *Knee Osteoarthritis Severity Grading Dataset.* Mendeley Data, 2018; P. Chen, L. Gao, "
+                "X. Shi, K. Allen, L. Yang. *Fully automatic knee osteoarthritis severity grading using deep "
+                "neural networks with a novel ordinal loss.* Comput Med Imaging Graph 75:84-92, 2019.",
+    "licence": "CC BY 4.0 (Mendeley Data); OAI data use terms. The weights are MedView's own.",
+}
 
 FAILURE_MODES: dict[str, list[str]] = {
+    "dr-grade": [
+        "Trained on 296 photographs of one data set (one camera); the grade boundaries (mild vs moderate, "
+        "severe vs proliferative) are where most errors sit, and severe/proliferative have only 14 and 13 "
+        "training images.",
+        "Not measured on another camera's photographs here (the issue's EyePACS-style set is held back); expect a "
+        "drop: normalisation is local contrast (Gaussian sigma 10 px at the source resolution) but there is no "
+        "field-of-view crop yet.",
+        "The grade shown is the most probable class; the continuous value is the expected grade under the "
+        "class probabilities, not a separate regression head.",
+    ],
+    "knee-oa": [
+        "KL1 (doubtful) vs KL0/KL2 is the hard boundary, also between human readers.",
+        "Expects a joint crop like the training data (about 1.5 x the joint space, 192 px); a whole leg "
+        "radiograph or a lateral view is outside what it was trained on.",
+        "Training took the source's train folder capped at 500 per grade (not the natural grade mix); the "
+        "probabilities over-weight the high grades relative to a clinic population; the OA-present threshold "
+        "was chosen on the validation half (natural mix) to correct for that.",
+    ],
     "xray-view": [
         "Only two classes: any other radiograph (limb, skull, lateral spine, babygram) is still called "
         "chest or abdomen, often with high confidence.",

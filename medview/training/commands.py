@@ -111,6 +111,13 @@ def format_report(rep: dict) -> list[str]:
                          f"{rep['sensitivity_argmax']:.4f} specificity={rep['specificity_argmax']:.4f}; at "
                          f"p({p}) >= {rep['threshold']:.2f}: sensitivity={rep['sensitivity_threshold']:.4f} "
                          f"specificity={rep['specificity_threshold']:.4f}; {p} ECE={rep['positive_ece']:.4f}")
+        if "qwk" in rep:
+            lines.append(f"quadratic weighted kappa={rep['qwk']:.4f} MAE (argmax grade)={rep['mae']:.4f} "
+                         f"MAE (expected grade)={rep['mae_expected']:.4f}")
+        if "flag_auc" in rep:
+            lines.append(f"{rep['flag_name']} (n={rep['flag_n_positive']}): AUC={rep['flag_auc']:.4f}; at "
+                         f"p >= {rep['flag_threshold']:.4f} (chosen on validation): sensitivity="
+                         f"{rep['flag_sensitivity']:.4f} specificity={rep['flag_specificity']:.4f}")
         wrong = [f"{r['name']} (truth {r['truth']})" for r in rep["predictions"]
                  if rep_classes(rep)[max(range(len(r['probs'])), key=lambda i: r['probs'][i])] != r["truth"]]
         lines.append("misclassified: " + (", ".join(wrong) if wrong else "none"))

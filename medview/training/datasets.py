@@ -267,3 +267,48 @@ def ph2(root: Path | None = None, segmentation: bool = False) -> Split:
         f"class-stratified, sorted names, seeded shuffle (seed {SEED}): 60% train / 15% validation "
         "(checkpoint choice) / 25% test; the same split for skin-lesion and skin-lesion-seg"
     ))
+
+
+DR_CLASSES = ["none", "mild", "moderate", "severe", "proliferative"]
+KL_CLASSES = ["KL0", "KL1", "KL2", "KL3", "KL4"]
+
+
+def fundus_dr(root: Path | None = None) -> Split:
+    """fundus-dr: grouped BY PATIENT (both eyes always in the same part), stratified by the
+    grade of the patient's first image: 65% train / 15% validation / 20% test."""
+    base = (root or data_dir()) / "fundus-dr"
+    samples = []
+    with open(base / "labels.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            samples.append(Sample(base / "images" / row["image"], int(row["dr_grade"]), group=row["patient"]))
+    train, val, test = split_groups(samples, (0.65, 0.15, 0.2))
+    n_pat = len({s.group for s in samples})
+    return Split(train, val, test, (
+        f"by patient ({n_pat} patients, {len(samples)} images; both eyes of a patient always in one part), "
+        f"stratified by grade, seeded shuffle of sorted patients (seed {SEED}): 65% train / 15% validation "
+        "(checkpoint choice, referable-DR threshold) / 20% held-out test"
+    ))
+
+
+def knee_kl(root: Path | None = None) -> Split:
+    """xray-knee-kl: the source's train folder (capped at 500 per grade) trains; the source's val
+    folder (other patients, natural grade mix) is split BY PATIENT (7-digit OAI id, both knees
+    together) in halves: validation (checkpoint choice, OA-present threshold) and held-out test."""
+    base = (root or data_dir()) / "xray-knee-kl"
+
+    def read(part: str) -> list[Sample]:
+        out = []
+        for g in range(5):
+            for p in sorted((base / part / str(g)).glob("*.png")) + sorted((base / part / str(g)).glob("*.jpg")):
+                out.append(Sample(p, g, group=p.stem[:7]))
+        return out
+
+    train = read("train")
+    rest, val, test = split_groups(read("val"), (0.0, 0.5, 0.5))
+    val = sorted(val + rest, key=lambda s: str(s.image))  # rounding leftovers go to validation
+    return Split(train, val, test, (
+        "the source's train folder (first 500 per grade by name, grade 4 has 173) for training; the "
+        "source's val folder (patients disjoint from train, natural grade mix) split by patient "
+        f"(7-digit OAI id, both knees together), stratified by grade, seeded shuffle (seed {SEED}): "
+        "half validation (checkpoint choice, OA-present threshold), half held-out test"
+    ))

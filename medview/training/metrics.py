@@ -133,3 +133,59 @@ def reliability_png(table: list[dict], path, title: str) -> None:
     d.text((w // 2 - 50, h - 16), "predicted probability", fill="black")
     d.text((2, m - 14), "observed", fill="black")
     im.save(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# graded models: QWK, MAE, flag AUC / sensitivity / specificity
+def quadratic_weighted_kappa(y_true, y_pred, k: int) -> float:
+    y, q = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
+    o = np.zeros((k, k))
+    for a, b in zip(y, q, strict=False):
+        o[a, b] += 1
+    w = (np.subtract.outer(np.arange(k), np.arange(k)) ** 2) / max((k - 1) ** 2, 1)
+    e = np.outer(o.sum(1), o.sum(0)) / max(o.sum(), 1)
+    den = (w * e).sum()
+    return float(1.0 - (w * o).sum() / den) if den > 0 else float("nan")
+
+
+def choose_flag_threshold(flag_true: np.ndarray, flag_prob: np.ndarray) -> float:
+    """Threshold maximising Youden's J (sensitivity + specificity - 1); meant for validation."""
+    t, p = np.asarray(flag_true, dtype=bool), np.asarray(flag_prob, dtype=np.float64)
+    if t.all() or (~t).all():
+        return 0.5
+    best, best_thr = -1.0, 0.5
+    for thr in np.unique(np.round(p, 4)):
+        pos = p >= thr
+        j = pos[t].mean() + (~pos[~t]).mean() - 1
+        if j > best:
+            best, best_thr = j, float(thr)
+    return float(min(max(best_thr, 0.01), 0.99))
+
+
+def grading_report(y: np.ndarray, probs: np.ndarray, spec: dict[str, Any]) -> dict[str, Any]:
+    """QWK, accuracy, MAE (argmax and expected value), flag AUC and sensitivity/specificity at the
+    manifest's threshold."""
+    y = np.asarray(y, dtype=int)
+    p = np.asarray(probs, dtype=np.float64)
+    k = p.shape[1]
+    pred = p.argmax(1)
+    ev = (p * np.arange(k)).sum(1)
+    rep: dict[str, Any] = {
+        "qwk": quadratic_weighted_kappa(y, pred, k),
+        "mae": float(np.abs(pred - y).mean()),
+        "mae_expected": float(np.abs(ev - y).mean()),
+    }
+    flag = spec.get("flag")
+    if flag:
+        mg, thr = int(flag["min_grade"]), float(flag.get("threshold", 0.5))
+        t = y >= mg
+        pf = p[:, mg:].sum(1)
+        pos = pf >= thr
+        rep.update({
+            "flag_name": flag["name"], "flag_threshold": thr,
+            "flag_auc": float(roc_auc(t, pf)) if 0 < t.sum() < len(t) else float("nan"),
+            "flag_sensitivity": float(pos[t].mean()) if t.any() else float("nan"),
+            "flag_specificity": float((~pos[~t]).mean()) if (~t).any() else float("nan"),
+            "flag_n_positive": int(t.sum()),
+        })
+    return rep

@@ -5,34 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from medview.config import bundled_models_dir
+from medview.training import cards
 from medview.training import checkpoint as ckpt
-from medview.training.recipes import RECIPES
+from medview.training.recipes import RECIPES, train_command
 
-
-def train_command(model_id: str, state: dict) -> str:
-    """The `medview train` command that reproduces a run (its initialisation included)."""
-    init = state.get("init")
-    recipe_init = RECIPES[model_id].init_from
-    if init:
-        flag = "" if init == recipe_init else f" --init {init}"
-    else:
-        flag = " --scratch" if recipe_init else ""
-    minutes = state.get("train_minutes")
-    if minutes is not None and minutes != RECIPES[model_id].minutes:
-        flag += f" --minutes {minutes:g}"
-    return f"medview train {model_id}{flag}"
+__all__ = ["package_from_checkpoint", "train_command"]
 
 
 def package_from_checkpoint(model_id: str, out: Path | None = None, checkpoint_name: str | None = None,
                             card: str | None = None) -> Path:
     from medview.inference.package import write_package
-    from medview.training import cards
 
     recipe = RECIPES[model_id]
     name = checkpoint_name or model_id
     state = ckpt.read_state(name) or {}
     sd = ckpt.load_weights(ckpt.checkpoint_dir(name) / "best.safetensors")
     m = recipe.new_manifest()
+    if state.get("grading_threshold") is not None:
+        m["output"]["grading"]["flag"]["threshold"] = round(float(state["grading_threshold"]), 4)
     m["training"] = {
         "command": train_command(model_id, state),
         "data": cards.DATA[model_id]["short"],

@@ -160,3 +160,57 @@ _add(Recipe(
     select="melanoma_auc_plus_acc", positive="melanoma", calibrate="temperature",
     init_from="skin-lesion-seg",  # its encoder, trained on the same training images (`--scratch` to compare)
 ))
+
+_add(Recipe(
+    id="knee-oa", kind="classification",
+    manifest=_manifest(
+        "knee-oa", "Knee osteoarthritis: Kellgren-Lawrence grade KL0-KL4", "classification",
+        ["CR", "DX", "DR", "RG", "OT", ""], "knee", "resnet10",
+        {"spatial_dims": 2, "n_input_channels": 1, "num_classes": 5, "conv1_t_stride": 2},
+        {"dims": 2, "channels": "grey", "size": [128, 128], "spacing": None, "orientation": None,
+         "normalization": {"kind": "zscore"}},
+        {"classes": datasets.KL_CLASSES, "activation": "softmax", "tta": "hflip",
+         "grading": {"scale": "KL", "words": ["none", "doubtful", "minimal", "moderate", "severe"],
+                     "flag": {"name": "OA present", "min_grade": 2, "threshold": 0.5}}},
+        gradcam="layer4"),
+    split=datasets.knee_kl, minutes=14, batch_size=32, lr=1e-3, max_epochs=200,
+    augment={"flip_h": True, "rotate_deg": 8, "scale": 0.08, "shift": 0.05, "gain": 0.15},
+    select="qwk",
+))
+
+_add(Recipe(
+    id="dr-grade", kind="classification",
+    manifest=_manifest(
+        "dr-grade", "Diabetic retinopathy grade (ICDR 0-4) from a fundus photograph", "classification",
+        ["OP", "OT", "XC", ""], "eye fundus", "resnet10",
+        {"spatial_dims": 2, "n_input_channels": 3, "num_classes": 5, "conv1_t_stride": 2},
+        {"dims": 2, "channels": "rgb", "size": [256, 256], "spacing": None, "orientation": None,
+         "normalization": {"kind": "local_contrast", "sigma": 10}},
+        {"classes": datasets.DR_CLASSES, "activation": "softmax", "tta": "hflip",
+         "grading": {"scale": "DR", "words": ["no DR", "mild NPDR", "moderate NPDR", "severe NPDR",
+                                              "proliferative DR"],
+                     "flag": {"name": "referable DR", "min_grade": 2, "threshold": 0.5}}},
+        gradcam="layer4"),
+    split=datasets.fundus_dr, minutes=14, batch_size=16, lr=1e-3, max_epochs=300,
+    augment={"flip_h": True, "flip_v": True, "rot90": True, "rotate_deg": 20, "scale": 0.1, "shift": 0.05,
+             "gain": 0.2, "per_channel": True},
+    select="qwk_plus_flag_auc",
+))
+
+
+RECIPES["knee-oa"].manifest["accepts"] = {"modality": ["CR", "DX", "DR", "RG"], "channels": [1, 3], "body_part": ["KNEE"]}
+RECIPES["dr-grade"].manifest["accepts"] = {"modality": ["OP"], "channels": [3], "body_part": ["EYE"]}
+
+
+def train_command(model_id: str, state: dict) -> str:
+    """The `medview train` command that reproduces a run (its initialisation included)."""
+    init = state.get("init")
+    recipe_init = RECIPES[model_id].init_from
+    if init:
+        flag = "" if init == recipe_init else f" --init {init}"
+    else:
+        flag = " --scratch" if recipe_init else ""
+    minutes = state.get("train_minutes")
+    if minutes is not None and minutes != RECIPES[model_id].minutes:
+        flag += f" --minutes {minutes:g}"
+    return f"medview train {model_id}{flag}"

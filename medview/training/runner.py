@@ -134,13 +134,18 @@ def seg_metrics(recipe: Recipe, probs: list[np.ndarray], items: list[dict], with
     return out
 
 
-def cls_metrics(recipe: Recipe, probs: np.ndarray, y: np.ndarray, threshold: float | None = None) -> dict:
+def cls_metrics(recipe: Recipe, probs: np.ndarray, y: np.ndarray, threshold: float | None = None,
+                grading: dict | None = None) -> dict:
     classes = recipe.manifest["output"]["classes"]
     rep = metrics.classification_report(y, probs, classes, positive=recipe.positive, threshold=threshold)
     rep["accuracy_plus_macro_auc"] = rep["accuracy"] + rep.get("macro_auc", float("nan"))
     if recipe.positive:
         rep[f"{recipe.positive}_auc"] = rep["positive_auc"]
         rep["melanoma_auc_plus_acc"] = rep["positive_auc"] + rep["accuracy"]
+    grading = grading or recipe.manifest["output"].get("grading")
+    if grading:
+        rep.update(metrics.grading_report(y, probs, grading))
+        rep["qwk_plus_flag_auc"] = rep["qwk"] + rep.get("flag_auc", float("nan"))
     return rep
 
 
@@ -326,6 +331,8 @@ def train_model(
                          recalibrate=recalibrate if recipe.kind == "classification" else None)
     if recipe.calibrate and recipe.kind == "classification":
         state["calibration"] = calibrate_checkpoint(recipe, cfg.model_id, net, val_items, log)
+    if recipe.kind == "classification" and (manifest["output"].get("grading") or {}).get("flag"):
+        state["grading_threshold"] = choose_grading_threshold(recipe, cfg.model_id, net, val_items, manifest, log)
     state["train_minutes"] = cfg.minutes
     state["split"] = {"description": split.description, **split.summary(),
                       "test": [s.name for s in split.test]}
@@ -351,6 +358,20 @@ def calibrate_checkpoint(recipe: Recipe, name: str, net, val_items: list[dict], 
     ckpt.save_weights(net.state_dict(), d / "best.safetensors")
     log(f"calibration on validation: {info}")
     return info
+
+
+def choose_grading_threshold(recipe: Recipe, name: str, net, val_items: list[dict], manifest: dict,
+                             log=engine.say) -> float:
+    """The flag threshold (P(grade >= min_grade)) maximising Youden's J on VALIDATION, with the
+    chosen (best) weights; written into the package's output.grading.flag.threshold."""
+    net.load_state_dict(ckpt.load_weights(ckpt.checkpoint_dir(name) / "best.safetensors"))
+    net.eval()
+    flag = manifest["output"]["grading"]["flag"]
+    probs = np.stack([predict_probs(recipe, net, it, manifest) for it in val_items])
+    y = np.array([it["y"] for it in val_items])
+    thr = metrics.choose_flag_threshold(y >= int(flag["min_grade"]), probs[:, int(flag["min_grade"]):].sum(1))
+    log(f"{flag['name']} threshold chosen on validation (Youden J): {thr:.4f}")
+    return thr
 
 
 def _nll(probs: np.ndarray, y) -> float:
@@ -436,7 +457,7 @@ def evaluate_model(model_id: str, package: str | Path | None = None, part: str =
             progress((i + 1) / len(samples), f"evaluating {s.name}")
     if recipe.kind == "classification":
         y = np.array([it["y"] for it in items])
-        rep = cls_metrics(recipe, np.stack(probs), y, threshold=thr)
+        rep = cls_metrics(recipe, np.stack(probs), y, threshold=thr, grading=manifest["output"].get("grading"))
         rep["predictions"] = [{"name": it["name"], "truth": manifest["output"]["classes"][it["y"]],
                                "probs": [round(float(v), 4) for v in p]} for it, p in zip(items, probs, strict=False)]
     else:

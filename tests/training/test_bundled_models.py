@@ -39,7 +39,8 @@ def test_every_recipe_is_shipped():
 
 
 @pytest.mark.parametrize("model_id", [m for m in SHIPPED if RECIPES.get(m) and RECIPES[m].kind == "classification"
-                                      and not RECIPES[m].positive])
+                                      and not RECIPES[m].positive
+                                      and "grading" not in RECIPES[m].manifest["output"]])  # graders: test_grading
 def test_classifier_gets_held_out_images_right(model_id, shared_data):
     test = _test_part(model_id, shared_data)
     classes = RECIPES[model_id].manifest["output"]["classes"]
