@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from medview.inference import acceptance, networks, preprocess
+from medview.inference import acceptance, grading, networks, preprocess
 from medview.inference.acceptance import InputCheck
 
 SCHEMA_VERSION = 1
@@ -254,6 +254,8 @@ def manifest_errors(m: dict[str, Any]) -> list[str]:
         if fov is not None and (isinstance(fov, bool) or not isinstance(fov, (int, float)) or not 0 < fov < 1
                                 or task != "segmentation"):
             errs.append("output.fov_threshold must be a number between 0 and 1, for a segmentation model")
+        if task == "classification":
+            errs.extend(grading.validate_grading(out))
         if "keep_largest" in out and (not isinstance(out["keep_largest"], bool) or task != "segmentation"):
             errs.append("output.keep_largest must be true or false, for a segmentation model")
         tta = out.get("tta")
