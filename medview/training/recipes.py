@@ -198,7 +198,8 @@ _add(Recipe(
 ))
 
 
-RECIPES["knee-oa"].manifest["accepts"] = {"modality": ["CR", "DX", "DR", "RG"], "channels": [1, 3], "body_part": ["KNEE"]}
+RECIPES["knee-oa"].manifest["accepts"] = {"modality": ["CR", "DX", "DR", "RG"], "channels": [1, 3],
+                                          "body_part": ["KNEE"]}
 RECIPES["dr-grade"].manifest["accepts"] = {"modality": ["OP"], "channels": [3], "body_part": ["EYE"]}
 
 
