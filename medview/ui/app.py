@@ -19,7 +19,7 @@ def run_app(path: str | None, device: str | None = None) -> int:
 
     win = MainWindow()
     win.device = device  # the inference panel reads it (auto/cpu/cuda...); None = auto
-    _install_panels(win)
+    _install_panels(win, background=True)
     start_path = path or default_path()
     # open the study only once the window has painted: the scan worker's first imports (pydicom,
     # gdcm) hold the GIL and would otherwise delay the first paint the user waits for
@@ -75,9 +75,11 @@ def default_path() -> str | None:
     return None
 
 
-def _install_panels(win) -> None:
-    """Side panels from other areas plug in here if their module exists (each is optional)."""
+def _install_panels(win, background: bool = False) -> None:
+    """Side panels from other areas plug in here if their module exists (each is optional).
+    ``background``: panels that can (their install takes ``background``) do slow set-up on a worker."""
     import importlib
+    import inspect
 
     for mod_name in ("medview.ui.models_panel", "medview.ui.annotation_panel"):
         try:
@@ -88,7 +90,10 @@ def _install_panels(win) -> None:
             raise
         install = getattr(mod, "install", None)
         if install is not None:
-            install(win)
+            if background and "background" in inspect.signature(install).parameters:
+                install(win, background=True)
+            else:
+                install(win)
 
 
 def _set_icon(app) -> None:

@@ -96,7 +96,7 @@ class ModelsPanel(QWidget):
     run_failed = Signal(str)
 
     def __init__(self, state: ViewerState, main_window: Any = None, parent: QWidget | None = None,
-                 cache: Any = None) -> None:
+                 cache: Any = None, background: bool = False) -> None:
         super().__init__(parent)
         self.state = state
         self.main_window = main_window
@@ -228,7 +228,10 @@ class ModelsPanel(QWidget):
 
         self._show_prediction(None)
         self.state.volume_changed.connect(self._on_volume)
-        self.refresh_packages()
+        if background:  # the app: hashing every package's weights must not delay the first paint
+            self.refresh_packages_in_background()
+        else:
+            self.refresh_packages()
 
     # ---- packages ---------------------------------------------------------------------------------
     @property
@@ -244,6 +247,26 @@ class ModelsPanel(QWidget):
 
         self.packages = discover_packages()
         self._fill_list()
+
+    def refresh_packages_in_background(self) -> None:
+        """Discover packages (manifests + weights sha256) on a worker; the list says so meanwhile."""
+        from medview.inference.package import discover_packages
+        from medview.ui.workers import run_job
+
+        self.list.clear()
+        waiting = QListWidgetItem("Checking model packages ...")
+        waiting.setFlags(Qt.ItemFlag.NoItemFlags)
+        self.list.addItem(waiting)
+
+        def done(packages) -> None:
+            self.packages = packages
+            self._fill_list()
+
+        def failed(msg: str) -> None:
+            self.list.clear()
+            self.list.addItem(QListWidgetItem(f"Model packages could not be listed: {msg}"))
+
+        self._discover_worker = run_job(discover_packages, pass_progress=False, on_finished=done, on_failed=failed)
 
     def _fill_list(self) -> None:
         current = self.selected_package()
@@ -557,9 +580,10 @@ class ModelsPanel(QWidget):
         return False
 
 
-def install(main_window) -> ModelsPanel:
-    """Add the panel to ``main_window`` as the "AI models" tab; sets ``main_window.models_panel``."""
-    panel = ModelsPanel(main_window.state, main_window)
+def install(main_window, background: bool = False) -> ModelsPanel:
+    """Add the panel to ``main_window`` as the "AI models" tab; sets ``main_window.models_panel``.
+    ``background``: list the packages from a worker (the app at start-up) instead of right away."""
+    panel = ModelsPanel(main_window.state, main_window, background=background)
     main_window.add_side_panel("AI models", panel)
     main_window.models_panel = panel
     return panel

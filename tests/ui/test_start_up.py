@@ -31,3 +31,18 @@ def test_real_entry_point_reports_its_first_paint():
     assert out.returncode == 0, out.stderr[-2000:]
     stamps = [line for line in out.stdout.splitlines() if line.startswith("first_paint ")]
     assert len(stamps) == 1 and float(stamps[0].split()[1]) > 0
+
+
+def test_models_panel_lists_packages_from_a_worker_at_start_up(qtbot):
+    from medview.ui import models_panel
+    from medview.ui.main_window import MainWindow
+
+    win = MainWindow()
+    qtbot.addWidget(win)
+    panel = models_panel.install(win, background=True)
+    assert panel.packages == []  # nothing hashed on the GUI thread
+    assert "Checking model packages" in panel.list.item(0).text()
+    qtbot.waitUntil(lambda: bool(panel.packages), timeout=30000)
+    ids = {p.id for p in panel.packages}
+    assert {"hippocampus", "breast-us"} <= ids
+    assert panel.list.count() == len(panel.packages)
