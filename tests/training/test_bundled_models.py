@@ -146,6 +146,8 @@ def test_recipe_reproduces_shipped_manifest(model_id):
 
     shipped = json.loads((bundled_models_dir() / model_id / "model.json").read_text())
     recipe = RECIPES[model_id].manifest
+    if "grading" in recipe["output"]:  # the flag threshold is chosen on validation by training
+        shipped["output"]["grading"]["flag"]["threshold"] = recipe["output"]["grading"]["flag"]["threshold"]
     for key in ("network", "input", "output", "task"):
         assert shipped[key] == recipe[key], key
     card = (bundled_models_dir() / model_id / "MODEL_CARD.md").read_text()
