@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "medview.inference.commands",  # infer, models
     "medview.training.commands",  # train, evaluate
     "medview.annotation.commands",  # export-seg, import-seg
+    "medview.pacs.commands",  # pacs echo/find/get/send/sources
     "medview.selftest",  # self-test
 )
 
