@@ -151,11 +151,13 @@ def export_dicom_seg(
     rows, cols = int(headers[0].Rows), int(headers[0].Columns)
     if (rows, cols) != lm.shape[1:]:
         raise SegError(f"source images are {rows}x{cols} but the label map slices are {lm.shape[1]}x{lm.shape[2]}")
-    if len(positions) != lm.shape[0]:
+    if len(positions) > lm.shape[0]:
         raise SegError(f"the source series has {len(positions)} images but the label map {lm.shape[0]} slices")
     ks = _k_indices(lm.volume, positions, "source series")
-    if sorted(ks) != list(range(lm.shape[0])):
-        raise SegError("the source images do not cover every slice of the label map exactly once")
+    if len(set(ks)) != len(ks):
+        raise SegError("two source images fall on one slice of the label map")
+    # a series with missing / variably spaced slices sits on a finer regular grid: frames are written
+    # only at the source images (their own positions); planes between them are not part of the SEG
 
     values = sorted(set(lm.labels) | set(lm.present_values()))
     values = [v for v in values if v > 0]

@@ -38,7 +38,7 @@ def load_series(info: SeriesInfo, progress: Optional[ProgressFn] = None,
     if not info.images:
         raise LoadError(info.path, "series has no images")
     warnings: list[str] = list(info.warnings)
-    refs, geometry = _arrange(info.images, warnings)
+    refs, geometry, plan = _arrange(info.images, warnings)
     n = len(refs)
     ref0 = refs[0]
     rgb = ref0.samples_per_pixel == 3
@@ -76,6 +76,11 @@ def load_series(info: SeriesInfo, progress: Optional[ProgressFn] = None,
     progress(1.0, f"Read {n} slices")
 
     meta = _series_meta(info, refs)
+    if plan is not None and plan["n_planes"] != n:
+        out = _on_planes(out, plan)
+        meta["slice_planes"] = [int(k) for k in plan["planes"]]
+        meta["missing_planes"] = plan["missing"]
+        meta["interpolated_planes"] = plan["interpolated"]
     spacing, origin, direction = geometry
     volume = Volume(out, spacing, origin, direction, meta, warnings)
     return volume
@@ -123,7 +128,7 @@ def _arrange(images: list[ImageRef], warnings: list[str]):
                         f"spacing {fallback_dz:g} mm from the header")
         refs.sort(key=lambda r: (r.instance_number, r.frame))
         origin = np.array(ref0.position or (0.0, 0.0, 0.0))
-        return refs, ((dx, dy, fallback_dz), tuple(origin), np.column_stack([row, col, normal]))
+        return refs, ((dx, dy, fallback_dz), tuple(origin), np.column_stack([row, col, normal])), None
 
     # several images at one position (4D: time points, diffusion directions): keep the first
     by_position: dict[float, list[ImageRef]] = defaultdict(list)
@@ -137,7 +142,7 @@ def _arrange(images: list[ImageRef], warnings: list[str]):
                             f"{fallback_dz:g} mm apart")
             refs.sort(key=lambda r: r.frame)
             origin = np.array(ref0.position)
-            return refs, ((dx, dy, fallback_dz), tuple(origin), np.column_stack([row, col, normal]))
+            return refs, ((dx, dy, fallback_dz), tuple(origin), np.column_stack([row, col, normal])), None
         n_volumes = max(counts)
         warnings.append(f"{n_volumes} images share each slice position (4D series: time points or "
                         "diffusion directions); showing the first volume")
@@ -152,36 +157,96 @@ def _arrange(images: list[ImageRef], warnings: list[str]):
     origin = positions[0]
     n = len(refs)
     if n == 1:
-        return refs, ((dx, dy, fallback_dz), tuple(origin), np.column_stack([row, col, normal]))
+        return refs, ((dx, dy, fallback_dz), tuple(origin), np.column_stack([row, col, normal])), None
 
     steps = np.diff(projections)
-    dz = float(np.median(steps))
-    if dz <= 1e-6:
+    if float(np.median(steps)) <= 1e-6:
         raise LoadError(refs[0].path, "slices do not advance along the slice normal (zero spacing)")
-    spread = float(steps.max() - steps.min())
-    if spread > max(0.01 * dz, 1e-3):
-        gaps = int(np.sum(np.round(steps / dz) - 1).clip(min=0))
-        if gaps > 0:
-            warnings.append(f"missing slices: about {gaps} gap(s) in the stack (spacing {steps.min():.3g}"
-                            f"..{steps.max():.3g} mm, median {dz:.3g} mm)")
-        else:
-            warnings.append(f"non-uniform slice spacing {steps.min():.3g}..{steps.max():.3g} mm: "
-                            f"displayed with the median {dz:.3g} mm")
-    # slice axis from the positions themselves: differs from the normal under gantry tilt
-    step_vector = (positions[-1] - positions[0]) / (n - 1)
+    planes, dz_n = _fit_planes(projections - projections[0], steps)
+    # position of every slice = origin + k * step (least squares): under gantry tilt the step is
+    # not along the normal and the affine keeps that shear
+    ks = planes.astype(np.float64)
+    design = np.c_[np.ones(n), ks]
+    coef, *_ = np.linalg.lstsq(design, positions, rcond=None)
+    origin, step_vector = coef[0], coef[1]
     k_axis = step_vector / np.linalg.norm(step_vector)
     tilt = float(np.degrees(np.arccos(np.clip(abs(np.dot(k_axis, normal)), -1.0, 1.0))))
     if tilt > 0.5:
-        warnings.append(f"gantry tilt {tilt:.1f} degrees: slices are sheared; geometry follows the "
-                        "slice positions (not orthogonal)")
         dz = float(np.linalg.norm(step_vector))
+        warnings.append(f"gantry tilt {tilt:.1f} deg: slices sheared; the geometry keeps the shear "
+                        "(exports carry it in the NIfTI sform)")
     else:
-        k_axis = normal
-    return refs, ((dx, dy, dz), tuple(origin), np.column_stack([row, col, k_axis]))
+        k_axis, dz = normal, dz_n
+        origin = positions[0]
+    plan = _describe_planes(planes, positions, steps, dz_n, warnings)
+    return refs, ((dx, dy, dz), tuple(origin), np.column_stack([row, col, k_axis])), plan
+
+
+def _fit_planes(offsets: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, float]:
+    """Plane index of every slice on the coarsest regular grid that holds every slice at its own
+    position (within 0.1 mm): missing slices leave planes out, variable spacing gives a finer grid."""
+    median = float(np.median(steps))
+    n = len(offsets)
+    for base in (median, float(steps.min())):
+        for m in range(1, 9):
+            d = base / m
+            k = np.round(offsets / d)
+            if k[-1] + 1 > 4 * n + 16 or len(set(k.tolist())) != n:
+                continue
+            d_fit = float(np.dot(k, offsets) / np.dot(k, k)) if k[-1] > 0 else d
+            if float(np.abs(offsets - k * d_fit).max()) <= min(0.1, 0.05 * d_fit):
+                return k.astype(int), d_fit
+    d = float(steps.min())
+    return np.round(offsets / d).astype(int), d
+
+
+def _describe_planes(planes: np.ndarray, positions: np.ndarray, steps: np.ndarray, d: float,
+                     warnings: list[str]) -> dict:
+    """Which grid planes hold no source slice: 'missing' (a gap of 1.5 typical spacings or more,
+    shown empty) or 'interpolated' (between neighbours of a variably spaced stack)."""
+    n_planes = int(planes[-1]) + 1
+    missing: list[int] = []
+    interpolated: list[int] = []
+    typical = float(np.median(steps))
+    for a in range(len(planes) - 1):
+        ka, kb = int(planes[a]), int(planes[a + 1])
+        if kb - ka <= 1:
+            continue
+        between = list(range(ka + 1, kb))
+        if steps[a] >= 1.5 * typical:
+            count = round(steps[a] / typical) - 1
+            missing += between
+            warnings.append(f"{count} slice(s) missing between z={positions[a][2]:.1f} and "
+                            f"z={positions[a + 1][2]:.1f} mm: shown as empty planes")
+        else:
+            interpolated += between
+    if interpolated:
+        warnings.append(f"non-uniform slice spacing {steps.min():.3g}..{steps.max():.3g} mm: every slice kept at "
+                        f"its position on a regular {d:.3g} mm grid; {len(interpolated)} plane(s) between slices "
+                        "interpolated")
+    return {"planes": planes, "n_planes": n_planes, "missing": missing, "interpolated": interpolated}
 
 
 # ---------------------------------------------------------------------------------------------
 # pixels
+
+def _on_planes(stack: np.ndarray, plan: dict) -> np.ndarray:
+    """Source slices onto their grid planes; missing planes get the image minimum (empty),
+    interpolated planes a linear blend of the neighbouring source slices."""
+    planes = plan["planes"]
+    interp = set(plan["interpolated"])
+    kind = stack.dtype if not interp or stack.dtype.kind == "f" else np.dtype(np.float32)
+    out = np.empty((plan["n_planes"],) + stack.shape[1:], dtype=kind)
+    out[...] = stack.min() if stack.size else 0
+    out[planes] = stack
+    for a in range(len(planes) - 1):
+        ka, kb = int(planes[a]), int(planes[a + 1])
+        for k in range(ka + 1, kb):
+            if k in interp:
+                w = (k - ka) / (kb - ka)
+                out[k] = (1 - w) * stack[a].astype(np.float32) + w * stack[a + 1].astype(np.float32)
+    return out
+
 
 def _rescale_in_place(out: np.ndarray, slopes: np.ndarray, intercepts: np.ndarray) -> np.ndarray:
     """Modality LUT (slope/intercept) with at most one conversion of the whole array.
@@ -308,5 +373,6 @@ def _series_meta(info: SeriesInfo, refs: list[ImageRef]) -> dict:
 def series_geometry(info: SeriesInfo) -> tuple[tuple[int, int, int], tuple[float, float, float], list[str]]:
     """Size (x, y, z), spacing and geometry warnings of a scanned series, without its pixels."""
     warnings: list[str] = []
-    refs, (spacing, _origin, _direction) = _arrange(info.images, warnings)
-    return (refs[0].columns, refs[0].rows, len(refs)), spacing, warnings
+    refs, (spacing, _origin, _direction), plan = _arrange(info.images, warnings)
+    n = plan["n_planes"] if plan else len(refs)
+    return (refs[0].columns, refs[0].rows, n), spacing, warnings

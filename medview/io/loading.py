@@ -65,6 +65,14 @@ def save_volume(volume: Volume, path: str | Path) -> None:
     """Write a Volume in any format SimpleITK writes (.nii.gz, .nrrd, .mha), geometry kept."""
     import SimpleITK as sitk
 
+    if str(path).lower().endswith((".nii", ".nii.gz")) and not volume.is_rgb:
+        from medview.io.nifti_io import write_nifti  # full affine as sform: a sheared stack stays sheared
+
+        try:
+            write_nifti(volume, path)
+        except (OSError, ValueError) as exc:
+            raise LoadError(path, f"cannot write: {exc}") from exc
+        return
     try:
         sitk.WriteImage(volume.to_sitk(), str(path), useCompression=True)
     except RuntimeError as exc:

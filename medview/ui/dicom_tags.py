@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLabel, QLineEdit, QSizePolicy, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
@@ -63,6 +64,9 @@ class DicomTagBrowser(QWidget):
         if not files or vol.meta.get("format") != "dicom":
             return None
         k = self.state.cursor[2]
+        planes = vol.meta.get("slice_planes")  # missing / interpolated planes have no file
+        if planes:
+            k = int(np.argmin(np.abs(np.asarray(planes) - k)))
         return str(files[k] if len(files) > k else files[-1])
 
     def refresh(self) -> None:

@@ -73,8 +73,8 @@ def test_shuffled_file_names_do_not_change_the_volume(t1_series, tmp_path):
 
 def test_missing_slice_is_loaded_with_a_warning(t1_series, tmp_path):
     vol = load_volume(_copy(t1_series, tmp_path / "gap", lambda i, ds: i != 10))
-    assert vol.shape[0] == 21
-    assert any("missing slices" in w for w in vol.warnings)
+    assert vol.shape[0] == 22 and len(vol.meta["missing_planes"]) == 1  # the gap stays an (empty) plane
+    assert any("1 slice(s) missing between z=" in w for w in vol.warnings)
 
 
 def test_gantry_tilt_is_loaded_with_a_warning_and_sheared_geometry(t1_series, tmp_path):
