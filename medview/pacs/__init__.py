@@ -6,7 +6,8 @@
 """
 
 from medview.pacs.model import PacsError, SeriesResult, StudyQuery, StudyResult
-from medview.pacs.source import SourceConfig, StudySource, load_sources, open_source, parse_source
+from medview.pacs.registry import open_source
+from medview.pacs.source import SourceConfig, StudySource, load_sources, parse_source
 
 __all__ = ["PacsError", "SeriesResult", "SourceConfig", "StudyQuery", "StudyResult", "StudySource",
            "load_sources", "open_source", "parse_source"]

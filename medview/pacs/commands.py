@@ -40,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _open(args: argparse.Namespace):
     from medview.pacs.cache import DicomCache
-    from medview.pacs.source import open_source, parse_source
+    from medview.pacs.registry import open_source
+    from medview.pacs.source import parse_source
 
     cfg = parse_source(args.source)
     if args.aet:

@@ -191,24 +191,3 @@ def save_sources(sources: dict[str, SourceConfig], path: Optional[Path] = None) 
     except OSError:
         pass
     return path
-
-
-def open_source(spec: str | SourceConfig, cache=None) -> StudySource:
-    """The StudySource for a name/address/config; ``cache`` defaults to the user cache."""
-    from medview.pacs.cache import DicomCache
-
-    cfg = spec if isinstance(spec, SourceConfig) else parse_source(spec)
-    cache = cache or DicomCache.default()
-    if cfg.kind == "dicomweb":
-        from medview.pacs.dicomweb import DicomWebSource
-
-        return DicomWebSource(cfg, cache)
-    if cfg.kind == "dimse":
-        from medview.pacs.dimse import DimseSource
-
-        return DimseSource(cfg, cache)
-    if cfg.kind == "folder":
-        from medview.pacs.folder import FolderSource
-
-        return FolderSource(cfg, cache)
-    raise PacsError(cfg.name, f"unknown source kind {cfg.kind!r} (folder, dicomweb or dimse)")
