@@ -65,6 +65,12 @@ def load_series(info: SeriesInfo, progress: Optional[ProgressFn] = None,
         if raw.shape[:2] != (ref0.rows, ref0.columns):
             raise LoadError(ref.path, f"frame size {raw.shape[:2]} differs from the series' "
                                       f"{(ref0.rows, ref0.columns)}")
+        if rgb and raw.dtype.itemsize > 1:  # 16/32-bit colour: keep the top 8 bits, never wrap them
+            shift = 8 * raw.dtype.itemsize - 8
+            if done == 0:
+                warnings.append(f"RGB with {8 * raw.dtype.itemsize} bits per channel: shown reduced to 8 bits "
+                                "per channel")
+            raw = (raw.astype(np.uint64) >> shift).astype(np.uint8)
         out[k] = raw
         if done == 0 and on_middle_slice is not None and n > 2:
             preview = out[k].astype(np.float32) * np.float32(slopes[k]) + np.float32(intercepts[k]) \

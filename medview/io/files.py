@@ -21,7 +21,7 @@ def read_volume_file(path: str | Path, kind: str) -> Volume:
     if Path(path).stat().st_size == 0:
         raise LoadError(path, "empty file (0 bytes)")
     if kind == "nifti":
-        _check_nifti_spacing(path)
+        _check_nifti_header(path)
     try:
         reader = sitk.ImageFileReader()
         reader.SetFileName(path)
@@ -29,6 +29,13 @@ def read_volume_file(path: str | Path, kind: str) -> Volume:
         spacing = reader.GetSpacing()
         if any((not np.isfinite(s)) or s <= 0 for s in spacing):
             raise LoadError(path, f"invalid voxel spacing {tuple(spacing)} in the header (must be > 0)")
+        if any(s > MAX_SPACING_MM for s in spacing):
+            raise LoadError(path, f"absurd voxel spacing {tuple(spacing)} mm in the header")
+        if not all(np.isfinite(reader.GetOrigin())) or not all(np.isfinite(reader.GetDirection())):
+            raise LoadError(path, "the header's origin or direction holds NaN or infinite values")
+        implied = float(np.prod(reader.GetSize(), dtype=np.float64)) * reader.GetNumberOfComponents() * 8
+        if implied > MAX_VOXEL_BYTES:
+            raise LoadError(path, f"the header's size {reader.GetSize()} is absurd: corrupt header")
         img = reader.Execute()
     except LoadError:
         raise
@@ -53,7 +60,10 @@ def read_volume_file(path: str | Path, kind: str) -> Volume:
         volume.array = np.ascontiguousarray(volume.array[..., :3])
     arr = volume.array
     if np.issubdtype(arr.dtype, np.floating):
-        bad = _non_finite_mask(path, kind, arr)
+        try:
+            bad = _non_finite_mask(path, kind, arr)
+        except Exception as exc:  # noqa: BLE001 - nibabel/zlib on a file ITK could read
+            raise LoadError(path, f"voxel data is corrupt ({type(exc).__name__}: {exc})") from exc
         n_bad = int(bad.sum())
         if n_bad == arr.size:
             raise LoadError(path, "every voxel is NaN or infinite")
@@ -81,28 +91,79 @@ def _non_finite_mask(path: str, kind: str, arr: np.ndarray) -> np.ndarray:
     return mask.reshape(arr.shape) if mask.size == arr.size else ~np.isfinite(arr)
 
 
-def _check_nifti_spacing(path: str) -> None:
-    """ITK silently turns a zero pixdim into 1 mm; a wrong scale is a clinical error, so refuse."""
+# a header that implies more voxel data than this is a corrupt header, not an image to try to allocate
+MAX_VOXEL_BYTES = 16 * 1024**3
+MAX_SPACING_MM = 1.0e4  # 10 m per voxel: no scanner writes that; a flipped exponent does
+
+
+def _check_nifti_header(path: str) -> None:
+    """Refuse what ITK would accept silently: zero/absurd pixdim (ITK makes 0 into 1 mm), a NaN or
+    infinite sform/qform, dims implying terabytes, and voxel data shorter than the header says
+    (ITK zero-fills a truncated file)."""
+    import gzip
+    import zlib
+
+    import nibabel as nib
+
+    try:
+        img = nib.load(path)
+        hdr = img.header
+        shape = tuple(int(s) for s in hdr.get_data_shape())
+        zooms = _raw_pixdim(path) or tuple(float(z) for z in hdr.get_zooms())  # nibabel mends a zero
+        bitpix = int(hdr["bitpix"])
+        sform, sform_code = hdr.get_sform(coded=True)
+        qform, qform_code = hdr.get_qform(coded=True)
+        # a single-file .nii keeps its voxels after the 352-byte header even when vox_offset says 0
+        offset = max(int(hdr.get_data_offset()), 352 if bytes(hdr['magic']).startswith(b'n+') else 0)
+    except LoadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - nibabel raises many kinds for a broken header
+        raise LoadError(path, f"cannot read NIFTI header: {type(exc).__name__}: {exc}") from exc
+    if not shape or any(s < 1 for s in shape):
+        raise LoadError(path, f"invalid image size {shape} in the header")
+    spatial = zooms[: min(len(shape), 3)]
+    if any((not np.isfinite(s)) or s <= 0 for s in spatial):
+        raise LoadError(path, f"invalid voxel spacing {spatial} in the header (must be > 0)")
+    if any(s > MAX_SPACING_MM for s in spatial):
+        raise LoadError(path, f"absurd voxel spacing {spatial} mm in the header")
+    for name, code, affine in (("sform", sform_code, sform), ("qform", qform_code, qform)):
+        if code and (affine is None or not np.all(np.isfinite(affine))):
+            raise LoadError(path, f"the header's {name} holds NaN or infinite values")
+    nbytes = int(np.prod(shape, dtype=np.float64)) * max(bitpix, 8) // 8
+    if nbytes > MAX_VOXEL_BYTES:
+        raise LoadError(path, f"the header's size {shape} implies {nbytes / 1024**3:.0f} GiB of voxels: "
+                              "corrupt header")
+    need = offset + nbytes
+    try:
+        if path.lower().endswith(".gz"):
+            have = 0
+            with gzip.open(path, "rb") as f:
+                while chunk := f.read(1 << 22):
+                    have += len(chunk)
+        else:
+            have = Path(path).stat().st_size
+    except (OSError, EOFError, zlib.error) as exc:
+        raise LoadError(path, f"compressed data is corrupt or truncated ({type(exc).__name__}: {exc})") from exc
+    if have < need:
+        missing = 1.0 - max(have - offset, 0) / nbytes
+        raise LoadError(path, f"truncated: the header implies {need} bytes, the file holds {have} "
+                              f"({missing:.0%} of the voxel data missing)")
+
+
+def _raw_pixdim(path: str) -> tuple[float, ...] | None:
+    """pixdim[1:4] as stored (nibabel's loader replaces a zero by 1, which would hide a broken scale)."""
     import gzip
     import struct
 
     opener = gzip.open if path.lower().endswith(".gz") else open
-    try:
-        with opener(path, "rb") as f:
-            header = f.read(348)
-    except (OSError, EOFError) as exc:
-        raise LoadError(path, f"cannot read NIFTI header: {exc}") from exc
+    with opener(path, "rb") as f:
+        header = f.read(348)
     if len(header) < 348:
-        return  # SimpleITK reports the truncated file
-    endian = "<" if struct.unpack("<i", header[:4])[0] in (348, 540) else ">"
-    if struct.unpack(endian + "i", header[:4])[0] not in (348, 540):
-        return
-    ndim = struct.unpack(endian + "h", header[40:42])[0]
-    pixdim = struct.unpack(endian + "8f", header[76:108])
-    spatial = pixdim[1: 1 + max(1, min(ndim, 3))]
-    if any((not np.isfinite(s)) or s <= 0 for s in spatial):
-        raise LoadError(path, f"invalid voxel spacing {tuple(float(s) for s in spatial)} in the header "
-                              "(must be > 0)")
+        return None
+    for endian in "<>":
+        if struct.unpack(endian + "i", header[:4])[0] == 348:
+            return tuple(float(s) for s in struct.unpack(endian + "3f", header[80:92]))
+    return None  # NIfTI-2 or not NIfTI-1: nibabel's values
 
 
 def read_image_file(path: str | Path) -> Volume:
@@ -128,6 +189,10 @@ def read_image_file(path: str | Path) -> Volume:
             arr = np.asarray(im)
     except UnidentifiedImageError as exc:
         raise LoadError(path, "not a readable image (unknown or corrupt format)") from exc
+    except Image.DecompressionBombError as exc:
+        raise LoadError(path, f"refused: {exc}") from exc
+    except (ValueError, SyntaxError) as exc:  # Pillow's parsers on corrupt headers
+        raise LoadError(path, f"cannot read image: {exc}") from exc
     except OSError as exc:
         raise LoadError(path, f"cannot read image: {exc}") from exc
     if arr.ndim == 3 and arr.shape[2] == 3 and _is_grey_rgb(arr):

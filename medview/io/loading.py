@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
+
 from medview.io.dicom_series import MiddleSliceFn
 from medview.io.dicom_series import load_series as _load_dicom_series
 from medview.io.errors import LoadError
@@ -13,18 +15,42 @@ from medview.io.files import read_image_file, read_volume_file
 from medview.io.scan import file_kind, looks_like_dicom, scan
 from medview.io.study_index import SeriesInfo
 from medview.io.volume import Volume
-from medview.progress import CancelledFn, ProgressFn
+from medview.progress import Cancelled, CancelledFn, ProgressFn
 
 
 def load_series(info: SeriesInfo, progress: Optional[ProgressFn] = None,
                 cancelled: Optional[CancelledFn] = None,
                 on_middle_slice: Optional[MiddleSliceFn] = None) -> Volume:
-    """Load one entry of a StudyIndex (DICOM series or a volume/image file)."""
-    if info.kind == "dicom":
-        return _load_dicom_series(info, progress, cancelled, on_middle_slice)
-    if info.kind == "image":
-        return read_image_file(info.path)
-    return read_volume_file(info.path, info.kind)
+    """Load one entry of a StudyIndex (DICOM series or a volume/image file).
+
+    Every failure is a LoadError naming the file; a volume with impossible geometry (NaN or
+    absurd spacing/position, no voxels) is refused rather than drawn at a wrong scale."""
+    try:
+        if info.kind == "dicom":
+            volume = _load_dicom_series(info, progress, cancelled, on_middle_slice)
+        elif info.kind == "image":
+            volume = read_image_file(info.path)
+        else:
+            volume = read_volume_file(info.path, info.kind)
+    except (LoadError, Cancelled, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a corrupt file must be a message, never a traceback
+        raise LoadError(str(info.path), f"cannot load ({type(exc).__name__}: {exc})") from exc
+    _check_geometry(volume, str(info.path))
+    return volume
+
+
+def _check_geometry(volume: Volume, path: str) -> None:
+    from medview.io.files import MAX_SPACING_MM
+
+    if volume.array.size == 0:
+        raise LoadError(path, f"no voxels (size {volume.shape})")
+    spacing = np.asarray(volume.spacing, dtype=np.float64)
+    if not np.all(np.isfinite(spacing)) or np.any(spacing <= 0) or np.any(spacing > MAX_SPACING_MM):
+        raise LoadError(path, f"impossible voxel spacing {tuple(float(s) for s in spacing)} mm")
+    if not np.all(np.isfinite(np.asarray(volume.origin, dtype=np.float64))) or \
+            not np.all(np.isfinite(np.asarray(volume.direction, dtype=np.float64))):
+        raise LoadError(path, "image position or orientation holds NaN or infinite values")
 
 
 def load_volume(path: str | Path, progress: Optional[ProgressFn] = None,

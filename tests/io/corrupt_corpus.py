@@ -85,7 +85,8 @@ def generate(root: Path) -> list[Case]:
             cases.append(Case(f"truncate {key} at {frac:.1%}", _write(root, f"trunc/{stem}_{cut}{suffix}", data[:cut])))
         for off in (10, 100, 200, 400):
             if off < len(data):
-                cases.append(Case(f"truncate {key} at byte {off}", _write(root, f"trunc/{stem}_b{off}{suffix}", data[:off])))
+                cut = _write(root, f"trunc/{stem}_b{off}{suffix}", data[:off])
+                cases.append(Case(f"truncate {key} at byte {off}", cut))
         for n in range(12):
             raw = bytearray(data)
             pos = rnd.randrange(0, min(len(raw), 600))
