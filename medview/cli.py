@@ -65,7 +65,14 @@ def main(argv: list[str] | None = None) -> int:
         from medview.ui.app import run_app
 
         return run_app(getattr(args, "path", None), device=getattr(args, "view_device", None) or args.device)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:  # `medview info X | head -1`: the reader left; stop quietly
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout at exit
+        return 0
 
 
 if __name__ == "__main__":

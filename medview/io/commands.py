@@ -32,14 +32,14 @@ def run_info(args: argparse.Namespace) -> int:
                 size_txt, spacing_txt = f"{s.columns}x{s.rows}x{s.n_images}", "?"
                 warnings.append(exc.reason)
         else:
-            size_txt, spacing_txt = "-", "-"
+            size_txt, spacing_txt = _file_geometry(str(s.path), warnings)
         rows.append((s.patient_name or s.patient_id or "-", _date(s.study_date), s.modality or s.kind,
-                     s.description or "-", size_txt, spacing_txt, "; ".join(warnings)))
+                     s.description or "-", size_txt, spacing_txt, str(s.path), "; ".join(warnings)))
     studies = index.studies()
     patients = index.patients()
     print(f"{len(patients)} patient(s), {len(studies)} stud(ies), {len(index.series)} series, "
           f"{len(index.problems)} problem file(s)")
-    header = ("patient", "study date", "modality", "description", "size", "spacing mm", "warnings")
+    header = ("patient", "study date", "modality", "description", "size", "spacing mm", "path", "warnings")
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     widths[-1] = len(header[-1])
     line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False))
@@ -55,6 +55,22 @@ def run_info(args: argparse.Namespace) -> int:
         if len(shown) < len(index.problems):
             print(f"  ... {len(index.problems) - len(shown)} more (--problems lists all)")
     return 0 if index.series else 1
+
+
+def _file_geometry(path: str, warnings: list[str]) -> tuple[str, str]:
+    """Size and spacing of a NIfTI/NRRD/MHA/image file from its header (no voxels read)."""
+    import SimpleITK as sitk
+
+    try:
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(path)
+        reader.ReadImageInformation()
+    except RuntimeError:
+        warnings.append("header unreadable")
+        return "?", "?"
+    size = "x".join(str(v) for v in reader.GetSize())
+    spacing = "x".join(f"{v:.3g}" for v in reader.GetSpacing())
+    return size, spacing
 
 
 def _date(d: str) -> str:

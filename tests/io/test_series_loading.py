@@ -192,3 +192,34 @@ def test_cli_info_on_mr_brain(shared_data):
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[0] == "2 patient(s), 2 stud(ies), 10 series, 0 problem file(s)"
     assert out.stdout.count("HippoCrop") == 2 and "0.688x0.688x6.5" in out.stdout
+
+
+def test_cli_info_shows_paths_and_nifti_size_and_spacing(tmp_path):
+    import nibabel as nib
+
+    p = tmp_path / "vol.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((12, 10, 7), np.int16), np.diag([0.5, 0.75, 3.0, 1.0])), str(p))
+    out = subprocess.run([sys.executable, "-m", "medview", "info", str(p)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    row = out.stdout.splitlines()[-1]
+    assert "12x10x7" in row and "0.5x0.75x3" in row and str(p) in row
+
+
+def test_cli_info_into_a_closed_pipe_exits_cleanly(tmp_path):
+    for i in range(700):  # > 64 KiB of rows: the pipe fills after the reader has gone
+        (tmp_path / f"img{i:03d}.png").write_bytes(_png_bytes())
+    proc = subprocess.run(f"'{sys.executable}' -m medview info '{tmp_path}' | head -1", shell=True,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.stdout.splitlines() == [proc.stdout.splitlines()[0]] and "700 series" in proc.stdout
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+
+
+def _png_bytes() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.full((4, 4), 7, np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
