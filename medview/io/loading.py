@@ -40,6 +40,15 @@ def load_series(info: SeriesInfo, progress: Optional[ProgressFn] = None,
     return volume
 
 
+def scan_problem_warnings(index) -> list[str]:
+    """One warning naming the files a scan could not read (they are left out of every series)."""
+    if not index.problems:
+        return []
+    shown = "; ".join(f"{p}: {r}" for p, r in index.problems[:3])
+    more = f" (and {len(index.problems) - 3} more)" if len(index.problems) > 3 else ""
+    return [f"{len(index.problems)} file(s) could not be read and were left out: {shown}{more}"]
+
+
 def _check_geometry(volume: Volume, path: str) -> None:
     from medview.io.files import MAX_SPACING_MM
 
@@ -81,6 +90,7 @@ def load_volume(path: str | Path, progress: Optional[ProgressFn] = None,
         raise LoadError(path, "no images found")
     chosen = index.largest()
     volume = load_series(chosen, _sub(progress, 0.2, 1.0), cancelled, on_middle_slice)
+    volume.warnings.extend(scan_problem_warnings(index))
     if len(index.series) > 1:
         volume.warnings.append(f"{path} holds {len(index.series)} series; opened the largest "
                                f"({chosen.description or chosen.uid})")

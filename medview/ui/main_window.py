@@ -415,9 +415,16 @@ class MainWindow(QMainWindow):
         desc = vol.meta.get("SeriesDescription") or Path(str(vol.meta.get("source_path", ""))).name
         self.setWindowTitle(f"MedView - {desc} (research use only, not for diagnosis)")
         msg = f"Loaded {desc}: {vol.shape[2]}x{vol.shape[1]}x{vol.shape[0]}"
-        if vol.warnings:
+        if self.index is not None and not any("could not be read" in w for w in vol.warnings):
+            from medview.io.loading import scan_problem_warnings
+
+            vol.warnings.extend(scan_problem_warnings(self.index))
+        if vol.warnings:  # stays until the next message: the user must see it
             msg += f"  ({len(vol.warnings)} warning(s): {vol.warnings[0]})"
-        self.statusBar().showMessage(msg, 8000)
+            self.statusBar().setToolTip("\n".join(vol.warnings))
+        else:
+            self.statusBar().setToolTip("")
+        self.statusBar().showMessage(msg, 0 if vol.warnings else 8000)
         self.volume_loaded.emit(vol)
 
     def _on_failed(self, message: str, worker: Worker | None = None) -> None:

@@ -223,3 +223,16 @@ def _png_bytes() -> bytes:
     buf = io.BytesIO()
     Image.fromarray(np.full((4, 4), 7, np.uint8)).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def test_unreadable_files_beside_a_series_are_a_warning(tmp_path):
+    from medview.config import sample_study_dir
+
+    src = sample_study_dir() / "study" / "HippoCrop"
+    if not src.is_dir():
+        pytest.skip(f"no sample series at {src}")
+    shutil.copytree(src, tmp_path / "s")
+    broken = tmp_path / "s" / "broken.dcm"
+    broken.write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00UI")  # a DICOM marker, then nothing
+    vol = load_volume(tmp_path / "s")
+    assert any("could not be read" in w and "broken.dcm" in w for w in vol.warnings), vol.warnings
