@@ -111,8 +111,6 @@ def _check_nifti_header(path: str) -> None:
         shape = tuple(int(s) for s in hdr.get_data_shape())
         zooms = _raw_pixdim(path) or tuple(float(z) for z in hdr.get_zooms())  # nibabel mends a zero
         bitpix = int(hdr["bitpix"])
-        sform, sform_code = hdr.get_sform(coded=True)
-        qform, qform_code = hdr.get_qform(coded=True)
         # a single-file .nii keeps its voxels after the 352-byte header even when vox_offset says 0
         offset = max(int(hdr.get_data_offset()), 352 if bytes(hdr['magic']).startswith(b'n+') else 0)
     except LoadError:
@@ -126,9 +124,13 @@ def _check_nifti_header(path: str) -> None:
         raise LoadError(path, f"invalid voxel spacing {spatial} in the header (must be > 0)")
     if any(s > MAX_SPACING_MM for s in spatial):
         raise LoadError(path, f"absurd voxel spacing {spatial} mm in the header")
-    for name, code, affine in (("sform", sform_code, sform), ("qform", qform_code, qform)):
-        if code and (affine is None or not np.all(np.isfinite(affine))):
-            raise LoadError(path, f"the header's {name} holds NaN or infinite values")
+    srows = np.stack([np.asarray(hdr[k], dtype=np.float64) for k in ("srow_x", "srow_y", "srow_z")])
+    quat = np.asarray([hdr[k] for k in ("quatern_b", "quatern_c", "quatern_d", "qoffset_x", "qoffset_y",
+                                        "qoffset_z")], dtype=np.float64)
+    if int(hdr["sform_code"]) and not np.all(np.isfinite(srows)):
+        raise LoadError(path, "the header's sform holds NaN or infinite values")
+    if int(hdr["qform_code"]) and not np.all(np.isfinite(quat)):
+        raise LoadError(path, "the header's qform holds NaN or infinite values")
     nbytes = int(np.prod(shape, dtype=np.float64)) * max(bitpix, 8) // 8
     if nbytes > MAX_VOXEL_BYTES:
         raise LoadError(path, f"the header's size {shape} implies {nbytes / 1024**3:.0f} GiB of voxels: "

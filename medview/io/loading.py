@@ -35,9 +35,15 @@ def load_series(info: SeriesInfo, progress: Optional[ProgressFn] = None,
     except (LoadError, Cancelled, MemoryError):
         raise
     except Exception as exc:  # noqa: BLE001 - a corrupt file must be a message, never a traceback
-        raise LoadError(str(info.path), f"cannot load ({type(exc).__name__}: {exc})") from exc
-    _check_geometry(volume, str(info.path))
+        raise LoadError(_name(info), f"cannot load ({type(exc).__name__}: {exc})") from exc
+    _check_geometry(volume, _name(info))
     return volume
+
+
+def _name(info: SeriesInfo) -> str:
+    """The file to name in a message: the image itself for a one-file series, else the folder."""
+    images = getattr(info, "images", None) or []
+    return str(images[0].path) if len(images) == 1 else str(info.path)
 
 
 def scan_problem_warnings(index) -> list[str]:

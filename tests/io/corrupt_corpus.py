@@ -26,6 +26,19 @@ class Case:
     path: Path
     seed: Path | None = None  # a harmless change must load exactly like this file
     may_be_clean: bool = False  # bit flips may hit bytes that do not matter
+    in_voxel_data: bool = False  # a flip inside uncompressed voxel data: no format can detect it
+
+
+def _voxel_data_start(key: str, data: bytes) -> int | None:
+    """Where the uncompressed voxel bytes of a seed begin (None: compressed or unknown)."""
+    if key.endswith(".nii"):
+        return 352
+    if key.endswith(".nrrd") and b"encoding: raw" in data[:data.find(b"\n\n")]:
+        return data.index(b"\n\n") + 2
+    if key.endswith(".dcm") and b"RLE" not in key.encode():
+        tag = data.rfind(b"\xe0\x7f\x10\x00")  # (7FE0,0010) Pixel Data, native (uncompressed)
+        return tag + 12 if tag >= 0 else None
+    return None
 
 
 def _seeds(root: Path) -> dict[str, Path]:
@@ -87,12 +100,14 @@ def generate(root: Path) -> list[Case]:
             if off < len(data):
                 cut = _write(root, f"trunc/{stem}_b{off}{suffix}", data[:off])
                 cases.append(Case(f"truncate {key} at byte {off}", cut))
+        voxels_at = _voxel_data_start(key, data)
         for n in range(12):
             raw = bytearray(data)
             pos = rnd.randrange(0, min(len(raw), 600))
             raw[pos] ^= 1 << rnd.randrange(8)
             cases.append(Case(f"bit flip {key} byte {pos}", _write(root, f"flip/{stem}_{n}{suffix}", bytes(raw)),
-                              seed=seed, may_be_clean=True))
+                              seed=seed, may_be_clean=True,
+                              in_voxel_data=voxels_at is not None and pos >= voxels_at))
     # absurd NIfTI headers
     base = nibabel.load(str(seeds["small.nii.gz"]))
     arr = np.asanyarray(base.dataobj)
@@ -109,7 +124,12 @@ def generate(root: Path) -> list[Case]:
         h.set_sform(np.full((4, 4), np.nan), code=1)
         h.set_qform(None, code=0)
 
-    cases.append(Case("NIfTI NaN sform", nifti("nan_sform.nii.gz", nan_sform)))
+    # nibabel rewrites the sform from the image affine on save, so the NaNs go into the bytes afterwards
+    raw = bytearray(nifti("nan_sform.nii", nan_sform).read_bytes())
+    raw[280:328] = np.full(12, np.nan, dtype="<f4").tobytes()  # srow_x, srow_y, srow_z
+    raw[254:256] = struct.pack("<h", 1)  # sform_code 1: the sform is the geometry readers use
+    raw[252:254] = struct.pack("<h", 0)  # no qform to fall back on
+    cases.append(Case("NIfTI NaN sform", _write(root, "absurd/nan_sform.nii", bytes(raw))))
     raw = bytearray(nifti("huge_vox.nii", lambda h: None).read_bytes())
     raw[80:92] = struct.pack("<3f", 1e30, 1e30, 1e30)
     raw[252:256] = struct.pack("<hh", 0, 0)  # qform/sform codes 0: pixdim is the geometry

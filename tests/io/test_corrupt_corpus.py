@@ -14,15 +14,22 @@ from medview.io import LoadError, load_volume
 from tests.io.corrupt_corpus import generate
 
 
+def _same_geometry(vol, ref) -> bool:
+    """Same grid: a flipped bit in raw voxel data changes one value, which no format without a
+    checksum (NIfTI, NRRD raw, native DICOM) lets any reader detect."""
+    return vol.array.shape == ref.array.shape and np.allclose(vol.spacing, ref.spacing) \
+        and np.allclose(vol.origin, ref.origin) and np.allclose(vol.direction, ref.direction)
+
+
 def _same(vol, ref) -> bool:
     return vol.array.shape == ref.array.shape and np.array_equal(vol.array, ref.array) \
         and np.allclose(vol.spacing, ref.spacing) and np.allclose(vol.origin, ref.origin)
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "known open (issue 12 item 4): 26 silent loads remain (bit flips in NIfTI/NRRD/MHA voxel data or header "
-    "values that stay plausible, DICOM/PNG cut at 99.9 %, NIfTI NaN sform with sform_code 0) and 3 unclear "
-    "errors; no raw exception is left. Remove this mark when the table shows 0 and 0"))
+    "known open (issue 12 item 4): 14 silent loads remain (DICOM/PNG cut in their last bytes, bit flips in "
+    "zlib-compressed MHA data that ITK decodes without its checksum, NRRD/MHA header values that stay "
+    "plausible, two JPEG flips); no raw exception, no unclear error. Remove this mark at 0 silent"))
 def test_corrupt_corpus(tmp_path):
     cases = generate(tmp_path)
     assert len(cases) > 150
@@ -53,10 +60,13 @@ def test_corrupt_corpus(tmp_path):
             if _same(vol, refs[case.seed]):
                 counts["harmless (loads as the original)"] += 1
                 continue
+            if case.in_voxel_data and _same_geometry(vol, refs[case.seed]):
+                counts["voxel values changed (undetectable)"] += 1
+                continue
         counts["silent"] += 1
         bad.append(f"silent: {case.name}: {vol!r}")
     print(f"\ncorrupt-input corpus: {len(cases)} cases")
-    for label in ("clear error", "warned", "harmless (loads as the original)", "unclear error", "silent",
-                  "traceback"):
+    for label in ("clear error", "warned", "harmless (loads as the original)",
+                  "voxel values changed (undetectable)", "unclear error", "silent", "traceback"):
         print(f"  {label:34s} {counts[label]}")
     assert not bad, "\n".join(bad)
