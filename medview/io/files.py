@@ -36,6 +36,8 @@ def read_volume_file(path: str | Path, kind: str) -> Volume:
         implied = float(np.prod(reader.GetSize(), dtype=np.float64)) * reader.GetNumberOfComponents() * 8
         if implied > MAX_VOXEL_BYTES:
             raise LoadError(path, f"the header's size {reader.GetSize()} is absurd: corrupt header")
+        if kind in ("nrrd", "mha"):
+            _check_attached_payload(path, kind, reader)
         img = reader.Execute()
     except LoadError:
         raise
@@ -150,6 +152,57 @@ def _check_nifti_header(path: str) -> None:
         missing = 1.0 - max(have - offset, 0) / nbytes
         raise LoadError(path, f"truncated: the header implies {need} bytes, the file holds {have} "
                               f"({missing:.0%} of the voxel data missing)")
+
+
+def _check_attached_payload(path: str, kind: str, reader) -> None:
+    """Voxel data stored in the same file (NRRD raw/gzip, MetaImage LOCAL): its length must be what
+    the header implies, and zlib data must pass its own checksum, which ITK does not check."""
+    import gzip
+    import zlib
+
+    import SimpleITK as sitk
+
+    data = Path(path).read_bytes()
+    if kind == "nrrd":
+        end = data.find(b"\n\n")
+        if end < 0 or b"\ndata file:" in data[:end] or b"\ndatafile:" in data[:end]:
+            return  # detached data: ITK reads (and checks) the other file
+        header, payload = data[:end].decode("latin-1").lower(), data[end + 2:]
+        encoding = next((line.split(":", 1)[1].strip() for line in header.splitlines()
+                         if line.startswith("encoding:")), "raw")
+        compressed = encoding in ("gzip", "gz")
+        if encoding not in ("raw", "gzip", "gz"):
+            return
+    else:
+        marker = data.find(b"ElementDataFile = LOCAL")
+        if marker < 0:
+            return
+        header = data[:marker].decode("latin-1")
+        payload = data[data.index(b"\n", marker) + 1:]
+        compressed = "CompressedData = True" in header
+    itemsize = sitk.GetPixelIDValueAsString(reader.GetPixelID())  # for the message only
+    n_bytes = int(np.prod(reader.GetSize(), dtype=np.int64)) * reader.GetNumberOfComponents() * \
+        _bytes_per_component(reader)
+    if compressed:
+        try:
+            payload = gzip.decompress(payload) if kind == "nrrd" else zlib.decompress(payload)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise LoadError(path, f"compressed voxel data is corrupt ({type(exc).__name__}: {exc})") from exc
+    if len(payload) != n_bytes:
+        raise LoadError(path, f"the header implies {n_bytes} bytes of {itemsize} voxels, the file holds "
+                              f"{len(payload)}: corrupt header or truncated data")
+
+
+def _bytes_per_component(reader) -> int:
+    import SimpleITK as sitk
+
+    comp = reader.GetPixelID()
+    sizes = {sitk.sitkUInt8: 1, sitk.sitkInt8: 1, sitk.sitkUInt16: 2, sitk.sitkInt16: 2, sitk.sitkUInt32: 4,
+             sitk.sitkInt32: 4, sitk.sitkUInt64: 8, sitk.sitkInt64: 8, sitk.sitkFloat32: 4, sitk.sitkFloat64: 8,
+             sitk.sitkVectorUInt8: 1, sitk.sitkVectorInt8: 1, sitk.sitkVectorUInt16: 2, sitk.sitkVectorInt16: 2,
+             sitk.sitkVectorUInt32: 4, sitk.sitkVectorInt32: 4, sitk.sitkVectorFloat32: 4,
+             sitk.sitkVectorFloat64: 8}
+    return sizes.get(comp, 1)
 
 
 def _raw_pixdim(path: str) -> tuple[float, ...] | None:

@@ -95,7 +95,9 @@ def generate(root: Path) -> list[Case]:
         stem = key.replace(".", "_")
         for frac in (0.02, 0.1, 0.3, 0.5, 0.7, 0.9, 0.98, 0.999):
             cut = max(1, int(len(data) * frac))
-            cases.append(Case(f"truncate {key} at {frac:.1%}", _write(root, f"trunc/{stem}_{cut}{suffix}", data[:cut])))
+            # a cut after the image (trailing DICOM elements, PNG's IEND) may leave every voxel intact
+            cases.append(Case(f"truncate {key} at {frac:.1%}", _write(root, f"trunc/{stem}_{cut}{suffix}", data[:cut]),
+                              seed=seed, may_be_clean=True))
         for off in (10, 100, 200, 400):
             if off < len(data):
                 cut = _write(root, f"trunc/{stem}_b{off}{suffix}", data[:off])
