@@ -33,7 +33,8 @@ def read_volume_file(path: str | Path, kind: str) -> Volume:
             raise LoadError(path, f"absurd voxel spacing {tuple(spacing)} mm in the header")
         if not all(np.isfinite(reader.GetOrigin())) or not all(np.isfinite(reader.GetDirection())):
             raise LoadError(path, "the header's origin or direction holds NaN or infinite values")
-        implied = float(np.prod(reader.GetSize(), dtype=np.float64)) * reader.GetNumberOfComponents() * 8
+        implied = float(np.prod(reader.GetSize(), dtype=np.float64)) * reader.GetNumberOfComponents() * \
+            _bytes_per_component(reader)
         if implied > MAX_VOXEL_BYTES:
             raise LoadError(path, f"the header's size {reader.GetSize()} is absurd: corrupt header")
         if kind in ("nrrd", "mha"):
@@ -180,7 +181,7 @@ def _check_attached_payload(path: str, kind: str, reader) -> None:
         header = data[:marker].decode("latin-1")
         payload = data[data.index(b"\n", marker) + 1:]
         compressed = "CompressedData = True" in header
-    itemsize = sitk.GetPixelIDValueAsString(reader.GetPixelID())  # for the message only
+    pixel_type = sitk.GetPixelIDValueAsString(reader.GetPixelID())
     n_bytes = int(np.prod(reader.GetSize(), dtype=np.int64)) * reader.GetNumberOfComponents() * \
         _bytes_per_component(reader)
     if compressed:
@@ -189,7 +190,7 @@ def _check_attached_payload(path: str, kind: str, reader) -> None:
         except (OSError, EOFError, zlib.error) as exc:
             raise LoadError(path, f"compressed voxel data is corrupt ({type(exc).__name__}: {exc})") from exc
     if len(payload) != n_bytes:
-        raise LoadError(path, f"the header implies {n_bytes} bytes of {itemsize} voxels, the file holds "
+        raise LoadError(path, f"the header implies {n_bytes} bytes of {pixel_type} voxels, the file holds "
                               f"{len(payload)}: corrupt header or truncated data")
 
 
