@@ -41,6 +41,10 @@ PROFILE_ACTIONS: dict[str, str] = {
     "ContentCreatorName": "Z", "PatientBirthTime": "X", "ReasonForStudy": "X",
 }
 
+# type 2C attributes that many sources send empty although their condition (a paired body part)
+# does not hold; the de-identified copy leaves them out so it validates
+_EMPTY_2C = ("Laterality",)
+
 # burned-in text: flagged, or typical of the modality / SOP class
 _SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
 _US_MODALITIES = {"US", "IVUS"}
@@ -105,6 +109,9 @@ class Deidentifier:
                     delattr(ds, kw)
                 else:
                     ds.data_element(kw).value = None
+        for kw in _EMPTY_2C:  # present-but-empty where the condition fails is an error (dciodvfy)
+            if kw in ds and ds.data_element(kw).value in (None, ""):
+                delattr(ds, kw)
         ds.PatientIdentityRemoved = "YES"
         ds.DeidentificationMethod = METHOD
         code = Dataset()
