@@ -21,12 +21,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cam-class", default=None, help="class name or index for Grad-CAM (default: top class)")
     p.add_argument("--tta", action="store_true",
                    help="segmentation: test-time flips; writes uncertainty.nii.gz")
+    p.add_argument("--tta-views", choices=["fast", "accurate"], default=None,
+                   help="fast: one pass (the default of most packages); accurate: the mean over the model's "
+                        "flipped/turned views (output.tta, 2-8x the time); the card gives both figures")
+    p.add_argument("--whole-image", choices=["auto", "yes", "no"], default="auto",
+                   help="one pass over the whole image when it fits memory (auto), always, or sliding windows")
     p.add_argument("--batch-size", type=int, default=None, help="slices per batch for 2D models")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch (default: torch's choice; 1 is faster on a busy machine)")
     p.add_argument("--unverified-ok", action="store_true",
                    help="run also on images that cannot be checked against what the model accepts (no "
                         "modality: NIfTI, PNG, JPEG); prediction.json then says 'input not verified'")
+    from medview.campaign.commands import add_batch_options
+
+    add_batch_options(p)  # a folder of cases runs as Dask tasks (medview/campaign/batch.py)
     p.set_defaults(func=run_infer)
 
     m = sub.add_parser("models", help="list model packages and their status; import MONAI bundles")
@@ -241,6 +249,18 @@ def run_infer(args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"error: {path}: does not exist", file=sys.stderr)
         return 2
+    if path.is_dir() or args.resume or args.workers or args.scheduler:
+        from medview.campaign.cases import NoCases, discover
+
+        try:  # several cases (or batch options): the campaign batch, one Dask task per case
+            found, found_problems = discover(path)
+        except (NoCases, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if len(found) + len(found_problems) > 1 or args.resume or args.workers or args.scheduler:
+            from medview.campaign.commands import batch_infer
+
+            return batch_infer(args, pkg, found, found_problems)
     try:
         targets, problems = _targets(path)
     except Exception as exc:  # noqa: BLE001 - a path that cannot be scanned: one line, no traceback
@@ -274,6 +294,8 @@ def run_infer(args: argparse.Namespace) -> int:
                 raise InferenceError(f"model {pkg.id}: {check.note()}; refused: run with --unverified-ok "
                                      "if you know this image is what the model is made for")
             pred = run_model(pkg, vol, device=device, cam=args.cam, cam_class=cam_class, tta=args.tta,
+                             tta_setting=args.tta_views,
+                             whole_image={"auto": None, "yes": True, "no": False}[args.whole_image],
                              batch_size=args.batch_size, unverified_ok=args.unverified_ok,
                              progress=lambda f, s, bar=bar: bar(0.1 + 0.9 * f, s))
             files = write_outputs(pred, out_dir, vol)

@@ -23,7 +23,7 @@ SCHEMA_VERSION = 1
 MANIFEST = "model.json"
 WEIGHTS = "weights.safetensors"
 CARD = "MODEL_CARD.md"
-TASKS = ("classification", "regression", "segmentation")
+TASKS = ("classification", "regression", "segmentation", "interactive-segmentation")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -263,6 +263,8 @@ def manifest_errors(m: dict[str, Any]) -> list[str]:
                                 or (isinstance(inp, dict) and inp.get("dims") != 2)):
             errs.append("output.tta may only be \"dihedral\" or \"hflip\", for a 2D classification or "
                         "segmentation model")
+        if out.get("tta_default") not in (None, "fast", "accurate"):
+            errs.append("output.tta_default must be \"fast\" (one pass) or \"accurate\" (the mean over output.tta)")
         act = out.get("activation", "softmax")
         if act not in ("softmax", "sigmoid", "none"):
             errs.append(f"output.activation {act!r} must be softmax, sigmoid or none")

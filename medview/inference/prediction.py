@@ -34,6 +34,8 @@ class Prediction:
     cam_class: str | None = None
     messages: list[str] = field(default_factory=list)  # e.g. "CUDA out of memory: retried on CPU"
     from_cache: bool = False
+    # how the network ran: "whole image" / "sliding window", and the TTA setting ("fast" | "accurate")
+    passes: str = ""
     # what it ran on: path, series UID, patient (medview.inference.acceptance.input_identity), and
     # whether the model's acceptance declaration was verified on it (InputCheck.to_json())
     input: dict[str, Any] = field(default_factory=dict)
@@ -71,6 +73,8 @@ class Prediction:
             "messages": list(self.messages),
             "research_use_only": True,
         }
+        if self.passes:
+            d["passes"] = self.passes
         if self.probabilities is not None:
             d["probabilities"] = {k: float(v) for k, v in self.probabilities.items()}
             d["top_class"] = self.top_class

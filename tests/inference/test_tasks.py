@@ -104,14 +104,17 @@ def test_sliding_window_progress_and_cancel_between_windows(tmp_path):
                   output={"labels": [{"value": 1, "name": "x"}]})
     vol = Volume(np.random.default_rng(4).normal(size=(32, 32, 32)).astype(np.float32))
     stages = []
-    pred = pipeline.run_model(pkg, vol, progress=lambda f, s: stages.append((f, s)), device="cpu")
+    assert pipeline.run_model(pkg, vol, device="cpu").passes.startswith("whole image")  # it fits memory
+    pred = pipeline.run_model(pkg, vol, progress=lambda f, s: stages.append((f, s)), device="cpu",
+                              whole_image=False)
+    assert pred.passes.startswith("sliding window")
     windows = [s for _, s in stages if "window" in s]
     assert windows[-1] == "inference (window 27/27)" and len(windows) == 27  # 3 x 3 x 3 windows
     assert [f for f, _ in stages] == sorted(f for f, _ in stages)
     assert pred.labels.same_geometry(vol)
     seen = []
     with pytest.raises(Cancelled):
-        pipeline.run_model(pkg, vol, device="cpu", progress=lambda f, s: seen.append(s),
+        pipeline.run_model(pkg, vol, device="cpu", whole_image=False, progress=lambda f, s: seen.append(s),
                            cancelled=lambda: sum("window" in s for s in seen) >= 5)
     assert sum("window" in s for s in seen) == 5
 
@@ -126,12 +129,19 @@ def test_dihedral_tta_makes_a_classifier_orientation_invariant(tmp_path):
     rgb = np.random.default_rng(3).integers(0, 255, (1, 32, 32, 3)).astype(np.uint8)
     turned = np.ascontiguousarray(np.rot90(rgb[:, :, ::-1], 1, axes=(1, 2)))  # mirror + quarter turn
 
-    def probs(pkg, img):
-        p = pipeline.run_model(pkg, Volume(img), device="cpu").probabilities
+    def probs(pkg, img, setting="accurate"):
+        p = pipeline.run_model(pkg, Volume(img), device="cpu", tta_setting=setting).probabilities
         return np.array([p[c] for c in ("a", "b", "c")])
 
     assert not np.allclose(probs(plain, rgb), probs(plain, turned), atol=1e-4)  # the net alone is not
     assert np.allclose(probs(tta, rgb), probs(tta, turned), atol=1e-5)
+    # "fast" (the default unless output.tta_default says "accurate") is the plain network
+    assert np.allclose(probs(tta, rgb, "fast"), probs(plain, rgb), atol=1e-6)
+    assert np.allclose(pipeline.run_model(tta, Volume(rgb), device="cpu").probabilities["a"], probs(plain, rgb)[0])
+    tta.manifest["output"]["tta_default"] = "accurate"
+    assert np.allclose(probs(tta, rgb, None), probs(tta, rgb), atol=1e-6)
+    with pytest.raises(pipeline.InferenceError, match="TTA setting"):
+        pipeline.run_model(tta, Volume(rgb), device="cpu", tta_setting="slow")
     # "hflip" (ultrasound: top stays top) is invariant to the mirror only
     hflip, _ = _pkg(tmp_path, id="hflip", output={"classes": ["a", "b", "c"], "tta": "hflip"}, **common)
     mirrored = np.ascontiguousarray(rgb[:, :, ::-1])
@@ -156,7 +166,7 @@ def test_dihedral_tta_makes_a_segmenter_equivariant_on_a_non_square_image(tmp_pa
     turned = np.ascontiguousarray(np.rot90(img[:, :, ::-1], 1, axes=(1, 2)))
 
     def seg(pkg, a):
-        return pipeline.run_model(pkg, Volume(a), device="cpu").labels.array[0]
+        return pipeline.run_model(pkg, Volume(a), device="cpu", tta_setting="accurate").labels.array[0]
 
     def turn(lab):
         return np.rot90(lab[:, ::-1], 1)
@@ -222,3 +232,37 @@ def test_keep_largest_parts_per_label():
            "network": {"architecture": "resnet10", "args": {}}, "input": {"dims": 2},
            "output": {"classes": ["a"], "keep_largest": True}}
     assert any("keep_largest" in e for e in package.manifest_errors(bad))
+
+
+def test_whole_image_equals_one_window_and_out_of_memory_falls_back_to_windows(tmp_path, monkeypatch):
+    """Where a single window covers the input, the whole-image pass is the same map; a whole image
+    that does not fit (an allocator error) is re-run in sliding windows, and the result says so."""
+    import torch
+
+    from medview.inference import forward
+
+    args = {"spatial_dims": 2, "in_channels": 1, "out_channels": 2, "channels": [4, 8], "strides": [2],
+            "num_res_units": 1}
+    pkg, _ = _pkg(tmp_path, id="whole", task="segmentation", network={"architecture": "UNet", "args": args},
+                  input={"dims": 2, "roi_size": [32, 32], "pad_to_multiple": 2},
+                  output={"labels": [{"value": 1, "name": "x"}]})
+    img = np.random.default_rng(5).normal(size=(1, 32, 32)).astype(np.float32)
+    whole = pipeline.run_model(pkg, Volume(img), device="cpu", whole_image=True)
+    window = pipeline.run_model(pkg, Volume(img), device="cpu", whole_image=False)
+    assert whole.passes == "whole image, TTA fast" and window.passes == "sliding window, TTA fast"
+    assert np.array_equal(whole.labels.array, window.labels.array)
+
+    real = forward.get_network(pkg, torch.device("cpu"))
+
+    class SmallMemory(torch.nn.Module):  # refuses anything larger than 16 x 16, as a full GPU would
+        def forward(self, x):
+            if x.shape[-1] > 16:
+                raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return real(x)
+
+    monkeypatch.setattr(forward, "get_network", lambda *a, **k: SmallMemory())
+    pkg.manifest["input"]["roi_size"] = [16, 16]
+    big = np.random.default_rng(6).normal(size=(1, 40, 40)).astype(np.float32)
+    pred = pipeline.run_model(pkg, Volume(big), device="cpu")
+    assert pred.passes == "sliding window, TTA fast" and pred.labels.shape == (1, 40, 40)
+    assert any("out of memory on the whole image" in m for m in pred.messages), pred.messages
