@@ -208,3 +208,9 @@ class EditHistory:
     def clear(self) -> None:
         self._undo.clear()
         self._redo.clear()
+
+    def restore_entries(self, undo: list[Entry], redo: list[Entry]) -> None:
+        """Put back stacks saved by a session (``medview.annotation.undo_log``), oldest first;
+        the label map must already hold their end state. Trimmed to this history's limits."""
+        self._undo, self._redo = list(undo), list(redo)
+        self._trim()
