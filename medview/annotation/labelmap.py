@@ -72,6 +72,30 @@ def default_color(value: int) -> tuple[int, int, int]:
     return (int(r * 255), int(g * 255), int(b * 255))
 
 
+def _colour_distance(a, b) -> float:
+    """'Redmean' RGB distance: a cheap approximation of perceived difference."""
+    rm = (a[0] + b[0]) / 2.0
+    dr, dg, db = a[0] - b[0], a[1] - b[1], a[2] - b[2]
+    return float(((2 + rm / 256) * dr * dr + 4 * dg * dg + (2 + (255 - rm) / 256) * db * db) ** 0.5)
+
+
+def distinct_color(value: int, existing: list[tuple[int, int, int]], min_distance: float = 150.0) -> tuple[int, int, int]:
+    """The default colour of a new label: ``default_color(value)`` unless it is close to a colour
+    already in use (e.g. a model's label colours), else the candidate farthest from all of them."""
+    first = default_color(value)
+    if not existing:
+        return first
+    candidates = [first] + [default_color(v) for v in range(1, 49) if v != value]
+
+    def gap(c):
+        return min(_colour_distance(c, e) for e in existing)
+
+    for c in candidates:
+        if gap(c) >= min_distance:
+            return c
+    return max(candidates, key=gap)
+
+
 @dataclass
 class Label:
     value: int
@@ -254,7 +278,9 @@ class LabelMap:
         if value in self.labels:
             raise ValueError(f"label value {value} already exists ({self.labels[value].name!r})")
         self.ensure_capacity(value)
-        lab = Label(value, name or f"label {value}", tuple(color) if color else default_color(value))  # type: ignore[arg-type]
+        if not color:  # never a colour close to one already shown
+            color = distinct_color(value, [tuple(lab.color) for lab in self.labels.values()])
+        lab = Label(value, name or f"label {value}", tuple(color))  # type: ignore[arg-type]
         self.labels[value] = lab
         self._notify("add", lab)
         return lab

@@ -145,3 +145,14 @@ def test_label_statistics_match_numpy():
     sel = img[lm.array == 1]
     assert rows[1].mean == pytest.approx(sel.mean()) and rows[1].sd == pytest.approx(sel.std(ddof=1))
     assert rows[2].voxels == 50 and rows[2].name == "second"
+
+
+def test_a_new_label_gets_a_colour_far_from_the_ones_in_use():
+    from medview.annotation.labelmap import Label, _colour_distance
+
+    lm = _lm()
+    lm.labels[1] = Label(1, "polyp", (0, 255, 120))  # a model's green, close to the palette's 2nd colour
+    for _ in range(6):
+        lab = lm.add_label()
+        others = [o.color for v, o in lm.labels.items() if v != lab.value]
+        assert min(_colour_distance(lab.color, c) for c in others) >= 100, (lab.color, others)
