@@ -20,6 +20,7 @@ _COMMAND_MODULES = (
     "medview.training.commands",  # train, evaluate
     "medview.annotation.commands",  # export-seg, import-seg
     "medview.pacs.commands",  # pacs echo/find/get/send/sources
+    "medview.campaign.commands",  # rank (batch inference itself is `infer` on a folder)
     "medview.reporting.commands",  # deidentify, export-sr, export-rtstruct, report, audit ...
     "medview.selftest",  # self-test
 )
