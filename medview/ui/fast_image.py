@@ -20,7 +20,7 @@ from typing import Optional
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph import functions as fn
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QImage, QPainter
 
 _U16_AS_I16 = np.arange(65536, dtype=np.uint16).view(np.int16).astype(np.float32)
 _U16 = np.arange(65536, dtype=np.float32)
@@ -71,6 +71,7 @@ class FastImageItem(pg.ImageItem):
         self.argb_lut: Optional[np.ndarray] = None
         self.value_range: Optional[tuple[float, float]] = None
         self._argb_buf: Optional[np.ndarray] = None
+        self.smooth = False  # bilinear filtering when drawn magnified (anisotropic voxels too)
 
     def set_argb_lut(self, lut: Optional[np.ndarray], value_range: Optional[tuple[float, float]] = None,
                      update: bool = True) -> None:
@@ -94,6 +95,15 @@ class FastImageItem(pg.ImageItem):
         if shape_changed:
             self.informViewBoundsChanged()
         self.update()
+
+    def set_smooth(self, on: bool) -> None:
+        if bool(on) != self.smooth:
+            self.smooth = bool(on)
+            self.update()
+
+    def paint(self, painter, *args):
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.smooth)
+        super().paint(painter, *args)
 
     def render(self) -> None:
         img, lut = self.image, self.argb_lut

@@ -14,13 +14,22 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPen, QTransform
-from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsLineItem, QGraphicsRectItem, QLabel, QSizePolicy
+from PySide6.QtWidgets import (
+    QGraphicsEllipseItem,
+    QGraphicsLineItem,
+    QGraphicsRectItem,
+    QGraphicsView,
+    QLabel,
+    QSizePolicy,
+)
 
 from medview.measure import window_to_levels
 from medview.ui.fast_image import FastImageItem, rgba_to_premultiplied, window_table
 from medview.ui.geometry import ViewGeometry, take_slice, view_geometry
 from medview.ui.overlay_render import bbox_2d, heatmap_lut, label_lut, label_lut_size, label_slice
-from medview.ui.viewer_state import LabelLayer, Measurement, ToolEvent, ViewerState
+from medview.ui.corner_text import ColorBar, ScaleBar, corner_texts, elide_lines, make_overlay_label
+from medview.ui.viewer_state import HeatmapLayer, LabelLayer, Measurement, ToolEvent, ViewerState
+from medview.viewing.display import axis_slab, slab_half_width
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
@@ -147,12 +156,16 @@ class SliceView(pg.GraphicsLayoutWidget):
         self.geom: ViewGeometry | None = None
         self.slice_index = -1
         self.setBackground("k")
+        # the whole viewport repaints on every change: a moved crosshair never leaves a trail
+        # (minimal updates left stale line pixels in coronal/sagittal after a navigate drag)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.ci.setContentsMargins(0, 0, 0, 0)
         self.vb = _SliceViewBox(self)
         self.addItem(self.vb)
         self.img = FastImageItem(axisOrder="row-major")
+        self.img.set_smooth(state.smooth)
         self.vb.addItem(self.img)
         self._overlays: dict[str, FastImageItem] = {}
         color = VIEW_COLORS.get(view, "#e0c040")
@@ -163,6 +176,7 @@ class SliceView(pg.GraphicsLayoutWidget):
             self.vb.addItem(ln, ignoreBounds=True)
         self._measure_items: dict[int, list] = {}
         self._rubber: list = []
+        self._placed_labels: list[QRectF] = []
         self.selected_measurement: int | None = None
 
         # text overlays (widgets on top of the view: they do not zoom or pan)
@@ -186,6 +200,18 @@ class SliceView(pg.GraphicsLayoutWidget):
         self.wl_label.setFont(font)
         self.wl_label.setStyleSheet("color: #c0c0c0; background: transparent;")
         self.wl_label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        small = QFont(font)
+        small.setPointSize(9)
+        left, right = Qt.AlignmentFlag.AlignLeft, Qt.AlignmentFlag.AlignRight
+        self.corner_labels = {
+            "top_left": make_overlay_label(self, small, "#d0d0d0", left),
+            "top_right": make_overlay_label(self, small, "#d0d0d0", right),
+            "bottom_left": make_overlay_label(self, small, "#c0c0c0", left),
+            "bottom_right": make_overlay_label(self, small, "#c0c0c0", right),
+        }
+        self.scale_bar = ScaleBar(self)
+        self.color_bar = ColorBar(self)
+        self.vb.sigRangeChanged.connect(self._on_range_changed)
 
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self._connections = [
@@ -196,6 +222,7 @@ class SliceView(pg.GraphicsLayoutWidget):
             (state.layers_changed, self._on_layers),
             (state.layer_changed, self._on_layer_changed),
             (state.measurements_changed, self._refresh_measurements),
+            (state.display_changed, self._on_display),
         ]
         for sig, slot in self._connections:
             sig.connect(slot)
@@ -258,7 +285,13 @@ class SliceView(pg.GraphicsLayoutWidget):
         if idx == self.slice_index and not force:
             return
         self.slice_index = idx
-        plane = take_slice(vol.array, g.normal_axis, idx)
+        half = 0 if vol.is_rgb else slab_half_width(self.state.slab_mm, vol.spacing[g.normal_axis])
+        if half:
+            plane = axis_slab(vol.array, g.normal_axis, idx, half, self.state.slab_mode)
+            if plane.dtype != vol.array.dtype:  # mean: back to the image's type for its table
+                plane = plane.astype(vol.array.dtype)
+        else:
+            plane = take_slice(vol.array, g.normal_axis, idx)
         self.img.set_data(plane)
         for layer in self.state.layers():
             self._render_overlay(layer)
@@ -300,6 +333,37 @@ class SliceView(pg.GraphicsLayoutWidget):
                                   value_range=(layer.vmin, layer.vmax), update=False)
             item.set_data(crop)
 
+    def _on_display(self) -> None:
+        self.img.set_smooth(self.state.smooth)
+        for layer in self.state.layers():  # heatmaps smooth too; labels stay crisp
+            item = self._overlays.get(layer.name)
+            if item is not None:
+                item.set_smooth(self.state.smooth and isinstance(layer, HeatmapLayer))
+        self._render_slice(force=True)
+
+    def _on_range_changed(self, *_args) -> None:
+        self._update_scale()
+        self._update_text()
+
+    def zoom_factor(self) -> float:
+        """Screen pixels per image pixel (finest in-plane spacing); 0 before anything is shown."""
+        g = self.geom
+        if g is None:
+            return 0.0
+        px = self.vb.viewPixelSize()[0]  # mm per screen pixel
+        return float(min(g.h_spacing, g.v_spacing) / px) if px > 0 else 0.0
+
+    def _update_scale(self) -> None:
+        vol = self.state.volume
+        if self.geom is None or vol is None or not vol.pixel_size_known:
+            self.scale_bar.set_scale(0.0)
+            return
+        self.scale_bar.set_scale(float(self.vb.viewPixelSize()[0]), vol.length_unit)
+
+    def _update_color_bar(self) -> None:
+        heat = [lay for lay in self.state.layers() if isinstance(lay, HeatmapLayer) and lay.visible]
+        self.color_bar.set_layer(heat[-1] if heat and self.geom is not None else None)
+
     def _on_layers(self) -> None:
         names = [lay.name for lay in self.state.layers()]
         for name in list(self._overlays):
@@ -313,8 +377,10 @@ class SliceView(pg.GraphicsLayoutWidget):
                 self.vb.addItem(item, ignoreBounds=True)
                 if self.geom is not None:
                     item.setTransform(QTransform(*self.geom.item_transform()))
+                item.set_smooth(self.state.smooth and isinstance(layer, HeatmapLayer))
                 # drawn by the layer_changed(name, None) that add_layer sends next
             item.setZValue(10 + z)
+        self._update_color_bar()
 
     def _on_layer_changed(self, name: str, region) -> None:
         layer = self.state.layer(name)
@@ -327,6 +393,9 @@ class SliceView(pg.GraphicsLayoutWidget):
             if not (start <= self.slice_index < stop):
                 return
         self._render_overlay(layer, lut_changed=region is None)
+        if region is None and isinstance(layer, HeatmapLayer):
+            self._update_color_bar()
+            self.color_bar.update()
 
     def _apply_window(self) -> None:
         vol = self.state.volume
@@ -363,6 +432,7 @@ class SliceView(pg.GraphicsLayoutWidget):
     # ---- text ------------------------------------------------------------------------------------
     def _update_text(self) -> None:
         g = self.geom
+        texts = corner_texts(self.state, self) if g is not None else {c: "" for c in self.corner_labels}
         if g is None:
             for lab in self.orientation_labels.values():
                 lab.setText("")
@@ -382,23 +452,52 @@ class SliceView(pg.GraphicsLayoutWidget):
                 self.wl_label.setText(f"W {w:.6g}  L {lvl:.6g}" + ("  inv" if self.state.invert else ""))
             else:
                 self.wl_label.setText("RGB")
+        self._corner_full = texts
+        self._wl_full = self.wl_label.text()
         self.info_label.adjustSize()
         self.wl_label.adjustSize()
         self._place_labels()
 
     def _place_labels(self) -> None:
+        """Corner texts are cut (ellipsis) where they would reach the orientation letter of their
+        edge, so the W/L line never covers the bottom letter in a narrow view."""
         w, h = self.width(), self.height()
         ol = self.orientation_labels
+        for lab in ol.values():
+            lab.adjustSize()
         ol["left"].move(4, (h - ol["left"].height()) // 2)
         ol["right"].move(w - ol["right"].width() - 4, (h - ol["right"].height()) // 2)
         ol["top"].move((w - ol["top"].width()) // 2, 2)
         ol["bottom"].move((w - ol["bottom"].width()) // 2, h - ol["bottom"].height() - 2)
+        room_top = (w - max(ol["top"].width(), 1)) // 2 - 10
+        room_bottom = (w - max(ol["bottom"].width(), 1)) // 2 - 10
+        full = getattr(self, "_corner_full", {})
+        self.wl_label.setText(elide_lines(getattr(self, "_wl_full", ""), self.wl_label.font(), room_bottom))
+        for lab, room in ((self.info_label, room_top), (self.wl_label, room_bottom)):
+            lab.setMaximumWidth(max(room, 8))
+            lab.adjustSize()
+        cl = self.corner_labels
+        for key, room in (("top_left", room_top), ("top_right", room_top),
+                          ("bottom_left", room_bottom), ("bottom_right", room_bottom)):
+            lab = cl[key]
+            lab.setText(elide_lines(full.get(key, ""), lab.font(), room))
+            lab.adjustSize()
         self.info_label.move(6, 4)
+        cl["top_left"].move(6, 4 + self.info_label.height())
+        cl["top_right"].move(w - cl["top_right"].width() - 6, 4)
         self.wl_label.move(6, h - self.wl_label.height() - 4)
+        cl["bottom_left"].move(6, h - self.wl_label.height() - cl["bottom_left"].height() - 4)
+        cl["bottom_right"].move(w - cl["bottom_right"].width() - 6, h - cl["bottom_right"].height() - 4)
+        sb = self.scale_bar
+        sb.move(w - sb.width() - 6, cl["bottom_right"].y() - sb.height() - 2)
+        cb = self.color_bar
+        cb.resize(cb.width(), min(180, max(60, h // 3)))
+        cb.move(w - cb.width() - 4, cl["top_right"].y() + cl["top_right"].height() + 30)
 
     def resizeEvent(self, ev):
         super().resizeEvent(ev)
-        if hasattr(self, "orientation_labels"):
+        if hasattr(self, "corner_labels"):
+            self._update_scale()
             self._place_labels()
 
     # ---- navigation ------------------------------------------------------------------------------
@@ -485,9 +584,24 @@ class SliceView(pg.GraphicsLayoutWidget):
         g = self.geom
         if g is None:
             return
+        self._placed_labels: list[QRectF] = []
         for m in self.state.measurements:
             if m.view == self.view and m.slice_index == self.slice_index:
                 self._measure_items[m.id] = self._make_measure_items(m, m.id == self.selected_measurement)
+
+    def _free_label_pos(self, x: float, y: float, lines: int, chars: int) -> tuple[float, float]:
+        """Scene position near (x, y) (label's bottom-left) where a label of ``lines`` x
+        ``chars`` does not cover one already placed: moved up a label height at a time."""
+        px = self.vb.viewPixelSize()
+        w, h = chars * 7.0 * px[0], lines * 15.0 * px[1]
+        for _ in range(12):
+            r = QRectF(x, y - h, w, h)
+            if not any(r.intersects(o) for o in self._placed_labels):
+                self._placed_labels.append(r)
+                return x, y
+            y -= h + 2 * px[1]
+        self._placed_labels.append(QRectF(x, y - h, w, h))
+        return x, y
 
     def _make_measure_items(self, m: Measurement, selected: bool) -> list:
         g = self.geom
@@ -507,7 +621,8 @@ class SliceView(pg.GraphicsLayoutWidget):
         shape.setPen(pen)
         shape.setZValue(60)
         label = pg.TextItem(text, color="#50ff50" if not selected else "#ff5050", anchor=(0, 1))
-        label.setPos(max(x0, x1), min(y0, y1))
+        lines = text.split("\n")
+        label.setPos(*self._free_label_pos(max(x0, x1), min(y0, y1), len(lines), max(map(len, lines))))
         label.setZValue(61)
         for it in (shape, label):
             self.vb.addItem(it, ignoreBounds=True)
@@ -553,10 +668,9 @@ class SliceView(pg.GraphicsLayoutWidget):
                 t = float(np.clip(np.dot(p - a, ab) / max(np.dot(ab, ab), 1e-12), 0, 1))
                 if np.linalg.norm(a + t * ab - p) <= tol:
                     return m.id
-            else:
-                lo, hi = np.minimum(a, b) - tol, np.maximum(a, b) + tol
-                if np.all(p >= lo) and np.all(p <= hi):
-                    return m.id
+            elif _outline_distance(m.kind, a, b, p) <= tol:
+                # the outline, not the box: a ruler can start inside an ROI
+                return m.id
         return None
 
     def measurement_grab(self, pos: QPointF, tol_px: float = 6.0):
@@ -592,6 +706,23 @@ class SliceView(pg.GraphicsLayoutWidget):
         if mid != self.selected_measurement:
             self.selected_measurement = mid
             self._refresh_measurements()
+
+
+def _outline_distance(kind: str, a: np.ndarray, b: np.ndarray, p: np.ndarray) -> float:
+    """Distance (scene mm) from ``p`` to the outline of the rectangle / ellipse spanned by a, b."""
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    if kind == "rect":
+        inside = np.all(p >= lo) and np.all(p <= hi)
+        if inside:
+            return float(min(p[0] - lo[0], hi[0] - p[0], p[1] - lo[1], hi[1] - p[1]))
+        return float(np.linalg.norm(np.maximum(np.maximum(lo - p, p - hi), 0)))
+    c, r = (lo + hi) / 2, np.maximum((hi - lo) / 2, 1e-9)
+    q = (p - c) / r
+    n = float(np.linalg.norm(q))
+    if n < 1e-12:
+        return float(r.min())
+    on = c + r * q / n  # the outline point along the same ray: close enough for picking
+    return float(np.linalg.norm(p - on))
 
 
 def format_roi_stats(res: dict, meta: dict) -> str:

@@ -98,6 +98,12 @@ class Measurement:
 _ids = itertools.count(1)
 
 
+def series_key(volume: Volume) -> str:
+    """What names a series across re-opens: its SeriesInstanceUID, else its file or folder."""
+    m = volume.meta
+    return str(m.get("SeriesInstanceUID") or m.get("source_path") or id(volume))
+
+
 class Tool(Protocol):
     """An interactive tool (annotation brush, ...): gets left-button events as ToolEvents."""
 
@@ -129,6 +135,9 @@ class ViewerState(QObject):
     layer_changed = Signal(str, object)  # name, region (k, j, i slices) or None: data or style
     measurements_changed = Signal()
     status_message = Signal(str)
+    display_changed = Signal()  # slab thickness/mode, smooth display
+
+    SLAB_MODES = ("mip", "minip", "mean")
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -143,18 +152,31 @@ class ViewerState(QObject):
         self._layers: dict[str, Layer] = {}
         self._tools: dict[str, Tool] = {}
         self.measurements: list[Measurement] = []
+        # measurements of the other series opened in this session (key -> (measurements,
+        # CSV rows made while that series was shown)), restored when it is opened again
+        self._kept_measurements: dict[str, tuple[list[Measurement], list[dict]]] = {}
+        self.window_source = ""  # "dicom", "auto", "auto (stored window ... does not fit ...)"
+        self.slab_mm = 0.0  # 0 = a plain slice
+        self.slab_mode = "mip"
+        self.smooth = True  # interpolated display (as every PACS viewer)
 
     # ---- volume / cursor ---------------------------------------------------------------------
     def set_volume(self, volume: Volume | None, window: tuple[float, float] | None = None) -> None:
         """Show a new volume: cursor to its centre, window as given (else auto), no layers."""
+        self._keep_measurements()
         self.volume = volume
         self._layers.clear()
-        self.measurements.clear()
+        self.measurements = []
         if volume is not None:
+            kept = self._kept_measurements.pop(series_key(volume), None)
+            if kept is not None:
+                self.measurements = kept[0]
             if window is None:
-                from medview.measure import auto_window, dicom_window
+                from medview.viewing.display import first_window
 
-                window = dicom_window(volume.meta) or auto_window(volume.array)
+                window, self.window_source = first_window(volume.meta, volume.array)
+            else:
+                self.window_source = "given"
             self.default_window = (float(window[0]), float(window[1]))
             self.window = self.default_window
             z, y, x = volume.shape
@@ -165,6 +187,35 @@ class ViewerState(QObject):
         if volume is not None:
             self.window_changed.emit(*self.window)
             self.cursor_changed.emit(self.cursor)
+
+    def _keep_measurements(self) -> None:
+        if self.volume is not None and self.measurements:
+            self._kept_measurements[series_key(self.volume)] = (list(self.measurements),
+                                                                self.measurement_rows(current_only=True))
+
+    def measurement_rows(self, current_only: bool = False) -> list[dict]:
+        """One row per measurement of every series opened in this session (for CSV export)."""
+        rows = []
+        if not current_only:
+            for _key, (_ms, kept_rows) in self._kept_measurements.items():
+                rows.extend(kept_rows)
+        vol = self.volume
+        if vol is not None:
+            meta = vol.meta
+            for m in self.measurements:
+                res = self.measurement_result(m)
+                rows.append({
+                    "patient_id": meta.get("PatientID", ""), "study_date": meta.get("StudyDate", ""),
+                    "series": meta.get("SeriesDescription", "") or str(meta.get("source_path", "")),
+                    "series_uid": meta.get("SeriesInstanceUID", ""), "kind": m.kind, "view": m.view,
+                    "slice": m.slice_index + 1,
+                    "p0_lps_mm": " ".join(f"{x:.2f}" for x in vol.index_to_world(m.p0)),
+                    "p1_lps_mm": " ".join(f"{x:.2f}" for x in vol.index_to_world(m.p1)),
+                    **{k: (round(float(v), 3) if isinstance(v, (int, float, np.floating)) else v)
+                       for k, v in res.items()},
+                    "unit": vol.length_unit,
+                })
+        return rows
 
     def set_cursor(self, ijk) -> None:
         if self.volume is None:
@@ -194,6 +245,20 @@ class ViewerState(QObject):
         if bool(on) != self.invert:
             self.invert = bool(on)
             self.invert_changed.emit(self.invert)
+
+    def set_slab(self, slab_mm: float, mode: str | None = None) -> None:
+        """Thick slab (mm, 0 = plain slice) and its mode (mip, minip, mean) in every view."""
+        mode = mode or self.slab_mode
+        if mode not in self.SLAB_MODES:
+            raise ValueError(f"slab mode must be one of {self.SLAB_MODES}, not {mode!r}")
+        if (float(slab_mm), mode) != (self.slab_mm, self.slab_mode):
+            self.slab_mm, self.slab_mode = max(0.0, float(slab_mm)), mode
+            self.display_changed.emit()
+
+    def set_smooth(self, on: bool) -> None:
+        if bool(on) != self.smooth:
+            self.smooth = bool(on)
+            self.display_changed.emit()
 
     def set_layout(self, layout: str) -> None:
         if layout not in LAYOUTS:
