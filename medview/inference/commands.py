@@ -35,9 +35,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     from medview.campaign.commands import add_batch_options
 
     add_batch_options(p)  # a folder of cases runs as Dask tasks (medview/campaign/batch.py)
-    from medview.campaign.commands import add_batch_options
-
-    add_batch_options(p)  # a folder of cases runs as Dask tasks (medview/campaign/batch.py)
     p.set_defaults(func=run_infer)
 
     m = sub.add_parser("models", help="list model packages and their status; import MONAI bundles")
@@ -252,18 +249,6 @@ def run_infer(args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"error: {path}: does not exist", file=sys.stderr)
         return 2
-    if path.is_dir() or args.resume or args.workers or args.scheduler:
-        from medview.campaign.cases import NoCases, discover
-
-        try:  # several cases (or batch options): the campaign batch, one Dask task per case
-            found, found_problems = discover(path)
-        except (NoCases, OSError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        if len(found) + len(found_problems) > 1 or args.resume or args.workers or args.scheduler:
-            from medview.campaign.commands import batch_infer
-
-            return batch_infer(args, pkg, found, found_problems)
     if path.is_dir() or args.resume or args.workers or args.scheduler:
         from medview.campaign.cases import NoCases, discover
 
