@@ -208,9 +208,12 @@ def _finding_group(hd, f: Finding, headers):
 
 def export_sr(out_path: str | Path, reference: Volume, records: Sequence[MeasurementRecord],
               findings: Sequence[Finding] = (), seg_path: str | Path | None = None,
-              observer: str | None = None, series_description: str = "MedView measurements") -> Path:
+              observer: str | None = None, series_description: str = "MedView measurements",
+              segmentation_model: tuple[str, str, str] | None = None) -> Path:
     """Write a Comprehensive 3D SR holding ``records`` (rulers, ROIs, segment volumes) and the AI
-    ``findings`` of the DICOM series ``reference`` (loaded with medview.io)."""
+    ``findings`` of the DICOM series ``reference`` (loaded with medview.io). Segment volumes
+    reference their segment in the SEG at ``seg_path``; ``segmentation_model`` (id, version,
+    sha256) names the model that made those labels."""
     import highdicom as hd
     import pydicom
     from pydicom.dataset import Dataset
@@ -236,11 +239,12 @@ def export_sr(out_path: str | Path, reference: Volume, records: Sequence[Measure
         if model:
             item = next(s for s in seg.SegmentSequence if "SegmentAlgorithmName" in s)
             seq = item.get("SegmentationAlgorithmIdentificationSequence")
-            version = ""
-            if seq:
-                version = next((str(c.get("TextValue", "")) for c in seq
-                                if c.ConceptNameCodeSequence[0].CodeValue == "111003"), "")
+            version = next((str(c.get("TextValue", "")) for c in _walk(seq or [])
+                            if "ConceptNameCodeSequence" in c and c.ConceptNameCodeSequence[0].CodeValue == "111003"),
+                           "")
             algo = _algorithm(str(model), version, "")
+    if segmentation_model is not None:  # (id, version, sha256) of the model that made the labels
+        algo = _algorithm(*segmentation_model)
     groups = []
     for r in records:
         if r.kind == "volume":
