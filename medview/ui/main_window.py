@@ -54,13 +54,24 @@ def scan_job(path: str, progress=None, cancelled=None):
 
 
 def load_job(series, progress=None, cancelled=None, on_middle_slice=None, percentiles=(0.5, 99.5)):
-    """Worker job: load a series and choose its first window (DICOM's, else percentiles)."""
+    """Worker job: load a series and choose its first window (DICOM's when it fits the data,
+    else percentiles); returns (volume, window, value range, where the window came from)."""
     from medview.io import load_series
+    from medview.viewing.display import first_window
 
     vol = load_series(series, progress=progress, cancelled=cancelled, on_middle_slice=on_middle_slice)
-    window = dicom_window(vol.meta) or auto_window(vol.array, *percentiles)
+    window, source = first_window(vol.meta, vol.array, percentiles)
     value_range = (float(vol.array.min()), float(vol.array.max())) if vol.array.size else (0.0, 0.0)
-    return vol, window, value_range
+    return vol, window, value_range, source
+
+
+def overlay_job(path: str, reference, progress=None, cancelled=None):
+    from medview.viewing.overlays import load_overlay
+
+    return load_overlay(path, reference)
+
+
+MAX_RECENT = 10
 
 
 def describe_position(vol, ijk) -> dict[str, str]:
@@ -95,9 +106,9 @@ class MainWindow(QMainWindow):
         screen = QGuiApplication.primaryScreen()
         avail = screen.availableGeometry() if screen is not None else None
         if avail is not None and avail.width() > 0:
-            self.resize(min(1500, int(avail.width() * 0.95)), min(950, int(avail.height() * 0.92)))
+            self.resize(min(1600, int(avail.width() * 0.95)), min(1000, int(avail.height() * 0.92)))
         else:
-            self.resize(1500, 950)
+            self.resize(1600, 1000)
         self.setAcceptDrops(True)
         self.state = ViewerState(self)
         self.presets = load_presets()
@@ -105,6 +116,8 @@ class MainWindow(QMainWindow):
         self.current_series = None
         self._load_worker: Worker | None = None
         self._scan_worker: Worker | None = None
+        self._layout_before_2d: str | None = None  # restored when a 3D series follows a 2D image
+        self._pending_overlay: str | None = None  # SEG/RTSTRUCT to show once its series is loaded
 
         self.viewer = ViewerArea(self.state, self)
         self.setCentralWidget(self.viewer)
@@ -134,6 +147,8 @@ class MainWindow(QMainWindow):
         self.state.volume_changed.connect(self._on_volume)
         self.state.tool_changed.connect(self._on_tool_changed)
         self.state.layout_changed.connect(self._on_layout_changed)
+        # annotation tools and panels report through the state: the status bar shows it
+        self.state.status_message.connect(lambda msg: self.statusBar().showMessage(msg, 8000))
 
     # ---- public API -----------------------------------------------------------------------------
     def add_side_panel(self, title: str, widget: QWidget) -> QWidget:
@@ -151,6 +166,8 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
+        # panels scroll down, never sideways: the dock is as wide as its widest panel needs
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(widget)
         self.side_tabs.addTab(scroll, title)
         self.side_dock.show()
@@ -162,6 +179,12 @@ class MainWindow(QMainWindow):
     def open_path(self, path: str | Path) -> None:
         """Scan ``path`` (folder or file) off the GUI thread, list it, then open its largest series."""
         path = str(path)
+        if self.state.volume is not None and Path(path).is_file():
+            from medview.viewing.overlays import dicom_kind
+
+            if dicom_kind(path) in ("SEG", "RTSTRUCT"):
+                self.open_overlay(path)  # onto the series shown (its own, or refused by name)
+                return
         self._cancel_jobs()
         self.statusBar().showMessage(f"Scanning {path} ...")
         self._show_progress(True)
@@ -171,8 +194,38 @@ class MainWindow(QMainWindow):
         w.signals.failed.connect(lambda msg, p=path, w=w: self._on_failed(f"{p}: {msg}", w))
         self._scan_worker = start(w)
 
+    def open_overlay(self, path: str | Path) -> None:
+        """Show a label NIfTI, DICOM SEG or RTSTRUCT as an overlay on the series shown."""
+        from medview.ui.workers import run_job
+
+        vol = self.state.volume
+        if vol is None:
+            self.statusBar().showMessage("Open the image series first, then its label map", 8000)
+            return
+        path = str(path)
+        self.statusBar().showMessage(f"Reading overlay {Path(path).name} ...")
+        run_job(overlay_job, path, vol,
+                on_finished=lambda lm, p=path, v=vol: self._on_overlay(p, v, lm),
+                on_failed=lambda msg, p=path: self._on_failed(f"{p}: {msg}"))
+
+    def _on_overlay(self, path: str, vol, labelmap) -> None:
+        from medview.ui.viewer_state import LabelLayer
+        from medview.viewing.overlays import overlay_layer_args
+
+        if vol is not self.state.volume:
+            return  # another series was opened meanwhile
+        name = f"overlay: {Path(path).name}"
+        self.state.add_layer(LabelLayer(name, labelmap.volume, **overlay_layer_args(labelmap)))
+        self.add_recent(path)
+        n = len(labelmap.labels)
+        warn = f" ({labelmap.volume.warnings[0]})" if labelmap.volume.warnings else ""
+        self.statusBar().showMessage(f"Overlay {Path(path).name}: {n} label(s){warn}", 10000)
+
     def open_series(self, series) -> None:
         """Load one SeriesInfo off the GUI thread; its middle slice shows as soon as it is read."""
+        if series.modality in ("SEG", "RTSTRUCT") and series.kind == "dicom":
+            self._open_label_series(series)
+            return
         if self._load_worker is not None:
             self._load_worker.cancel()
         self.current_series = series
@@ -189,6 +242,25 @@ class MainWindow(QMainWindow):
         w.signals.finished.connect(lambda res, w=w: self._on_loaded(w, res))
         w.signals.failed.connect(lambda msg, s=series, w=w: self._on_failed(f"{s.path}: {msg}", w))
         self._load_worker = start(w)
+
+    def _open_label_series(self, series) -> None:
+        """A SEG in the browser: shown over the series it references (opened first if needed)."""
+        from medview.viewing.overlays import referenced_series_uid
+
+        path = series.files[0]
+        ref_uid = referenced_series_uid(path)
+        vol = self.state.volume
+        if vol is not None and (not ref_uid or vol.meta.get("SeriesInstanceUID") == ref_uid):
+            self.open_overlay(path)
+            return
+        source = None
+        if self.index is not None and ref_uid:
+            source = next((s for s in self.index.series if s.series_uid == ref_uid), None)
+        if source is None:
+            self._on_failed(f"{path}: the series it was drawn on ({ref_uid or 'not named'}) is not open or listed")
+            return
+        self._pending_overlay = path
+        self.open_series(source)
 
     def wait_idle(self, timeout_s: float = 30.0) -> bool:
         """For scripts/tests: True once no scan/load job is running (processes events)."""
@@ -243,6 +315,10 @@ class MainWindow(QMainWindow):
         a.setShortcut(QKeySequence("Ctrl+Shift+O"))
         a = fm.addAction("&Open file...", self._ask_file)
         a.setShortcut(QKeySequence.StandardKey.Open)
+        fm.addAction("Open &label map / SEG / RTSTRUCT as overlay...", self._ask_overlay)
+        self.recent_menu = fm.addMenu("&Recent")
+        self._fill_recent_menu()
+        fm.addAction("Export &measurements (CSV)...", self._ask_export_measurements)
         fm.addSeparator()
         a = fm.addAction("&Quit", self.close)
         a.setShortcut(QKeySequence.StandardKey.Quit)
@@ -272,6 +348,26 @@ class MainWindow(QMainWindow):
         self.crosshair_action.toggled.connect(
             lambda on: [v.set_crosshair_visible(on) for v in self.viewer.views.values()])
         vm.addAction(self.crosshair_action)
+        self.smooth_action = QAction("&Smooth display (interpolated)", self, checkable=True,
+                                     checked=self.state.smooth)
+        self.smooth_action.setShortcut(QKeySequence("S"))
+        self.smooth_action.toggled.connect(self.state.set_smooth)
+        vm.addAction(self.smooth_action)
+        slab_menu = vm.addMenu("Sla&b")
+        self.slab_actions: dict[tuple, QAction] = {}
+        sgrp = QActionGroup(self)
+        for mm, mode in ((0.0, "mip"), (5.0, "mip"), (10.0, "mip"), (20.0, "mip"), (10.0, "minip"),
+                         (10.0, "mean")):
+            act = QAction("Thin slice" if not mm else f"{mode.upper()} {mm:g} mm", self, checkable=True)
+            act.triggered.connect(lambda _c=False, m=mm, md=mode: self.state.set_slab(m, md))
+            sgrp.addAction(act)
+            slab_menu.addAction(act)
+            self.slab_actions[(mm, mode)] = act
+        self.slab_actions[(0.0, "mip")].setChecked(True)
+        self.cine_action = QAction("&Cine (play slices)", self, checkable=True)
+        self.cine_action.setShortcut(QKeySequence("Space"))
+        self.cine_action.toggled.connect(self.set_cine)
+        vm.addAction(self.cine_action)
         self._panels_menu = vm.addMenu("Panels")
         for d in (self.browser_dock, self.info_dock, self.side_dock):
             self._panels_menu.addAction(d.toggleViewAction())
@@ -294,6 +390,12 @@ class MainWindow(QMainWindow):
             if p.get("shortcut"):
                 a.setShortcut(QKeySequence(p["shortcut"]))
             self.preset_actions[p["name"]] = a
+        wm.addSeparator()
+        self.relative_preset_actions: dict[str, QAction] = {}
+        for p in self.presets.get("relative", []):  # MR, PET, US, X-ray: no absolute units
+            a = wm.addAction(f"{p['name']}  ({p['low']}-{p['high']} %)",
+                             lambda p=p: self.apply_relative_preset(p["name"]))
+            self.relative_preset_actions[p["name"]] = a
 
         tm = mb.addMenu("&Tools")
         tb = QToolBar("Tools", self)
@@ -334,6 +436,40 @@ class MainWindow(QMainWindow):
                 self.state.set_window(float(p["width"]), float(p["level"]))
                 return
         raise KeyError(name)
+
+    def apply_relative_preset(self, name: str) -> None:
+        """A window between two percentiles of the data (for modalities without fixed units)."""
+        vol = self.state.volume
+        for p in self.presets.get("relative", []):
+            if p["name"].lower() == name.lower():
+                if vol is not None:
+                    self.state.set_window(*auto_window(vol.array, float(p["low"]), float(p["high"])))
+                return
+        raise KeyError(name)
+
+    def set_cine(self, on: bool) -> None:
+        """Play the active view's slices (loops) at ``cine_fps``."""
+        from PySide6.QtCore import QTimer
+
+        if not hasattr(self, "_cine_timer"):
+            self._cine_timer = QTimer(self)
+            self._cine_timer.timeout.connect(self._cine_step)
+            self.cine_fps = 10
+        if on and self.state.volume is not None:
+            self._cine_timer.start(int(1000 / self.cine_fps))
+        else:
+            self._cine_timer.stop()
+            if self.cine_action.isChecked() != bool(on and self.state.volume is not None):
+                self.cine_action.setChecked(False)
+
+    def _cine_step(self) -> None:
+        view = self.viewer.views.get(self.state.active_view)
+        if view is None or view.geom is None:
+            return
+        axis, n = view.geom.normal_axis, view.geom.n_slices
+        c = list(self.state.cursor)
+        c[axis] = (c[axis] + 1) % max(n, 1)
+        self.state.set_cursor(c)
 
     def auto_window(self) -> None:
         vol = self.state.volume
@@ -384,12 +520,14 @@ class MainWindow(QMainWindow):
         if worker is not self._scan_worker:
             return  # superseded by a newer open
         self._scan_worker = None
-        self.index = index
-        self.browser.set_index(index)
         if not index.series:
+            # the browser keeps listing what is shown: a failed open changes nothing
             reasons = "; ".join(f"{Path(p).name}: {r}" for p, r in index.problems[:3])
             self._on_failed(f"{path}: no loadable images found" + (f" ({reasons})" if reasons else ""))
             return
+        self.index = index
+        self.browser.set_index(index)
+        self.add_recent(path)
         self.open_series(index.largest())
 
     def _on_preview(self, series, payload) -> None:
@@ -404,14 +542,21 @@ class MainWindow(QMainWindow):
             return  # a newer load replaced this one
         self._load_worker = None
         self._show_progress(False)
-        vol, window, value_range = result
+        vol, window, value_range, window_source = result
         self.series_info.value_range = value_range  # computed off the GUI thread
         if vol.shape[0] == 1:  # a 2D image: one big view
+            if self.state.layout != "1x1" and self._layout_before_2d is None:
+                self._layout_before_2d = self.state.layout
             self.state.set_active_view("axial")
             self.state.set_layout("1x1")
+        elif self._layout_before_2d is not None:  # a volume after a 2D image: its layout back
+            self.state.set_layout(self._layout_before_2d)
+            self._layout_before_2d = None
         self.state.set_volume(vol, window=window)
+        self.state.window_source = window_source
         if self.current_series is not None:
             self.browser.set_thumbnail_from(self.current_series.uid, vol)
+            self.browser.select_series(self.current_series.uid)
         desc = vol.meta.get("SeriesDescription") or Path(str(vol.meta.get("source_path", ""))).name
         self.setWindowTitle(f"MedView - {desc} (research use only, not for diagnosis)")
         msg = f"Loaded {desc}: {vol.shape[2]}x{vol.shape[1]}x{vol.shape[0]}"
@@ -424,8 +569,13 @@ class MainWindow(QMainWindow):
             self.statusBar().setToolTip("\n".join(vol.warnings))
         else:
             self.statusBar().setToolTip("")
+        if window_source.startswith("auto ("):
+            msg += f"  window: {window_source}"
         self.statusBar().showMessage(msg, 0 if vol.warnings else 8000)
         self.volume_loaded.emit(vol)
+        if self._pending_overlay:
+            path, self._pending_overlay = self._pending_overlay, None
+            self.open_overlay(path)
 
     def _on_failed(self, message: str, worker: Worker | None = None) -> None:
         if worker is not None and worker not in (self._scan_worker, self._load_worker):
@@ -445,6 +595,11 @@ class MainWindow(QMainWindow):
 
     # ---- state reactions ----------------------------------------------------------------------------
     def _on_volume(self, vol) -> None:
+        # readouts of the previous series must not stay beside the new one
+        for lab in (self.value_label, self.voxel_label, self.world_label):
+            lab.setText("")
+        if vol is None and getattr(self, "cine_action", None) is not None:
+            self.cine_action.setChecked(False)
         has_dicom_window = vol is not None and dicom_window(vol.meta) is not None
         self.dicom_window_action.setEnabled(has_dicom_window)
         for a in self.preset_actions.values():
@@ -482,6 +637,51 @@ class MainWindow(QMainWindow):
         if d:
             settings.setValue("last_dir", d)
             self.open_path(d)
+
+    def _ask_overlay(self) -> None:
+        f, _ = QFileDialog.getOpenFileName(
+            self, "Open label map as overlay", "",
+            "Label maps (*.nii *.nii.gz *.nrrd *.mha *.mhd *.dcm);;All files (*)")
+        if f:
+            self.open_overlay(f)
+
+    def _ask_export_measurements(self) -> None:
+        f, _ = QFileDialog.getSaveFileName(self, "Export measurements", "measurements.csv", "CSV (*.csv)")
+        if f:
+            n = self.export_measurements(f)
+            self.statusBar().showMessage(f"{n} measurement(s) written to {f}", 8000)
+
+    def export_measurements(self, path: str | Path) -> int:
+        """Every measurement of every series opened in this session, as CSV; returns the count."""
+        import csv
+
+        rows = self.state.measurement_rows()
+        keys: list[str] = []
+        for r in rows:
+            keys.extend(k for k in r if k not in keys)
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=keys or ["kind"])
+            w.writeheader()
+            w.writerows(rows)
+        return len(rows)
+
+    # ---- recent files ------------------------------------------------------------------------------
+    def recent_paths(self) -> list[str]:
+        v = QSettings("MedView", "MedView").value("recent", [])
+        return [str(x) for x in (v if isinstance(v, list) else [v] if v else [])]
+
+    def add_recent(self, path: str | Path) -> None:
+        p = str(Path(path).resolve()) if Path(path).exists() else str(path)
+        items = [p] + [x for x in self.recent_paths() if x != p]
+        QSettings("MedView", "MedView").setValue("recent", items[:MAX_RECENT])
+        self._fill_recent_menu()
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        paths = self.recent_paths()
+        for p in paths:
+            self.recent_menu.addAction(p, lambda x=p: self.open_path(x))
+        self.recent_menu.setEnabled(bool(paths))
 
     def _ask_file(self) -> None:
         f, _ = QFileDialog.getOpenFileName(

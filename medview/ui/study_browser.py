@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
-from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
 
 from medview.ui.workers import Worker, start
 
@@ -78,8 +78,13 @@ class StudyBrowser(QTreeWidget):
         super().__init__(parent)
         self.setHeaderLabels(["Patient / Study / Series", "Images"])
         self.setIconSize(QSize(THUMB, THUMB))
-        self.setColumnWidth(0, 250)
         self.setColumnWidth(1, 50)
+        header = self.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setAcceptDrops(True)
         self.index = None
@@ -99,25 +104,50 @@ class StudyBrowser(QTreeWidget):
         self.index = index
         if index is None:
             return
-        for who, studies in index.patients():
-            p_item = QTreeWidgetItem(self, [who, ""])
-            for _study_uid, series in studies:
-                first = series[0]
-                title = " ".join(x for x in (first.study_date, first.study_description) if x) or "(study)"
-                st_item = QTreeWidgetItem(p_item, [title, ""])
-                for s in series:
-                    num = f"#{s.series_number} " if s.series_number is not None else ""
-                    desc = s.description or (s.path.rsplit("/", 1)[-1] if s.kind != "dicom" else "")
-                    text = f"{num}{s.modality or s.kind} {desc}".strip()
-                    it = QTreeWidgetItem(st_item, [text, str(s.n_images)])
-                    it.setData(0, _ROLE, s.uid)
-                    it.setToolTip(0, f"{s.description}\n{s.rows}x{s.columns}, {s.n_images} images\n{s.path}")
-                    self._items[s.uid] = it
+        dicom = [s for s in index.series if s.kind == "dicom"]
+        files = [s for s in index.series if s.kind != "dicom"]
+        if dicom:
+            for who, studies in index.patients():
+                studies = [(uid, [s for s in ser if s.kind == "dicom"]) for uid, ser in studies]
+                studies = [(uid, ser) for uid, ser in studies if ser]
+                if not studies:
+                    continue
+                p_item = QTreeWidgetItem(self, [who, ""])
+                for _study_uid, series in studies:
+                    first = series[0]
+                    title = " ".join(x for x in (first.study_date, first.study_description) if x) or "(study)"
+                    st_item = QTreeWidgetItem(p_item, [title, ""])
+                    for s in series:
+                        self._add_series_item(st_item, s)
+        # files without a patient (NIfTI, PNG ...): one node per folder, named by the folder,
+        # each file by its name (not hundreds of "(study)" nodes)
+        folders: dict[str, list] = {}
+        for s in files:
+            folders.setdefault(str(Path(s.path).parent), []).append(s)
+        for folder, series in folders.items():
+            f_item = QTreeWidgetItem(self, [Path(folder).name or folder, str(len(series))])
+            f_item.setToolTip(0, folder)
+            for s in sorted(series, key=lambda x: Path(x.path).name):
+                self._add_series_item(f_item, s)
         self.expandAll()
         w = Worker(thumbnail_array, list(index.series))
         w.kwargs["emit"] = w.emit_event
         w.signals.event.connect(self._on_thumb)
         self._thumb_worker = start(w)
+
+    def _add_series_item(self, parent: QTreeWidgetItem, s) -> QTreeWidgetItem:
+        """Series number and modality on the first line, the full description (or file name)
+        on the second, so a long name is not cut at the column edge."""
+        num = f"#{s.series_number} " if s.series_number is not None else ""
+        if s.kind == "dicom":
+            text = f"{num}{s.modality or 'DICOM'}" + (f"\n{s.description}" if s.description else "")
+        else:
+            text = Path(s.path).name
+        it = QTreeWidgetItem(parent, [text, str(s.n_images)])
+        it.setData(0, _ROLE, s.uid)
+        it.setToolTip(0, f"{s.description}\n{s.rows}x{s.columns}, {s.n_images} images\n{s.path}")
+        self._items[s.uid] = it
+        return it
 
     def _on_thumb(self, uid: str, arr) -> None:
         it = self._items.get(uid)
@@ -134,6 +164,8 @@ class StudyBrowser(QTreeWidget):
         it = self._items.get(uid)
         if it is not None:
             self.setCurrentItem(it)
+            it.setSelected(True)
+            self.scrollToItem(it, QAbstractItemView.ScrollHint.PositionAtCenter)
 
     def _on_activated(self, item: QTreeWidgetItem, _col: int = 0) -> None:
         uid = item.data(0, _ROLE)
