@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPalette
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -71,7 +71,11 @@ class ProbabilityBars(QWidget):
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         top = max(range(len(self.values)), key=lambda i: self.values[i][1])
-        name_w = min(120, max(p.fontMetrics().horizontalAdvance(n) for n, _ in self.values) + 8)
+        bold = QFont(self.font())
+        bold.setBold(True)
+        bold_metrics = QFontMetrics(bold)  # the top class is bold, hence wider: measure it so
+        name_w = min(max(120, self.width() // 2),
+                     max(bold_metrics.horizontalAdvance(n) for n, _ in self.values) + 8)
         bar_w = max(10, self.width() - name_w - 52)
         text = self.palette().color(QPalette.ColorRole.WindowText)
         for i, (name, v) in enumerate(self.values):
@@ -80,7 +84,8 @@ class ProbabilityBars(QWidget):
             f.setBold(i == top)
             p.setFont(f)
             p.setPen(text)
-            p.drawText(QRectF(0, y, name_w - 4, 18), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, name)
+            shown = p.fontMetrics().elidedText(name, Qt.TextElideMode.ElideMiddle, name_w - 4)
+            p.drawText(QRectF(0, y, name_w - 4, 18), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, shown)
             p.setPen(Qt.PenStyle.NoPen)
             p.setBrush(QColor(120, 120, 120, 60))
             p.drawRect(QRectF(name_w, y + 3, bar_w, 12))
