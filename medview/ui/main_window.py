@@ -171,7 +171,19 @@ class MainWindow(QMainWindow):
         scroll.setWidget(widget)
         self.side_tabs.addTab(scroll, title)
         self.side_dock.show()
+        self._fit_side_dock()
         return widget
+
+    def _fit_side_dock(self) -> None:
+        """The right dock as wide as its widest panel needs (no sideways scrolling), at most
+        a third of the default 1600-pixel window so the images keep the rest."""
+        from PySide6.QtWidgets import QApplication, QStyle
+
+        bar = QApplication.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+        need = max((w.minimumSizeHint().width() for w in self._side_panels.values()), default=0)
+        width = min(need + bar + 24, 530)
+        self.side_dock.setMinimumWidth(width)
+        self.resizeDocks([self.side_dock], [width], Qt.Orientation.Horizontal)
 
     def side_panel(self, title: str) -> QWidget | None:
         return self._side_panels.get(title)
