@@ -1,4 +1,5 @@
-"""The viewer area: three linked SliceViews (axial, coronal, sagittal) in a 1x1, 1x3 or 2x2 grid."""
+"""The viewer area: three linked SliceViews (axial, coronal, sagittal) in a 1x1, 1x3 or 2x2 grid;
+the 2x2 grid's fourth viewport is the oblique / thick-slab reformat (ResliceView)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from PySide6.QtGui import QTransform
 from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
 from medview.ui.geometry import VIEWS
+from medview.ui.reslice_view import ResliceView
 from medview.ui.slice_view import SliceView
 from medview.ui.viewer_state import ViewerState
 
@@ -34,6 +36,7 @@ class ViewerArea(QWidget):
         self.info.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.info.setStyleSheet("background: black; color: #c0c0c0; padding: 8px; font-size: 11pt;")
         self.info.setWordWrap(True)
+        self.oblique = ResliceView(state, self)
         self._previous_layout = "1x3"
         self._relayout = False
         state.layout_changed.connect(self._apply_layout)
@@ -57,7 +60,7 @@ class ViewerArea(QWidget):
             self._relayout = False
 
     def _do_layout(self, layout: str) -> None:
-        for w in (*self.views.values(), self.info):
+        for w in (*self.views.values(), self.info, self.oblique):
             self.grid.removeWidget(w)
             w.hide()
         for r in range(3):
@@ -67,9 +70,9 @@ class ViewerArea(QWidget):
             placed = [(self.views[self.state.active_view], 0, 0)]
         elif layout == "1x3":
             placed = [(self.views[n], 0, c) for c, n in enumerate(VIEWS)]
-        else:  # 2x2: axial | sagittal / coronal | info
+        else:  # 2x2: axial | sagittal / coronal | oblique
             placed = [(self.views["axial"], 0, 0), (self.views["sagittal"], 0, 1),
-                      (self.views["coronal"], 1, 0), (self.info, 1, 1)]
+                      (self.views["coronal"], 1, 0), (self.oblique, 1, 1)]
         for w, r, c in placed:
             self.grid.addWidget(w, r, c)
             self.grid.setRowStretch(r, 1)

@@ -179,9 +179,9 @@ def test_layouts_and_hover_status(loaded_window):
     win.state.set_active_view("sagittal")
     assert views["sagittal"].isVisible() and not views["axial"].isVisible()
     win.layout_actions["2x2"].trigger()
-    assert all(v.isVisible() for v in views.values()) and win.viewer.info.isVisible()
+    assert all(v.isVisible() for v in views.values()) and win.viewer.oblique.isVisible()
     win.layout_actions["1x3"].trigger()
-    assert all(v.isVisible() for v in views.values()) and not win.viewer.info.isVisible()
+    assert all(v.isVisible() for v in views.values()) and not win.viewer.oblique.isVisible()
     # status bar: value, voxel, world position under the mouse
     axial = views["axial"]
     vol = win.state.volume

@@ -1,0 +1,107 @@
+"""Reformats in the window: smooth display, axis-aligned slabs, the oblique/slab view, overlays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF
+from PySide6.QtWidgets import QApplication
+
+from medview.io.volume import Volume
+from medview.ui.viewer_state import LabelLayer
+
+pytestmark = pytest.mark.gui
+
+
+def _marker_volume():
+    a = np.zeros((30, 48, 40), np.int16)
+    a[14:17, 22:26, 18:22] = 1000  # a small bright block
+    return Volume(a, spacing=(1.0, 1.0, 2.0), meta={"Modality": "CT", "SeriesInstanceUID": "m"})
+
+
+def test_slab_and_smooth_display(main_window):
+    win = main_window
+    st = win.state
+    vol = _marker_volume()
+    st.set_volume(vol, window=(2000.0, 500.0))
+    axial = win.viewer.view("axial")
+    st.set_cursor((20, 24, 20))  # 4 slices (8 mm) away from the block
+    assert axial.img.image.max() == 0
+    st.set_slab(20.0, "mip")  # +-10 mm: the block shows
+    assert axial.img.image.max() == 1000
+    assert "Slab MIP 20 mm" in axial.corner_labels["bottom_right"].text()
+    st.set_slab(0.0)
+    assert axial.img.image.max() == 0
+    assert axial.img.smooth
+    win.smooth_action.setChecked(False)
+    assert not st.smooth and not axial.img.smooth
+
+
+def test_oblique_view_reslices_in_patient_space_and_moves_the_crosshair(main_window):
+    win = main_window
+    st = win.state
+    vol = _marker_volume()
+    lab = np.zeros(vol.shape, np.uint8)
+    lab[14:17, 22:26, 18:22] = 2
+    st.set_volume(vol, window=(2000.0, 500.0))
+    st.add_layer(LabelLayer("seg", vol.like(lab)))
+    st.set_layout("2x2")
+    QApplication.processEvents()
+    ob = win.viewer.oblique
+    assert ob.isVisible()
+    st.set_cursor((20, 24, 15))  # through the block
+    img = ob.last_image
+    assert img is not None and img.max() > 900
+    seg = ob._overlays["seg"].image
+    assert set(np.unique(seg)) <= {0, 2} and (seg == 2).any()  # nearest: no blended values
+    # tilt 30 degrees: the block is still on the plane through its centre
+    ob.set_rotation(ob.tilted(np.eye(3), np.radians(30), 0.0))
+    assert ob.last_image.max() > 900 and "tilt 30" in ob.text.text()
+    # move off the block along the tilted normal: gone; a thick MIP slab brings it back
+    ob.step(6)
+    assert ob.last_image.max() < 500
+    ob.slab_box.setValue(30.0)
+    assert ob.last_image.max() > 900
+    # a click moves the crosshair to the world point under the mouse
+    p = ob.plane
+    target = p.plane_to_world(p.width / 2 - 0.5, p.height / 2 - 0.5)
+    ob.set_cursor_at(QPointF(p.width / 2 * p.spacing, p.height / 2 * p.spacing))
+    assert np.allclose(vol.index_to_world(np.asarray(st.cursor, float)), target, atol=1.5)
+
+
+def test_label_nifti_opens_as_overlay(loaded_window, tmp_path, qtbot):
+    from medview.annotation.labelmap import Label, LabelMap
+    from medview.annotation.nifti import save_nifti
+
+    win = loaded_window
+    vol = win.state.volume
+    arr = np.zeros(vol.shape, np.uint8)
+    arr[10:13, 200:260, 200:260] = 1
+    lm = LabelMap(vol.like(arr), [Label(1, "lesion", (255, 0, 0))])
+    path = save_nifti(lm, tmp_path / "labels.nii.gz")
+    with qtbot.waitSignal(win.state.layers_changed, timeout=30000):
+        win.open_overlay(path)
+    layer = win.state.layer("overlay: labels.nii.gz")
+    assert layer is not None and layer.names[1] == "lesion" and layer.colors[1] == (255, 0, 0)
+    assert int(layer.volume.array.sum()) == int(arr.sum())
+    assert str(path.resolve()) in win.recent_paths()
+
+
+def test_dicom_seg_opens_as_overlay_on_its_series(loaded_window, tmp_path, qtbot):
+    from medview.annotation.dicom_seg import export_dicom_seg
+    from medview.annotation.labelmap import Label, LabelMap
+
+    win = loaded_window
+    vol = win.state.volume
+    arr = np.zeros(vol.shape, np.uint8)
+    arr[11, 100:180, 100:180] = 1
+    lm = LabelMap(vol.like(arr), [Label(1, "tumour", (0, 255, 0))])
+    seg = export_dicom_seg(lm, tmp_path / "seg.dcm", vol.meta["source_files"])
+    with qtbot.waitSignal(win.state.layers_changed, timeout=60000):
+        win.open_path(str(seg))  # a SEG file opened while its series is shown: an overlay
+    assert win.state.volume is vol  # not a grey image of its own
+    layer = win.state.layer("overlay: seg.dcm")
+    assert layer is not None and int((layer.volume.array > 0).sum()) == 80 * 80
+    axial = win.viewer.view("axial")
+    win.state.set_cursor((140, 140, 11))
+    assert axial._overlays["overlay: seg.dcm"].isVisible()
