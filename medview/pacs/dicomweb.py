@@ -7,8 +7,8 @@ from typing import Optional
 
 from medview.pacs.cache import DicomCache
 from medview.pacs.model import PacsError, SeriesResult, StudyQuery, StudyResult
-from medview.pacs.source import SourceConfig, StudySource
-from medview.progress import Cancelled, CancelledFn, ProgressFn, check_cancelled, no_progress
+from medview.pacs.source import InstanceSink, RemoteSource, SourceConfig
+from medview.progress import CancelledFn, ProgressFn, check_cancelled, no_progress
 
 _STUDY_FIELDS = ["StudyDescription", "ModalitiesInStudy", "NumberOfStudyRelatedSeries",
                  "NumberOfStudyRelatedInstances", "AccessionNumber", "PatientName", "PatientID", "StudyDate"]
@@ -53,7 +53,7 @@ def http_error(server: str, exc: Exception, timeout: float) -> PacsError:
     return PacsError(server, f"{type(exc).__name__}: {exc}")
 
 
-class DicomWebSource(StudySource):
+class DicomWebSource(RemoteSource):
     def __init__(self, config: SourceConfig, cache: DicomCache):
         import requests
         from dicomweb_client.api import DICOMwebClient
@@ -66,8 +66,6 @@ class DicomWebSource(StudySource):
         elif config.auth == "bearer":
             session.headers["Authorization"] = f"Bearer {config.token}"
         session.verify = config.ca_bundle or config.verify_tls
-        # Orthanc's DICOMweb plugin (1.7) can stall a kept-alive connection after an empty answer
-        session.headers["Connection"] = "close"
         self.client = DICOMwebClient(config.url, session=session, timeout=config.timeout)
         self.client.set_http_retry_params(retry=False)  # a down server is one quick, clear error
 
@@ -81,27 +79,42 @@ class DicomWebSource(StudySource):
         except ValueError as exc:  # an answer that is not DICOM JSON / multipart
             raise PacsError(self.name, f"unexpected answer: {exc}") from None
 
+    def _search(self, fn, key: str, page: int = 500, **kwargs) -> list[dict]:
+        """All QIDO-RS matches, page by page. Paged by hand because dicomweb-client's
+        get_remaining loops until an empty page, and Orthanc's plugin 1.7 ignores ``offset``
+        when ModalitiesInStudy is a key: a page that brings nothing new ends the search."""
+        out, seen, offset = [], set(), 0
+        while True:
+            items = self._call(fn, limit=page, offset=offset, **kwargs)
+            fresh = [i for i in items if _value(i, key) not in seen]
+            seen.update(_value(i, key) for i in fresh)
+            out.extend(fresh)
+            if len(items) < page or not fresh:
+                return out
+            offset += len(items)
+
     def echo(self) -> None:
         self._call(self.client.search_for_studies, limit=1)
 
     def find_studies(self, query: StudyQuery) -> list[StudyResult]:
-        # dicomweb-client percent-encodes '*' and '?', which Orthanc's plugin then matches
-        # literally: wildcard keys are filtered here (query.matches) instead of on the server
+        # dicomweb-client percent-encodes '*' and '?' (%2A, %3F), which Orthanc's plugin 1.7 then
+        # matches literally: wildcard keys are filtered here (query.matches) instead
         filters = {}
         if query.patient_id and not _wild(query.patient_id):
             filters["PatientID"] = query.patient_id
         if query.patient_name and not _wild(query.patient_name):
             filters["PatientName"] = query.patient_name
-        # ModalitiesInStudy as a QIDO key makes Debian's Orthanc 1.10 + DICOMweb 1.7 drop the
-        # connection: the modality is filtered here (query.matches) instead
-        if query.date_range():  # closed range: the Orthanc plugin hangs on 'YYYYMMDD-'
-            filters["StudyDate"] = f"{query.date_from or '19000101'}-{query.date_to or '99991231'}"
+        if query.modality:
+            filters["ModalitiesInStudy"] = query.modality
+        if query.date_range():
+            filters["StudyDate"] = f"{query.date_from}-{query.date_to}" if query.date_from != query.date_to \
+                else query.date_from
         if query.accession:
             filters["AccessionNumber"] = query.accession
         if query.study_uid:
             filters["StudyInstanceUID"] = query.study_uid
-        items = self._call(self.client.search_for_studies, search_filters=filters, fields=_STUDY_FIELDS,
-                           get_remaining=True, fuzzymatching=False)
+        items = self._search(self.client.search_for_studies, "StudyInstanceUID", search_filters=filters,
+                             fields=_STUDY_FIELDS, fuzzymatching=False)
         out = [StudyResult(study_uid=_value(i, "StudyInstanceUID"), patient_id=_value(i, "PatientID"),
                            patient_name=_value(i, "PatientName"), study_date=_value(i, "StudyDate"),
                            description=_value(i, "StudyDescription"), accession=_value(i, "AccessionNumber"),
@@ -112,73 +125,47 @@ class DicomWebSource(StudySource):
         return sorted((s for s in out if query.matches(s)), key=lambda s: (s.study_date, s.study_uid))
 
     def find_series(self, study_uid: str) -> list[SeriesResult]:
-        items = self._call(self.client.search_for_series, study_instance_uid=study_uid,
-                           fields=["SeriesDescription", "SeriesNumber", "Modality",
-                                   "NumberOfSeriesRelatedInstances"], get_remaining=True)
+        items = self._search(self.client.search_for_series, "SeriesInstanceUID", study_instance_uid=study_uid,
+                             fields=["SeriesDescription", "SeriesNumber", "Modality", "Manufacturer",
+                                   "NumberOfSeriesRelatedInstances"])
         out = []
         for i in items:
             number = _value(i, "SeriesNumber", None)
             out.append(SeriesResult(series_uid=_value(i, "SeriesInstanceUID"), study_uid=study_uid,
                                     modality=_value(i, "Modality"), description=_value(i, "SeriesDescription"),
                                     number=int(number) if number not in (None, "") else None,
-                                    n_instances=int(_value(i, "NumberOfSeriesRelatedInstances", 0) or 0)))
+                                    n_instances=int(_value(i, "NumberOfSeriesRelatedInstances", 0) or 0),
+                                    manufacturer=_value(i, "Manufacturer")))
         return sorted(out, key=lambda s: (s.number is None, s.number or 0, s.series_uid))
 
-    def _instances(self, study_uid: str, series_uid: str) -> list[str]:
-        """SOP Instance UIDs of a series, in InstanceNumber order."""
-        items = self._call(self.client.search_for_instances, study_instance_uid=study_uid,
-                           series_instance_uid=series_uid, fields=["InstanceNumber"], get_remaining=True)
+    def list_instances(self, study_uid: str, series_uid: str) -> list[str]:
+        items = self._search(self.client.search_for_instances, "SOPInstanceUID", study_instance_uid=study_uid,
+                             series_instance_uid=series_uid, fields=["InstanceNumber"])
         rows = []
         for i in items:
             number = _value(i, "InstanceNumber", None)
             rows.append((int(number) if number not in (None, "") else 0, _value(i, "SOPInstanceUID")))
         return [uid for _, uid in sorted(rows)]
 
-    def retrieve_series(self, study_uid: str, series_uid: str, progress: Optional[ProgressFn] = None,
-                        cancelled: Optional[CancelledFn] = None) -> Path:
-        progress = progress or no_progress
-        if self.cache.is_complete(study_uid, series_uid):
-            self.cache.touch(study_uid, series_uid)
-            progress(1.0, "From the cache")
-            return self.cache.series_dir(study_uid, series_uid)
-        sops = self._instances(study_uid, series_uid)
-        if not sops:
-            raise PacsError(self.name, f"series {series_uid} has no instances")
-        n = len(sops)
-        middle = sops[n // 2]
-        done = sum(self.cache.has(study_uid, series_uid, s) for s in sops)
-        if not self.cache.has(study_uid, series_uid, middle):
-            ds = self._call(self.client.retrieve_instance, study_uid, series_uid, middle)
-            self.cache.write(study_uid, series_uid, middle, dataset=ds)
-            done += 1
-        progress(done / n, f"First slice: {done}/{n}")
-        missing = [s for s in sops if not self.cache.has(study_uid, series_uid, s)]
-        if missing and len(missing) < n // 2:
-            for sop in missing:  # resuming: only what is missing
+    def fetch_instances(self, study_uid: str, series_uid: str, sop_uids: Optional[list[str]],
+                        sink: InstanceSink, cancelled: Optional[CancelledFn] = None) -> None:
+        if sop_uids is not None:
+            for sop in sop_uids:
                 check_cancelled(cancelled)
-                ds = self._call(self.client.retrieve_instance, study_uid, series_uid, sop)
-                self.cache.write(study_uid, series_uid, sop, dataset=ds)
-                done += 1
-                progress(done / n, f"Retrieved {done}/{n}")
-        elif missing:
-            stream = self._call(self.client.iter_series, study_uid, series_uid)
-            try:
-                while True:
-                    check_cancelled(cancelled)
-                    ds = self._call(next, stream, None)
-                    if ds is None:
-                        break
-                    sop = str(ds.SOPInstanceUID)
-                    if not self.cache.has(study_uid, series_uid, sop):
-                        self.cache.write(study_uid, series_uid, sop, dataset=ds)
-                        done += 1
-                        progress(min(done, n) / n, f"Retrieved {min(done, n)}/{n}")
-            except Cancelled:
-                stream.close()
-                raise
-        self.cache.mark_complete(study_uid, series_uid, n)
-        progress(1.0, f"Retrieved {n} instance(s)")
-        return self.cache.series_dir(study_uid, series_uid)
+                sink(sop, dataset=self._call(self.client.retrieve_instance, study_uid, series_uid, sop))
+            return
+        # one multipart WADO-RS answer, parsed as it streams in: each instance lands on disk
+        # (and in the progress bar) as soon as its part has arrived
+        stream = self._call(self.client.iter_series, study_uid, series_uid)
+        try:
+            while True:
+                check_cancelled(cancelled)
+                ds = self._call(next, stream, None)
+                if ds is None:
+                    break
+                sink(str(ds.SOPInstanceUID), dataset=ds)
+        finally:
+            stream.close()
 
     def store(self, files: list[Path], progress: Optional[ProgressFn] = None) -> int:
         import pydicom

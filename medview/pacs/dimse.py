@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import threading
+import socket
 from pathlib import Path
 from typing import Optional
 
 from medview.pacs.cache import DicomCache
 from medview.pacs.model import PacsError, SeriesResult, StudyQuery, StudyResult
-from medview.pacs.source import SourceConfig, StudySource
+from medview.pacs.source import InstanceSink, RemoteSource, SourceConfig
 from medview.progress import Cancelled, CancelledFn, ProgressFn, no_progress
 
 # storage classes we accept on C-GET / C-MOVE (a presentation context each; max 128 in all)
@@ -40,7 +40,7 @@ def _text(ds, keyword: str, default=""):
     return str(value)
 
 
-class DimseSource(StudySource):
+class DimseSource(RemoteSource):
     def __init__(self, config: SourceConfig, cache: DicomCache):
         self.config = config
         self.cache = cache
@@ -62,10 +62,20 @@ class DimseSource(StudySource):
         if assoc.is_rejected:
             raise PacsError(self.name, f"association rejected (our AE title {self.config.calling_aet!r} "
                                        f"or called AE title {self.config.called_aet!r} not accepted)")
-        if assoc.is_aborted:
-            raise PacsError(self.name, "association aborted by the peer")
+        if assoc.is_aborted and self._port_open():
+            raise PacsError(self.name, "association aborted by the peer (not a DICOM server on that port, "
+                                       "or it refuses our AE title)")
         raise PacsError(self.name, f"cannot connect (no DICOM peer at {self.config.host}:{self.config.port}, "
                                    f"or no answer within {self.config.timeout:g} s)")
+
+    def _port_open(self) -> bool:
+        """Whether anything listens at host:port (pynetdicom reports a refused TCP connection as
+        an aborted association)."""
+        try:
+            with socket.create_connection((self.config.host, int(self.config.port)), timeout=self.config.timeout):
+                return True
+        except OSError:
+            return False
 
     def echo(self) -> None:
         from pynetdicom.sop_class import Verification
@@ -138,6 +148,7 @@ class DimseSource(StudySource):
         q.Modality = ""
         q.SeriesDescription = ""
         q.SeriesNumber = ""
+        q.Manufacturer = ""
         q.NumberOfSeriesRelatedInstances = ""
         out = []
         for a in self._find(q):
@@ -145,10 +156,11 @@ class DimseSource(StudySource):
             out.append(SeriesResult(series_uid=_text(a, "SeriesInstanceUID"), study_uid=study_uid,
                                     modality=_text(a, "Modality"), description=_text(a, "SeriesDescription"),
                                     number=int(float(number)) if number else None,
-                                    n_instances=int(_text(a, "NumberOfSeriesRelatedInstances", 0) or 0)))
+                                    n_instances=int(_text(a, "NumberOfSeriesRelatedInstances", 0) or 0),
+                                    manufacturer=_text(a, "Manufacturer")))
         return sorted(out, key=lambda s: (s.number is None, s.number or 0, s.series_uid))
 
-    def _instances(self, study_uid: str, series_uid: str) -> list[str]:
+    def list_instances(self, study_uid: str, series_uid: str) -> list[str]:
         from pydicom.dataset import Dataset
 
         q = Dataset()
@@ -161,58 +173,30 @@ class DimseSource(StudySource):
         return [uid for _, uid in sorted(rows)]
 
     # -- retrieve ----------------------------------------------------------------------------
-    def retrieve_series(self, study_uid: str, series_uid: str, progress: Optional[ProgressFn] = None,
-                        cancelled: Optional[CancelledFn] = None) -> Path:
-        progress = progress or no_progress
-        if self.cache.is_complete(study_uid, series_uid):
-            self.cache.touch(study_uid, series_uid)
-            progress(1.0, "From the cache")
-            return self.cache.series_dir(study_uid, series_uid)
-        sops = self._instances(study_uid, series_uid)
-        if not sops:
-            raise PacsError(self.name, f"series {series_uid} has no instances")
-        n = len(sops)
-        middle = sops[n // 2]
-        if not self.cache.has(study_uid, series_uid, middle):
-            self._retrieve(study_uid, series_uid, middle, n, progress, cancelled)
-        missing = [s for s in sops if not self.cache.has(study_uid, series_uid, s)]
-        if missing:
-            self._retrieve(study_uid, series_uid, None, n, progress, cancelled)
-        still = [s for s in sops if not self.cache.has(study_uid, series_uid, s)]
-        if still:
-            raise PacsError(self.name, f"{len(still)} of {n} instance(s) did not arrive")
-        self.cache.mark_complete(study_uid, series_uid, n)
-        progress(1.0, f"Retrieved {n} instance(s)")
-        return self.cache.series_dir(study_uid, series_uid)
-
-    def _retrieve(self, study_uid: str, series_uid: str, sop_uid: Optional[str], n: int,
-                  progress: ProgressFn, cancelled: Optional[CancelledFn]) -> None:
+    def fetch_instances(self, study_uid: str, series_uid: str, sop_uids: Optional[list[str]],
+                        sink: InstanceSink, cancelled: Optional[CancelledFn] = None) -> None:
         from pydicom.dataset import Dataset
         from pynetdicom import evt
 
-        q = Dataset()
-        q.QueryRetrieveLevel = "IMAGE" if sop_uid else "SERIES"
-        q.StudyInstanceUID = study_uid
-        q.SeriesInstanceUID = series_uid
-        if sop_uid:
-            q.SOPInstanceUID = sop_uid
-        lock = threading.Lock()
-
         def on_store(event):
-            ds = event.dataset
-            sop = str(ds.SOPInstanceUID)
-            if not self.cache.has(study_uid, series_uid, sop):
-                self.cache.write(study_uid, series_uid, sop, data=event.encoded_dataset())
-            with lock:
-                count = len(self.cache.instances(study_uid, series_uid))
-            progress(min(count, n) / n, f"Retrieved {min(count, n)}/{n}")
+            try:
+                sink(str(event.request.AffectedSOPInstanceUID), data=event.encoded_dataset())
+            except OSError:
+                return 0xA700  # out of resources (our disk): the peer reports it as a failure
             return 0x0000
 
         handlers = [(evt.EVT_C_STORE, on_store)]
-        if self.config.retrieve == "move":
-            self._move(q, handlers, cancelled)
-        else:
-            self._get(q, handlers, cancelled)
+        for sop in sop_uids if sop_uids is not None else [None]:
+            q = Dataset()
+            q.QueryRetrieveLevel = "IMAGE" if sop else "SERIES"
+            q.StudyInstanceUID = study_uid
+            q.SeriesInstanceUID = series_uid
+            if sop:
+                q.SOPInstanceUID = sop
+            if self.config.retrieve == "move":
+                self._move(q, handlers, cancelled)
+            else:
+                self._get(q, handlers, cancelled)
 
     def _get(self, q, handlers, cancelled) -> None:
         from pynetdicom import ALL_TRANSFER_SYNTAXES, build_role

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from medview.pacs.cache import DicomCache
 from medview.pacs.model import PacsError, SeriesResult, StudyQuery, StudyResult
@@ -54,11 +54,15 @@ class FolderSource(StudySource):
                 for s in self._dicom_series() if s.study_uid == study_uid]
 
     def retrieve_series(self, study_uid: str, series_uid: str, progress: Optional[ProgressFn] = None,
-                        cancelled: Optional[CancelledFn] = None) -> Path:
+                        cancelled: Optional[CancelledFn] = None,
+                        on_first: Optional[Callable[[Path], None]] = None) -> Path:
         (progress or no_progress)(1.0, "Local folder")
         for s in self._dicom_series():
             if s.study_uid == study_uid and (s.series_uid or s.uid) == series_uid:
-                return Path(s.files()[0]).parent if s.files() else Path(s.path)
+                files = s.files()
+                if on_first is not None and files:
+                    on_first(Path(files[len(files) // 2]))
+                return Path(files[0]).parent if files else Path(s.path)
         raise PacsError(self.name, f"no series {series_uid} in study {study_uid}")
 
     def store(self, files: list[Path], progress: Optional[ProgressFn] = None) -> int:

@@ -74,9 +74,12 @@ class StudyResult:
     n_series: int = 0
     n_instances: int = 0
 
+    medview_results: bool | None = None  # None: not checked (see StudySource.medview_results)
+
     @property
-    def has_results(self) -> bool:
-        """Whether MedView (or anyone) stored segmentations/reports for this study."""
+    def may_have_results(self) -> bool:
+        """Whether the study holds any segmentation / report (MedView's or anyone's): the cheap
+        study-level test that decides whether its series are worth asking about."""
         return any(m in ("SEG", "SR") for m in self.modalities)
 
     def line(self) -> str:
@@ -94,3 +97,11 @@ class SeriesResult:
     description: str = ""
     number: int | None = None
     n_instances: int = 0
+    manufacturer: str = ""
+
+    @property
+    def is_medview_result(self) -> bool:
+        """A series MedView wrote (DICOM SEG / SR export: Manufacturer "MedView", or a
+        SeriesDescription starting with "MedView")."""
+        return (self.manufacturer.strip().lower() == "medview"
+                or self.description.strip().lower().startswith("medview"))

@@ -45,6 +45,18 @@ def missing_reason() -> Optional[str]:
     return None
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: Linux sends it SIGTERM when we die, so a killed test run or
+    demo never leaves an Orthanc behind."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -92,7 +104,7 @@ class LocalOrthanc:
         cfg.write_text(json.dumps(self.config(), indent=2))
         log = open(self.workdir / "orthanc.log", "wb")  # noqa: SIM115 - kept open for the process
         self.process = subprocess.Popen([orthanc_binary(), str(cfg)], stdout=log, stderr=subprocess.STDOUT,
-                                        cwd=self.workdir)
+                                        cwd=self.workdir, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -19,11 +19,12 @@ import re
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional, Protocol
 from urllib.parse import urlsplit
 
+from medview.pacs.cache import DicomCache
 from medview.pacs.model import PacsError, SeriesResult, StudyQuery, StudyResult
-from medview.progress import CancelledFn, ProgressFn
+from medview.progress import CancelledFn, ProgressFn, check_cancelled, no_progress
 
 DEFAULT_AET = "MEDVIEW"
 
@@ -88,6 +89,10 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+class InstanceSink(Protocol):
+    def __call__(self, sop: str, data: Optional[bytes] = None, dataset=None) -> None: ...
+
+
 class StudySource(ABC):
     """Find studies, list series, retrieve a series into the cache, store files back."""
 
@@ -109,8 +114,10 @@ class StudySource(ABC):
 
     @abstractmethod
     def retrieve_series(self, study_uid: str, series_uid: str, progress: Optional[ProgressFn] = None,
-                        cancelled: Optional[CancelledFn] = None) -> Path:
-        """Bring one series into the cache (middle slice first); returns its folder."""
+                        cancelled: Optional[CancelledFn] = None,
+                        on_first: Optional[Callable[[Path], None]] = None) -> Path:
+        """A folder holding the series' files (middle slice first; ``on_first(path)`` once it is
+        on disk, so a viewer can show it while the rest arrives)."""
 
     @abstractmethod
     def store(self, files: list[Path], progress: Optional[ProgressFn] = None) -> int:
@@ -119,8 +126,6 @@ class StudySource(ABC):
     def retrieve_study(self, study_uid: str, progress: Optional[ProgressFn] = None,
                        cancelled: Optional[CancelledFn] = None) -> list[Path]:
         """Every series of a study into the cache; returns their folders."""
-        from medview.progress import check_cancelled, no_progress
-
         progress = progress or no_progress
         series = self.find_series(study_uid)
         out = []
@@ -135,8 +140,80 @@ class StudySource(ABC):
         progress(1.0, f"Retrieved {len(series)} series")
         return out
 
+    def medview_results(self, study_uid: str) -> list[SeriesResult]:
+        """Series of the study that MedView stored there (its SEG / SR: Manufacturer or
+        SeriesDescription says MedView)."""
+        return [s for s in self.find_series(study_uid) if s.is_medview_result]
+
     def fail(self, reason: str) -> PacsError:
         return PacsError(self.name, reason)
+
+
+class RemoteSource(StudySource):
+    """A server behind the cache: the retrieve order, resume and progress live here once; the
+    protocols only list a series' instances and fetch instances."""
+
+    cache: DicomCache
+
+    def retrieve_series(self, study_uid: str, series_uid: str, progress: Optional[ProgressFn] = None,
+                        cancelled: Optional[CancelledFn] = None,
+                        on_first: Optional[Callable[[Path], None]] = None) -> Path:
+        """Bring one series into the cache and return its folder.
+
+        The middle instance comes first (``on_first(path)`` is called as soon as it is on disk, so
+        a viewer can show it), then the rest; a series already complete in the cache is returned
+        without the network, and a cancelled one resumes with only what is missing."""
+        progress = progress or no_progress
+        cache = self.cache
+        if cache.is_complete(study_uid, series_uid):
+            cache.touch(study_uid, series_uid)
+            progress(1.0, "From the cache")
+            return cache.series_dir(study_uid, series_uid)
+        sops = self.list_instances(study_uid, series_uid)
+        if not sops:
+            raise self.fail(f"series {series_uid} has no instances")
+        n = len(sops)
+        wanted = set(sops)
+        have = {s for s in sops if cache.has(study_uid, series_uid, s)}
+
+        def sink(sop: str, data: Optional[bytes] = None, dataset=None) -> None:
+            """Write one arrived instance (bytes or a dataset) and report it; runs on any thread."""
+            if sop not in have:
+                cache.write(study_uid, series_uid, sop, data=data, dataset=dataset)
+                have.add(sop)
+            done = len(have & wanted)
+            progress(done / n, f"Retrieved {done}/{n}")
+
+        middle = sops[n // 2]
+        if middle not in have:
+            self.fetch_instances(study_uid, series_uid, [middle], sink, cancelled)
+        if middle not in have:
+            raise self.fail(f"the middle instance {middle} of series {series_uid} did not arrive")
+        progress(len(have & wanted) / n, f"First slice: {len(have & wanted)}/{n}")
+        if on_first is not None:
+            on_first(cache.instance_path(study_uid, series_uid, middle))
+        missing = [s for s in sops if s not in have]
+        if missing:
+            check_cancelled(cancelled)
+            # a few missing (a resumed retrieve): one by one; most of it: the whole series at once
+            whole = len(missing) > n // 2
+            self.fetch_instances(study_uid, series_uid, None if whole else missing, sink, cancelled)
+        still = [s for s in sops if not cache.has(study_uid, series_uid, s)]
+        if still:
+            raise self.fail(f"{len(still)} of {n} instance(s) of series {series_uid} did not arrive")
+        cache.mark_complete(study_uid, series_uid, n)
+        progress(1.0, f"Retrieved {n} instance(s)")
+        return cache.series_dir(study_uid, series_uid)
+
+    @abstractmethod
+    def list_instances(self, study_uid: str, series_uid: str) -> list[str]:
+        """SOP Instance UIDs of a series, in InstanceNumber order."""
+
+    @abstractmethod
+    def fetch_instances(self, study_uid: str, series_uid: str, sop_uids: Optional[list[str]],
+                        sink: InstanceSink, cancelled: Optional[CancelledFn] = None) -> None:
+        """Retrieve the given instances (None: the whole series) and hand each to ``sink``."""
+
 
 
 _DIMSE_RE = re.compile(r"^dicom://(?:(?P<aet>[^@/]+)@)?(?P<host>[^:/]+)(?::(?P<port>\d+))?/?$")
@@ -148,7 +225,7 @@ def parse_source(spec: str, sources: Optional[dict[str, SourceConfig]] = None) -
     if spec in sources:
         return sources[spec]
     if spec.startswith(("http://", "https://")):
-        return SourceConfig(name=spec, kind="dicomweb", url=spec.rstrip("/"))
+        return _web_config(spec)
     m = _DIMSE_RE.match(spec)
     if m:
         return SourceConfig(name=spec, kind="dimse", host=m["host"], port=int(m["port"] or 104),
@@ -158,6 +235,22 @@ def parse_source(spec: str, sources: Optional[dict[str, SourceConfig]] = None) -
     known = ", ".join(sorted(sources)) or "none configured"
     raise PacsError(spec, f"not a configured source ({known}), a http(s):// DICOMweb root, "
                           "a dicom://AET@HOST:PORT address or an existing folder")
+
+
+def _web_config(url: str) -> SourceConfig:
+    """A DICOMweb root; ``user:password@`` in it becomes basic auth and leaves the URL (and with
+    it every log line and message that names the source)."""
+    parts = urlsplit(url.rstrip("/"))
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    clean = parts._replace(netloc=netloc).geturl()
+    cfg = SourceConfig(name=clean, kind="dicomweb", url=clean)
+    if parts.username is not None:
+        from urllib.parse import unquote
+
+        cfg.auth, cfg.username, cfg.password = "basic", unquote(parts.username), unquote(parts.password or "")
+    return cfg
 
 
 def sources_file() -> Path:
@@ -178,6 +271,9 @@ def load_sources(path: Optional[Path] = None) -> dict[str, SourceConfig]:
     known = set(SourceConfig.__dataclass_fields__)
     for entry in raw.get("sources", []):
         cfg = SourceConfig(**{k: v for k, v in entry.items() if k in known})
+        if cfg.kind not in ("folder", "dicomweb", "dimse") or cfg.auth not in ("none", "basic", "bearer"):
+            raise PacsError(str(path), f"source {cfg.name!r}: kind must be folder/dicomweb/dimse and auth "
+                                       "none/basic/bearer")
         out[cfg.name] = cfg
     return out
 

@@ -24,8 +24,6 @@ def test_echo(source_config, cache):
 
 
 def test_find_with_filters(source_config, cache, orthanc):
-    if source_config.kind == "dicomweb":
-        pytest.skip("issue 13 unfinished: the DICOMweb find assertions fail against Debian's Orthanc plugin")
     src = open_source(source_config, cache)
     everything = src.find_studies(StudyQuery())
     assert len(everything) == (2 if orthanc.has_tcia else 1)
@@ -41,7 +39,7 @@ def test_find_with_filters(source_config, cache, orthanc):
     assert src.find_studies(StudyQuery(date_from="20300101", date_to="")) == []
 
 
-@pytest.mark.skip(reason="issue 13 unfinished at the deadline: fails on some sources, see the report")
+
 def test_series_and_retrieve_into_cache(source_config, cache):
     src = open_source(source_config, cache)
     uid = _sample_study_uid()
@@ -64,7 +62,7 @@ def test_series_and_retrieve_into_cache(source_config, cache):
     assert stages == ["From the cache"]
 
 
-@pytest.mark.skip(reason="issue 13 unfinished at the deadline: fails on some sources, see the report")
+
 def test_cancel_keeps_middle_slice_and_resumes(source_config, cache):
     src = open_source(source_config, cache)
     uid = _sample_study_uid()
@@ -84,7 +82,7 @@ def test_cancel_keeps_middle_slice_and_resumes(source_config, cache):
     assert len(list(folder.glob("*.dcm"))) == 22 and cache.is_complete(uid, t1.series_uid)
 
 
-@pytest.mark.skip(reason="issue 13 unfinished at the deadline: fails on some sources, see the report")
+
 def test_tcia_series_retrieve(source_config, cache, orthanc):
     if not orthanc.has_tcia:
         pytest.skip("shared data (TCIA series) not found")
@@ -95,7 +93,7 @@ def test_tcia_series_retrieve(source_config, cache, orthanc):
     assert [len(list(f.glob("*.dcm"))) for f in study] == [22]
 
 
-@pytest.mark.skip(reason="issue 13 unfinished at the deadline: fails on some sources, see the report")
+
 def test_unreachable_server_is_one_clear_error(source_config, cache):
     from medview.pacs.orthanc import free_port
 
