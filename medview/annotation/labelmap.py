@@ -144,6 +144,8 @@ class Provenance:
     voxels_painted: int = 0  # voxels whose value changed to non-zero by an edit
     voxels_erased: int = 0  # voxels whose value changed to zero by an edit
     reviewers: list[str] = field(default_factory=list)  # everyone who edited, in order
+    # AI-assisted strokes (interactive segmentation) per "model-id version"
+    ai_assisted: dict[str, int] = field(default_factory=dict)
 
     def touch(self) -> None:
         self.modified = now_iso()

@@ -1,5 +1,6 @@
-"""Annotation side panel: label list, tools, undo/redo history, AI-edit summary, export/import,
-classification review (accept / reject / relabel) and crash recovery.
+"""Annotation side panel: the session row (reviewer, new / reopen / close) above one small
+widget per tool group (labels, tools, AI assist, label operations, history, export / import,
+classification review) and the crash-recovery banner.
 
 ``install(main_window)`` adds it as the "Annotation" tab and sets ``main_window.annotation_panel``;
 other panels call ``annotation_panel.edit_prediction(prediction)`` ("Edit" on a segmentation
@@ -13,46 +14,24 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
-from PySide6.QtGui import QBrush, QColor, QKeySequence, QShortcut
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QButtonGroup,
-    QCheckBox,
-    QColorDialog,
-    QComboBox,
-    QDoubleSpinBox,
-    QFileDialog,
-    QFormLayout,
-    QFrame,
-    QGridLayout,
-    QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QListWidget,
-    QPushButton,
-    QSpinBox,
-    QTableWidget,
-    QTableWidgetItem,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 from medview.annotation.labelmap import REVIEWER_SETTING, reviewer_name
 from medview.annotation.review import ClassificationReview, save_reviews_csv, save_reviews_json
 from medview.annotation.workspace import discard, find_recoverable
+from medview.ui.ai_assist_widget import AIAssistGroup
+from medview.ui.annotation_export import ExportGroup
+from medview.ui.annotation_history_group import HistoryGroup
+from medview.ui.annotation_labels import LabelsGroup
+from medview.ui.annotation_recovery import RecoveryBanner, SaveErrorBanner
+from medview.ui.annotation_region_ops import RegionOpsGroup
+from medview.ui.annotation_review import ReviewGroup
+from medview.ui.annotation_toolbox import TOOLS, ToolsGroup
 from medview.ui.annotation_tools import AnnotationSession
 from medview.ui.viewer_state import ViewerState
 
-TOOLS = [
-    ("navigate", "Navigate", "Move the crosshair (no editing)"),
-    ("annotate.brush", "Brush", "Paint the active label (Shift: erase)"),
-    ("annotate.erase", "Eraser", "Erase labels (locked labels stay)"),
-    ("annotate.threshold", "Threshold", "Paint only where the intensity is inside the range"),
-    ("annotate.fill", "Fill", "Flood fill the clicked region in this slice (Shift: erase)"),
-    ("annotate.lasso", "Lasso", "Drag an outline; it is filled on release (Shift: erase)"),
-]
+__all__ = ["TOOLS", "AnnotationPanel", "install"]
 
 
 class AnnotationPanel(QWidget):
@@ -70,7 +49,6 @@ class AnnotationPanel(QWidget):
         self.reviews: list[ClassificationReview] = []
         self.classification: Any = None
         self._pending_restore: Path | None = None
-        self._updating = False
         self._build()
         s = self.session
         s.labels_changed.connect(self._refresh_labels)
@@ -79,54 +57,34 @@ class AnnotationPanel(QWidget):
         s.session_changed.connect(self._refresh_session)
         s.message.connect(self._message)
         s.save_status.connect(self._on_save_status)
-        state.tool_changed.connect(self._on_tool_changed)
+        state.tool_changed.connect(self.tools.on_tool_changed)
         state.volume_changed.connect(self._on_volume)
         self._summary_timer = QTimer(self)
         self._summary_timer.setSingleShot(True)
         self._summary_timer.setInterval(300)
         self._summary_timer.timeout.connect(self._refresh_summary)
-        shortcut_parent = main_window if main_window is not None else self
-        self.undo_shortcut = QShortcut(QKeySequence("Ctrl+Z"), shortcut_parent, self.undo)
-        self.redo_shortcut = QShortcut(QKeySequence("Ctrl+Shift+Z"), shortcut_parent, self.redo)
-        for sc in (self.undo_shortcut, self.redo_shortcut):
-            sc.setContext(Qt.ShortcutContext.WindowShortcut)
+        self._make_shortcuts(main_window if main_window is not None else self)
         self._refresh_session()
 
     # ---- layout ----------------------------------------------------------------------------------
     def _build(self) -> None:
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
-
-        # crash recovery banner (non-modal: never blocks start-up)
-        self.recovery_box = QFrame(self)
-        self.recovery_box.setStyleSheet("QFrame { background: #5a4500; color: white; border-radius: 4px; }")
-        rb = QVBoxLayout(self.recovery_box)
-        self.recovery_label = QLabel("", self.recovery_box)
-        self.recovery_label.setWordWrap(True)
-        rb.addWidget(self.recovery_label)
-        row = QHBoxLayout()
-        self.restore_button = QPushButton("Restore", self.recovery_box)
-        self.restore_button.clicked.connect(lambda: self.restore(self._recoverable[0]))
-        self.discard_button = QPushButton("Discard", self.recovery_box)
-        self.discard_button.clicked.connect(self._discard_recovery)
-        row.addWidget(self.restore_button)
-        row.addWidget(self.discard_button)
-        rb.addLayout(row)
-        self.recovery_box.hide()
+        self.recovery_box = RecoveryBanner(self)
+        self.recovery_box.restore_requested.connect(lambda: self.restore(self._recoverable[0]))
+        self.recovery_box.discard_requested.connect(self._discard_recovery)
         self._recoverable: list[Path] = []
         lay.addWidget(self.recovery_box)
-        # autosave failure banner (disk full, I/O error): shown at once, cleared when written again
-        self.save_error_label = QLabel("", self)
-        self.save_error_label.setWordWrap(True)
-        self.save_error_label.setStyleSheet("QLabel { background: #8b1a1a; color: white; padding: 4px; "
-                                            "border-radius: 4px; }")
-        self.save_error_label.hide()
+        self.save_error_label = SaveErrorBanner(self)
         lay.addWidget(self.save_error_label)
 
         row = QHBoxLayout()
         row.addWidget(QLabel("Reviewer", self))
         self.reviewer_edit = QLineEdit(reviewer_name(), self)
         self.reviewer_edit.setToolTip("Recorded in every label map and review you make (saved in settings)")
+        # focus only by a click: when a banner hides, Qt must not move the focus here, where the
+        # single-key shortcuts (A, B, ...) would type over the name and save it
+        self.reviewer_edit.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.reviewer_edit.editingFinished.connect(self._on_reviewer)
         row.addWidget(self.reviewer_edit)
         lay.addLayout(row)
@@ -139,177 +97,67 @@ class AnnotationPanel(QWidget):
         self.close_button = QPushButton("Close", self)
         self.close_button.setToolTip("Save and close the label map")
         self.close_button.clicked.connect(self.session.stop)
-        row.addWidget(self.new_button)
-        row.addWidget(self.reopen_button)
-        row.addWidget(self.close_button)
+        for b in (self.new_button, self.reopen_button, self.close_button):
+            row.addWidget(b)
         lay.addLayout(row)
         self.status = QLabel("", self)
         self.status.setWordWrap(True)
         lay.addWidget(self.status)
 
-        # labels
-        box = QGroupBox("Labels", self)
-        bl = QVBoxLayout(box)
-        self.label_table = QTableWidget(0, 4, box)
-        self.label_table.setHorizontalHeaderLabels(["", "Name", "Show", "Lock"])
-        self.label_table.verticalHeader().hide()
-        self.label_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.label_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.label_table.horizontalHeader().setStretchLastSection(False)
-        self.label_table.setColumnWidth(0, 24)
-        self.label_table.setColumnWidth(1, 130)
-        self.label_table.setColumnWidth(2, 44)
-        self.label_table.setColumnWidth(3, 44)
-        self.label_table.setMaximumHeight(150)
-        self.label_table.itemChanged.connect(self._on_label_item_changed)
-        self.label_table.itemSelectionChanged.connect(self._on_label_selected)
-        self.label_table.cellDoubleClicked.connect(self._on_label_double_clicked)
-        bl.addWidget(self.label_table)
-        row = QHBoxLayout()
-        self.add_label_button = QPushButton("Add", box)
-        self.add_label_button.clicked.connect(lambda: self.add_label())
-        self.recolor_button = QPushButton("Colour...", box)
-        self.recolor_button.clicked.connect(self._ask_color)
-        row.addWidget(self.add_label_button)
-        row.addWidget(self.recolor_button)
-        bl.addLayout(row)
-        lay.addWidget(box)
-
-        # tools
-        box = QGroupBox("Tools", self)
-        tl = QGridLayout(box)
-        self.tool_buttons: dict[str, QToolButton] = {}
-        self.tool_group = QButtonGroup(self)
-        self.tool_group.setExclusive(True)
-        for n, (name, text, tip) in enumerate(TOOLS):
-            b = QToolButton(box)
-            b.setText(text)
-            b.setToolTip(tip)
-            b.setCheckable(True)
-            b.clicked.connect(lambda _=False, nm=name: self.state.set_tool(nm))
-            self.tool_group.addButton(b)
-            self.tool_buttons[name] = b
-            tl.addWidget(b, n // 3, n % 3)
-        form = QFormLayout()
-        self.radius_spin = QDoubleSpinBox(box)
-        self.radius_spin.setRange(0.1, 100.0)
-        self.radius_spin.setSingleStep(0.5)
-        self.radius_spin.setSuffix(" mm")
-        self.radius_spin.setValue(self.session.radius_mm)
-        self.radius_spin.valueChanged.connect(lambda v: setattr(self.session, "radius_mm", float(v)))
-        self.sphere_check = QCheckBox("3D sphere", box)
-        self.sphere_check.toggled.connect(lambda on: setattr(self.session, "sphere", bool(on)))
-        r = QHBoxLayout()
-        r.addWidget(self.radius_spin)
-        r.addWidget(self.sphere_check)
-        form.addRow("Brush radius", r)
-        self.thr_lo = QDoubleSpinBox(box)
-        self.thr_hi = QDoubleSpinBox(box)
-        for sp in (self.thr_lo, self.thr_hi):
-            sp.setRange(-1e6, 1e6)
-            sp.setDecimals(1)
-            sp.valueChanged.connect(self._on_threshold)
-        r = QHBoxLayout()
-        r.addWidget(self.thr_lo)
-        r.addWidget(self.thr_hi)
-        form.addRow("Threshold", r)
-        self.tol_spin = QDoubleSpinBox(box)
-        self.tol_spin.setRange(0, 1e6)
-        self.tol_spin.setToolTip("0: fill the clicked label's region; >0: pixels within +- this intensity")
-        self.tol_spin.valueChanged.connect(lambda v: setattr(self.session, "fill_tolerance", float(v)))
-        form.addRow("Fill tolerance", self.tol_spin)
-        tl.addLayout(form, 2, 0, 1, 3)
-        ops_row = QGridLayout()
-        self.islands_spin = QSpinBox(box)
-        self.islands_spin.setRange(1, 10_000_000)
-        self.islands_spin.setValue(50)
-        self.islands_spin.setSuffix(" vox")
-        self.islands_button = QPushButton("Remove islands <", box)
-        self.islands_button.clicked.connect(lambda: self.session.remove_islands(self.islands_spin.value()))
-        self.largest_button = QPushButton("Keep largest", box)
-        self.largest_button.clicked.connect(self.session.keep_largest)
-        self.interp_button = QPushButton("Interpolate slices", box)
-        self.interp_button.setToolTip("Fill the gaps between slices that have the active label (active view's plane)")
-        self.interp_button.clicked.connect(lambda: self.session.interpolate())
-        self.copy_button = QPushButton("Copy previous slice", box)
-        self.copy_button.clicked.connect(lambda: self.session.copy_previous_slice())
-        ops_row.addWidget(self.islands_button, 0, 0)
-        ops_row.addWidget(self.islands_spin, 0, 1)
-        ops_row.addWidget(self.largest_button, 1, 0)
-        ops_row.addWidget(self.interp_button, 1, 1)
-        ops_row.addWidget(self.copy_button, 2, 0)
-        tl.addLayout(ops_row, 3, 0, 1, 3)
-        lay.addWidget(box)
-
-        # history
-        box = QGroupBox("History", self)
-        hl = QVBoxLayout(box)
-        row = QHBoxLayout()
-        self.undo_button = QPushButton("Undo", box)
-        self.undo_button.setToolTip("Ctrl+Z")
-        self.undo_button.clicked.connect(self.undo)
-        self.redo_button = QPushButton("Redo", box)
-        self.redo_button.setToolTip("Ctrl+Shift+Z")
-        self.redo_button.clicked.connect(self.redo)
-        row.addWidget(self.undo_button)
-        row.addWidget(self.redo_button)
-        hl.addLayout(row)
-        self.history_list = QListWidget(box)
-        self.history_list.setMaximumHeight(110)
-        hl.addWidget(self.history_list)
-        self.summary_label = QLabel("", box)
-        self.summary_label.setWordWrap(True)
-        hl.addWidget(self.summary_label)
-        lay.addWidget(box)
-
-        # export / import
-        box = QGroupBox("Export / import", self)
-        el = QGridLayout(box)
-        self.export_nifti_button = QPushButton("NIfTI + JSON...", box)
-        self.export_nifti_button.clicked.connect(self._ask_export_nifti)
-        self.export_seg_button = QPushButton("DICOM SEG...", box)
-        self.export_seg_button.clicked.connect(self._ask_export_seg)
-        self.export_train_button = QPushButton("Add to training set...", box)
-        self.export_train_button.clicked.connect(self._ask_export_training)
-        self.import_button = QPushButton("Import labels...", box)
-        self.import_button.clicked.connect(self._ask_import)
-        el.addWidget(self.export_nifti_button, 0, 0)
-        el.addWidget(self.export_seg_button, 0, 1)
-        el.addWidget(self.export_train_button, 1, 0)
-        el.addWidget(self.import_button, 1, 1)
-        lay.addWidget(box)
-
-        # classification review
-        self.review_box = QGroupBox("Classification review", self)
-        rl = QVBoxLayout(self.review_box)
-        self.review_label = QLabel("No classification result to review.", self.review_box)
-        self.review_label.setWordWrap(True)
-        rl.addWidget(self.review_label)
-        row = QHBoxLayout()
-        self.accept_button = QPushButton("Accept", self.review_box)
-        self.reject_button = QPushButton("Reject", self.review_box)
-        self.relabel_button = QPushButton("Relabel as", self.review_box)
-        self.relabel_combo = QComboBox(self.review_box)
-        self.accept_button.clicked.connect(lambda: self.review("accept"))
-        self.reject_button.clicked.connect(lambda: self.review("reject"))
-        self.relabel_button.clicked.connect(lambda: self.review("relabel", self.relabel_combo.currentText()))
-        for w in (self.accept_button, self.reject_button, self.relabel_button, self.relabel_combo):
-            row.addWidget(w)
-        rl.addLayout(row)
-        self.comment_edit = QLineEdit(self.review_box)
-        self.comment_edit.setPlaceholderText("comment (optional)")
-        rl.addWidget(self.comment_edit)
-        self.reviews_list = QListWidget(self.review_box)
-        self.reviews_list.setMaximumHeight(80)
-        rl.addWidget(self.reviews_list)
-        row = QHBoxLayout()
-        self.export_reviews_button = QPushButton("Export reviews (JSON + CSV)...", self.review_box)
-        self.export_reviews_button.clicked.connect(self._ask_export_reviews)
-        row.addWidget(self.export_reviews_button)
-        rl.addLayout(row)
-        lay.addWidget(self.review_box)
-        self._refresh_review()
+        self.labels = LabelsGroup(self.session, self)
+        self.tools = ToolsGroup(self.state, self.session, self)
+        self.ai_group = AIAssistGroup(self.state, self.session.ai, self)
+        self.ops = RegionOpsGroup(self.session, self)
+        self.history = HistoryGroup(self.session, self)
+        self.export = ExportGroup(self, self)
+        self.review_group = ReviewGroup(self, self)
+        for w in (self.labels, self.tools, self.ai_group, self.ops, self.history, self.export, self.review_group):
+            lay.addWidget(w)
         lay.addStretch(1)
+        self._alias_widgets()
+        self._refresh_review()
+
+    def _alias_widgets(self) -> None:
+        """The group widgets' controls under the panel's names (scripts and tests use them)."""
+        self.recovery_label = self.recovery_box.label
+        self.restore_button = self.recovery_box.restore_button
+        self.discard_button = self.recovery_box.discard_button
+        self.label_table = self.labels.table
+        self.add_label_button = self.labels.add_button
+        self.recolor_button = self.labels.recolor_button
+        self.tool_buttons = self.tools.buttons
+        self.tool_group = self.tools.group
+        t = self.tools
+        self.radius_spin, self.sphere_check = t.radius_spin, t.sphere_check
+        self.thr_lo, self.thr_hi = t.thr_lo, t.thr_hi
+        self.tol_spin = t.tol_spin
+        o = self.ops
+        self.islands_spin, self.islands_button, self.largest_button = o.islands_spin, o.islands_button, o.largest_button
+        self.interp_button, self.copy_button = o.interp_button, o.copy_button
+        h = self.history
+        self.undo_button, self.redo_button, self.history_list = h.undo_button, h.redo_button, h.list
+        self.summary_label = h.summary_label
+        e = self.export
+        self.export_nifti_button, self.export_seg_button = e.nifti_button, e.seg_button
+        self.export_train_button, self.import_button = e.train_button, e.import_button
+        r = self.review_group
+        self.review_box, self.review_label = r, r.label
+        self.accept_button, self.reject_button, self.relabel_button = r.accept_button, r.reject_button, r.relabel_button
+        self.relabel_combo, self.comment_edit, self.reviews_list = r.relabel_combo, r.comment_edit, r.list
+        self.export_reviews_button = r.export_button
+
+    def _make_shortcuts(self, parent: QWidget) -> None:
+        keys: list[tuple[str, Any]] = [
+            ("Ctrl+Z", self.undo), ("Ctrl+Shift+Z", self.redo), ("Ctrl+Y", self.redo),
+            ("[", lambda: self.tools.change_radius(1 / 1.25)), ("]", lambda: self.tools.change_radius(1.25)),
+        ]
+        keys += [(key, lambda nm=name: self.state.set_tool(nm)) for name, _t, _tip, key in TOOLS if key]
+        self.shortcuts: dict[str, QShortcut] = {}
+        for key, fn in keys:
+            sc = QShortcut(QKeySequence(key), parent, fn)
+            sc.setContext(Qt.ShortcutContext.WindowShortcut)
+            self.shortcuts[key] = sc
+        self.undo_shortcut, self.redo_shortcut = self.shortcuts["Ctrl+Z"], self.shortcuts["Ctrl+Shift+Z"]
 
     # ---- session -----------------------------------------------------------------------------
     def _on_reviewer(self) -> None:
@@ -388,25 +236,44 @@ class AnnotationPanel(QWidget):
         return True
 
     def edit_prediction(self, prediction: Any) -> None:
-        """"Edit" on a segmentation result: the AI labels become editable; the summary follows."""
+        """"Edit" on a segmentation result: the AI labels become editable; the summary follows.
+        No tool is armed: the next click in a view must not paint before the user chose a tool."""
         self.session.edit_prediction(prediction)
-        self.state.set_tool("annotate.brush")
         self._refresh_summary()
         self._show_me()
+        self._message("Editing the AI labels: choose a tool (B brush, X eraser, Q AI assist, ...)")
 
     def _show_me(self) -> None:
-        w = self.main_window
-        tabs = getattr(w, "side_tabs", None)
-        if tabs is not None and tabs.indexOf(self) >= 0:
-            tabs.setCurrentWidget(self)
+        """Bring this panel's tab to the front (the tab holds the scroll area around the panel)."""
+        tabs = getattr(self.main_window, "side_tabs", None)
+        if tabs is None:
+            return
+        w: QWidget | None = self
+        while w is not None and tabs.indexOf(w) < 0:
+            w = w.parentWidget()
+        if w is not None:
+            tabs.setCurrentWidget(w)
+            dock = getattr(self.main_window, "side_dock", None)
+            if dock is not None and not dock.isVisible():
+                dock.show()
+
+    def _focus_viewer(self) -> None:
+        viewer = getattr(self.main_window, "viewer", None)
+        views = getattr(viewer, "views", {}) or {}
+        view = views.get(self.state.active_view) or next(iter(views.values()), None)
+        if view is not None:
+            view.setFocus(Qt.FocusReason.OtherFocusReason)
+        elif self.focusWidget() is self.reviewer_edit:
+            self.reviewer_edit.clearFocus()
 
     def _refresh_session(self) -> None:
         s = self.session
         on = s.active
-        for w in (self.close_button, self.add_label_button, self.recolor_button, self.islands_button,
-                  self.largest_button, self.interp_button, self.copy_button, self.export_nifti_button,
-                  self.export_seg_button, self.export_train_button):
+        self.labels.set_enabled(on)
+        for w in (self.close_button, *self.ops.buttons(), self.export_nifti_button, self.export_seg_button,
+                  self.export_train_button, self.ai_group.tool_button, self.ai_group.new_button):
             w.setEnabled(on)
+        self.ai_group.refresh_model()
         self.new_button.setEnabled(self.state.volume is not None)
         self.reopen_button.setEnabled(not on and self.saved_workspace() is not None)
         self.import_button.setEnabled(self.state.volume is not None)
@@ -426,158 +293,43 @@ class AnnotationPanel(QWidget):
         if vol is not None:  # a photograph has no pixel size: the brush is measured in pixels
             self.radius_spin.setSuffix(f" {vol.length_unit}")
         if vol is not None and not vol.is_rgb:
-            self.set_threshold_from_window()  # a sensible threshold-paint range to start from
+            self.tools.set_threshold_from_window()  # a sensible threshold-paint range to start from
         if vol is not None and self._pending_restore is not None:
             root, self._pending_restore = self._pending_restore, None
             QTimer.singleShot(0, lambda: self.restore(root))
 
-    # ---- labels --------------------------------------------------------------------------------
+    # ---- labels, tools, history (the group widgets do the work) -----------------------------------
     def _refresh_labels(self) -> None:
-        lm = self.session.labelmap
-        self._updating = True
-        try:
-            self.label_table.setRowCount(0)
-            if lm is None:
-                return
-            for v, lab in sorted(lm.labels.items()):
-                r = self.label_table.rowCount()
-                self.label_table.insertRow(r)
-                sw = QTableWidgetItem("")
-                sw.setBackground(QBrush(QColor(*lab.color)))
-                sw.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
-                sw.setData(Qt.ItemDataRole.UserRole, v)
-                sw.setToolTip(f"value {v}; double-click to change the colour")
-                self.label_table.setItem(r, 0, sw)
-                nm = QTableWidgetItem(lab.name)
-                nm.setData(Qt.ItemDataRole.UserRole, v)
-                self.label_table.setItem(r, 1, nm)
-                for col, on in ((2, lab.visible), (3, lab.locked)):
-                    it = QTableWidgetItem("")
-                    it.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable
-                                | Qt.ItemFlag.ItemIsSelectable)
-                    it.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
-                    it.setData(Qt.ItemDataRole.UserRole, v)
-                    self.label_table.setItem(r, col, it)
-                if v == self.session.active_value:
-                    self.label_table.selectRow(r)
-        finally:
-            self._updating = False
-
-    def _on_label_item_changed(self, item: QTableWidgetItem) -> None:
-        lm = self.session.labelmap
-        if self._updating or lm is None:
-            return
-        v = int(item.data(Qt.ItemDataRole.UserRole))
-        if v not in lm.labels:
-            return
-        col = item.column()
-        if col == 1 and item.text().strip() and item.text() != lm.labels[v].name:
-            lm.rename(v, item.text().strip())
-        elif col == 2:
-            lm.set_visible(v, item.checkState() == Qt.CheckState.Checked)
-        elif col == 3:
-            lm.set_locked(v, item.checkState() == Qt.CheckState.Checked)
-
-    def _on_label_selected(self) -> None:
-        if self._updating:
-            return
-        rows = self.label_table.selectionModel().selectedRows()
-        if rows:
-            it = self.label_table.item(rows[0].row(), 1)
-            if it is not None:
-                self.session.active_value = int(it.data(Qt.ItemDataRole.UserRole))
-
-    def _on_label_double_clicked(self, row: int, col: int) -> None:
-        if col == 0:
-            self._ask_color()
+        self.labels.refresh()
+        self.tools.refresh_labels()
 
     def select_label(self, value: int) -> None:
-        self.session.active_value = int(value)
-        self._refresh_labels()
+        self.labels.select_label(value)
 
     def add_label(self, name: str | None = None, color: tuple[int, int, int] | None = None) -> int:
-        lm = self.session.labelmap
-        if lm is None:
-            return 0
-        lab = lm.add_label(name, color)
-        self.select_label(lab.value)
-        return lab.value
-
-    def _ask_color(self) -> None:
-        lm = self.session.labelmap
-        v = self.session.active_value
-        if lm is None or v not in lm.labels:
-            return
-        c = QColorDialog.getColor(QColor(*lm.labels[v].color), self, f"Colour of {lm.labels[v].name}")
-        if c.isValid():
-            lm.recolor(v, (c.red(), c.green(), c.blue()))
-
-    # ---- tools -----------------------------------------------------------------------------------
-    def _on_tool_changed(self, name: str) -> None:
-        b = self.tool_buttons.get(name)
-        if b is not None:
-            b.setChecked(True)
-        else:
-            self.tool_group.setExclusive(False)
-            for btn in self.tool_buttons.values():
-                btn.setChecked(False)
-            self.tool_group.setExclusive(True)
-
-    def _on_threshold(self) -> None:
-        lo, hi = self.thr_lo.value(), self.thr_hi.value()
-        self.session.threshold = (min(lo, hi), max(lo, hi))
+        return self.labels.add_label(name, color)
 
     def set_threshold_from_window(self) -> None:
-        w, lev = self.state.window
-        self.thr_lo.setValue(lev - w / 2)
-        self.thr_hi.setValue(lev + w / 2)
+        self.tools.set_threshold_from_window()
 
-    # ---- history -------------------------------------------------------------------------------
     def undo(self) -> None:
+        self.session.ai.finish()
         self.session.undo()
 
     def redo(self) -> None:
         self.session.redo()
 
     def _refresh_history(self) -> None:
-        h = self.session.history
-        self.history_list.clear()
-        if h is None:
-            self.undo_button.setEnabled(False)
-            self.redo_button.setEnabled(False)
-            return
-        for name in h.undo_names():
-            self.history_list.addItem(name)
-        for name in reversed(h.redo_names()):
-            self.history_list.addItem(f"({name}: undone)")
-        n = len(h.undo_names())
-        if n:
-            self.history_list.setCurrentRow(n - 1)
-        self.undo_button.setEnabled(h.can_undo())
-        self.redo_button.setEnabled(h.can_redo())
-        self.history_list.setToolTip(f"undo memory: {h.nbytes / 1024:.1f} KiB")
+        self.history.refresh()
         ws = self.session.workspace
-        if ws is not None and ws.save_error:
+        if self.session.history is not None and ws is not None and ws.save_error:
             self._on_save_status(ws.save_error)
 
     def _schedule_summary(self) -> None:
         self._summary_timer.start()
 
     def _refresh_summary(self) -> None:
-        s = self.session
-        if s.labelmap is None:
-            self.summary_label.setText("")
-            return
-        p = s.labelmap.provenance
-        stats = f"{p.strokes} edit(s), {p.undos} undo(s); {p.voxels_painted} voxels painted, {p.voxels_erased} erased"
-        summ = s.summary()
-        if summ is None:
-            self.summary_label.setText(stats)
-            return
-        lines = [f"vs AI: {summ['voxels_changed']} voxels changed, Dice {summ['dice_all']:.3f}"]
-        for r in summ["labels"]:
-            lines.append(f"  {r['name']}: +{r['added']} / -{r['removed']} vox, Dice {r['dice']:.3f}")
-        self.summary_label.setText("\n".join([*lines, stats]))
+        self.history.refresh_summary()
 
     # ---- export / import --------------------------------------------------------------------------
     def export_nifti(self, path: str | Path) -> Path:
@@ -670,20 +422,7 @@ class AnnotationPanel(QWidget):
         self._show_me()
 
     def _refresh_review(self) -> None:
-        p = self.classification
-        on = p is not None and bool(getattr(p, "probabilities", None))
-        for w in (self.accept_button, self.reject_button, self.relabel_button, self.relabel_combo, self.comment_edit):
-            w.setEnabled(on)
-        self.export_reviews_button.setEnabled(bool(self.reviews))
-        if on:
-            probs = ", ".join(f"{k} {v:.2f}" for k, v in sorted(p.probabilities.items(), key=lambda kv: -kv[1]))
-            self.review_label.setText(f"{p.model_id} {p.model_version}: <b>{p.top_class}</b> ({probs})")
-            self.relabel_combo.clear()
-            self.relabel_combo.addItems([c for c in (p.classes or list(p.probabilities)) if c != p.top_class])
-        self.reviews_list.clear()
-        for r in self.reviews:
-            txt = f"{r.decision}: {r.predicted} -> {r.final_label or '-'}"
-            self.reviews_list.addItem(txt + (f" ({r.comment})" if r.comment else ""))
+        self.review_group.refresh(self.classification, self.reviews)
 
     def review(self, decision: str, final_label: str | None = None) -> ClassificationReview | None:
         p = self.classification
@@ -751,7 +490,7 @@ class AnnotationPanel(QWidget):
         self.recovery_label.setText(f"MedView was not closed properly. Unsaved annotation of {what}{more} "
                                     "can be restored.")
         self.recovery_box.show()
-        self._show_me()
+        self._show_me()  # the offer must be in front, not behind another tab
         return self._recoverable
 
     def restore(self, root: Path) -> bool:
@@ -776,8 +515,9 @@ class AnnotationPanel(QWidget):
             return False
         self._recoverable = [p for p in self._recoverable if p != root]
         self.recovery_box.setVisible(bool(self._recoverable))
-        self._message(f"restored the labels of {root.name}")
-        self.state.set_tool("annotate.brush")
+        n = len(self.session.history.undo_names()) if self.session.history is not None else 0
+        self._message(f"restored the labels of {root.name}" + (f" ({n} edit(s) can be undone)" if n else ""))
+        self._focus_viewer()  # not a text field: single-key shortcuts must not type into it
         return True
 
     def _discard_recovery(self) -> None:

@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 
-from medview.annotation import EditHistory, Label, LabelMap, ops
+from medview.annotation import EditHistory, Label, LabelMap, ops, region_tools
 from medview.annotation.correction import edit_prediction, edit_summary
+from medview.annotation.undo_log import UndoLog, restore_history
 from medview.annotation.workspace import Workspace, workspace_key, workspaces_dir
 from medview.ui.viewer_state import LabelLayer, ToolEvent, ViewerState
 
@@ -59,6 +60,9 @@ class AnnotationSession(QObject):
         self.sphere = False
         self.threshold: tuple[float, float] = (0.0, 1.0)
         self.fill_tolerance = 0.0  # 0: flood fill the clicked label region; > 0: intensity +- tolerance
+        self.paint_over = "all"  # "all" | "background" | "label" (only over paint_over_label)
+        self.paint_over_label: int | None = None
+        self.outline = False
         self._grey: np.ndarray | None = None
         self.views: dict[str, Any] = {}  # view name -> SliceView, for tool feedback (lasso outline)
         self._cursor_items: dict[str, Any] = {}
@@ -68,7 +72,12 @@ class AnnotationSession(QObject):
             "annotate.threshold": BrushTool(self, threshold=True),
             "annotate.fill": FloodFillTool(self),
             "annotate.lasso": LassoTool(self),
+            "annotate.level": LevelTraceTool(self),
         }
+        from medview.ui.ai_assist import AIAssistController, AIAssistTool
+
+        self.ai = AIAssistController(self, self)
+        self.tools["annotate.ai"] = AIAssistTool(self.ai)
         for name, tool in self.tools.items():
             state.register_tool(name, tool)
         state.volume_changed.connect(self._on_volume_changed)
@@ -112,9 +121,11 @@ class AnnotationSession(QObject):
         lm.table_listeners.append(self._on_table)
         if self.workspace is not None:  # called from the autosave thread too: the signal is queued
             self.workspace.status_listeners.append(self._on_save_status)
+            # the undo history survives a crash: a restored session can still undo
+            self.history.listeners.append(UndoLog(self.workspace.root))
         self.active_value = min(lm.labels) if lm.labels else 1
         self._grey = None
-        self.state.add_layer(LabelLayer(LAYER_NAME, lm.volume))
+        self.state.add_layer(LabelLayer(LAYER_NAME, lm.volume, outline=self.outline))
         self.sync_layer()
         self.session_changed.emit()
         self.labels_changed.emit()
@@ -149,6 +160,7 @@ class AnnotationSession(QObject):
         if vol is None or not vol.same_geometry(ws.labelmap.volume, tol=1e-3):
             ws.close()
             raise ValueError(f"{root}: the saved labels are on another image grid than the open image")
+        restore_history(ws.history, root)
         self.start(ws.labelmap, original=ws.original(), workspace=ws)
         return ws.labelmap
 
@@ -159,6 +171,7 @@ class AnnotationSession(QObject):
         """Close the session: last snapshot written, workspace lock released, layer removed."""
         if self.labelmap is None:
             return
+        self.ai.finish()
         if self.history is not None and self.history.in_stroke:
             self.history.end()
         if self.workspace is not None:
@@ -184,6 +197,23 @@ class AnnotationSession(QObject):
         if self.labelmap is not None and (vol is None or not vol.same_geometry(self.labelmap.volume)):
             self.stop()
         self._grey = None
+
+    def set_active_value(self, value: int) -> None:
+        """Choose the label to edit (the AI assist starts a new object for it)."""
+        if int(value) != self.active_value:
+            self.ai.finish()
+        self.active_value = int(value)
+
+    def set_outline(self, on: bool) -> None:
+        self.outline = bool(on)
+        if self.state.layer(LAYER_NAME) is not None:
+            self.state.update_layer(LAYER_NAME, outline=self.outline)
+
+    def limit(self, change: ops.Change | None, erasing: bool = False) -> ops.Change | None:
+        """The paint-over limit applied to an edit just made (voxels it may not change put back)."""
+        if change is None or self.paint_over == "all" or self.labelmap is None:
+            return change
+        return region_tools.limit_change(self.labelmap, change, self.paint_over, self.paint_over_label, erasing)
 
     # ---- redraw ------------------------------------------------------------------------------
     def sync_layer(self) -> None:
@@ -318,6 +348,41 @@ class AnnotationSession(QObject):
         return self.apply(ops.copy_slice(self.labelmap, src=dst + step, dst=dst, plane_axis=a,
                                          value=None if all_labels else self.active_value))
 
+    def grow_from_seeds(self, view: str | None = None, three_d: bool = False) -> ops.Change | None:
+        """Grow the painted strokes of all labels into the background until they meet at edges
+        (in the current slice of the view's plane, or in 3D)."""
+        if not self.can_edit():
+            return None
+        assert self.labelmap is not None
+        a = self._view_plane(view)
+        try:
+            ch = region_tools.grow_from_seeds(self.labelmap, self.grey(), None if three_d else a,
+                                              None if three_d else self._cursor_kji()[a])
+        except ValueError as exc:
+            self.message.emit(str(exc))
+            return None
+        return self.apply(ch)
+
+    def smooth(self, method: str, size_mm: float) -> ops.Change | None:
+        if not self.can_edit():
+            return None
+        assert self.labelmap is not None
+        return self.apply(region_tools.smooth_label(self.labelmap, self.active_value, method, float(size_mm)))
+
+    def margin(self, mm: float) -> ops.Change | None:
+        """Dilate (mm > 0, over background only) or erode (mm < 0) the active label."""
+        if not self.can_edit():
+            return None
+        assert self.labelmap is not None
+        return self.apply(region_tools.margin_label(self.labelmap, self.active_value, float(mm)))
+
+    def fill_holes(self, view: str | None = None, max_hole_mm: float | None = None) -> ops.Change | None:
+        if not self.can_edit():
+            return None
+        assert self.labelmap is not None
+        return self.apply(region_tools.fill_holes(self.labelmap, self.active_value, max_hole_mm,
+                                                  plane_axis=self._view_plane(view)))
+
     def summary(self) -> dict[str, Any] | None:
         if self.labelmap is None or self.original is None:
             return None
@@ -350,6 +415,7 @@ class BrushTool:
             kw = {"intensity": s.grey(), "intensity_range": s.threshold}
         ch = ops.paint(s.labelmap, p0, p1, radius_mm=s.radius_mm, value=self._value, plane_axis=self._plane,
                        sphere=s.sphere, **kw)
+        ch = s.limit(ch, erasing=self._value == 0)
         if ch is not None:
             s.history.add(ch)
             s.redraw(ch)
@@ -404,7 +470,13 @@ class FloodFillTool:
         kw: dict[str, Any] = {}
         if s.fill_tolerance > 0:
             kw = {"intensity": s.grey(), "tolerance": float(s.fill_tolerance)}
-        s.apply(ops.flood_fill(s.labelmap, event_point(ev), value=value, plane_axis=event_plane(ev), **kw))
+        else:  # the clicked label's region: on background only a hole enclosed by labels
+            refusal = region_tools.background_fill_refusal(s.labelmap, event_point(ev), event_plane(ev))
+            if refusal:
+                s.message.emit(refusal)
+                return
+        ch = ops.flood_fill(s.labelmap, event_point(ev), value=value, plane_axis=event_plane(ev), **kw)
+        s.apply(s.limit(ch, erasing=value == 0))
 
     def move(self, ev: ToolEvent) -> None:
         pass
@@ -465,4 +537,26 @@ class LassoTool:
         self.points.append(event_point(ev))
         pts, self.points = self.points, []
         value = 0 if self._shift else int(s.active_value)
-        s.apply(ops.fill_polygon(s.labelmap, pts, value=value, plane_axis=self._plane))
+        s.apply(s.limit(ops.fill_polygon(s.labelmap, pts, value=value, plane_axis=self._plane), erasing=value == 0))
+
+
+class LevelTraceTool:
+    """Click: fill (with the active label) the region inside the iso-intensity line through the
+    clicked pixel, in this slice (Slicer's level tracing)."""
+
+    def __init__(self, session: AnnotationSession) -> None:
+        self.session = session
+
+    def press(self, ev: ToolEvent) -> None:
+        s = self.session
+        if not s.can_edit():
+            return
+        assert s.labelmap is not None
+        ch = region_tools.level_trace(s.labelmap, s.grey(), event_point(ev), int(s.active_value), event_plane(ev))
+        s.apply(s.limit(ch))
+
+    def move(self, ev: ToolEvent) -> None:
+        pass
+
+    def release(self, ev: ToolEvent) -> None:
+        pass

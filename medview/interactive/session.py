@@ -1,0 +1,185 @@
+"""One AI-assisted object on a label map: prompts in, label edits out, with 3D propagation.
+
+``AssistSession`` turns clicks (positive / negative), a box or a scribble on one slice into the
+network's mask for the active label in that slice, then (on a 3D series) carries the mask to the
+neighbouring slices one by one, each from its neighbour's mask, until the object ends (empty or
+collapsing mask), a slice the user prompted himself, or ``stop()``. Each interaction is ONE
+undo step (one history stroke named after the model and its version) and is counted in the
+label map's provenance (``ai_assisted``). No Qt: the app drives ``steps()`` from a timer, the
+benchmark runs it to the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from medview.annotation.history import EditHistory
+from medview.annotation.labelmap import LabelMap
+from medview.annotation.ops import Change, _commit, _plane_box
+from medview.interactive import guidance as g
+from medview.interactive.model import Prompts, Segmenter
+
+
+def set_slice_mask(lm: LabelMap, plane_axis: int, index: int, mask2d: np.ndarray, value: int,
+                   over: str = "background") -> Change | None:
+    """Make label ``value`` in one slice equal ``mask2d``: voxels leaving it become background;
+    voxels joining it are taken from background only (``over="background"``) or from any
+    unlocked label (``"all"``). Locked labels are never changed."""
+    cur2d = np.take(lm.array, index, axis=plane_axis)
+    own = cur2d == value
+    new = cur2d.copy()
+    new[own & ~mask2d] = 0
+    add = mask2d & ~own
+    if over == "background":
+        add &= cur2d == 0
+    new[add] = value
+    diff = new != cur2d
+    if not diff.any():
+        return None
+    rows, cols = np.nonzero(diff)
+    lo, hi = _plane_box(plane_axis, index, (int(rows.min()), int(rows.max()) + 1),
+                        (int(cols.min()), int(cols.max()) + 1))
+    box = new[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    return _commit(lm, lo, hi, np.expand_dims(box, plane_axis), "AI assist")
+
+
+@dataclass
+class SliceState:
+    prompts: Prompts = field(default_factory=Prompts)
+
+
+class AssistSession:
+    """The object being segmented with the AI: its prompts per slice and its edits."""
+
+    def __init__(self, segmenter: Segmenter, labelmap: LabelMap, image: np.ndarray, history: EditHistory | None,
+                 value: int = 1, over: str = "background", propagate: bool = True,
+                 min_area_ratio: float = 0.25, max_area_ratio: float = 2.5, min_pixels: int = 4,
+                 on_change=None) -> None:
+        self.segmenter = segmenter
+        self.lm = labelmap
+        self.image = image  # (k, j, i) grey or (k, j, i, 3) colour, the label map's grid
+        self.history = history
+        self.value = int(value)
+        self.over = over
+        self.propagate = propagate
+        self.min_area_ratio = min_area_ratio
+        self.max_area_ratio = max_area_ratio
+        self.min_pixels = min_pixels
+        self.on_change = on_change  # fn(Change): redraw the region
+        self.plane_axis = 0
+        self.slices: dict[int, SliceState] = {}
+        self._norm: dict[tuple[int, int], np.ndarray] = {}
+        self._stopped = False
+        self._running: Iterator[int] | None = None
+
+    @property
+    def stroke_name(self) -> str:
+        return f"AI assist ({self.segmenter.model_id or 'model'} {self.segmenter.version})".replace(" )", ")")
+
+    def reset(self, value: int | None = None) -> None:
+        """Start a new object (e.g. after choosing another label)."""
+        self.finish()
+        self.slices.clear()
+        if value is not None:
+            self.value = int(value)
+
+    # ---- prompts -----------------------------------------------------------------------------
+    def _slice(self, plane_axis: int, index: int) -> SliceState:
+        if plane_axis != self.plane_axis:  # prompts belong to one plane
+            self.slices.clear()
+            self.plane_axis = plane_axis
+        return self.slices.setdefault(index, SliceState())
+
+    def normalised(self, plane_axis: int, index: int) -> np.ndarray:
+        key = (plane_axis, index)
+        if key not in self._norm:
+            if len(self._norm) > 256:
+                self._norm.clear()
+            self._norm[key] = g.normalise_image(np.take(self.image, index, axis=plane_axis))
+        return self._norm[key]
+
+    def click(self, plane_axis: int, index: int, row: float, col: float, positive: bool = True) -> Iterator[int]:
+        st = self._slice(plane_axis, index)
+        st.prompts.clicks.append(g.Click(float(row), float(col), bool(positive)))
+        return self._interaction(plane_axis, index)
+
+    def box(self, plane_axis: int, index: int, r0: float, c0: float, r1: float, c1: float) -> Iterator[int]:
+        st = self._slice(plane_axis, index)
+        st.prompts.box = (min(r0, r1), min(c0, c1), max(r0, r1), max(c0, c1))
+        return self._interaction(plane_axis, index, replace=True)
+
+    def scribble(self, plane_axis: int, index: int, stroke2d: np.ndarray, positive: bool = True) -> Iterator[int]:
+        st = self._slice(plane_axis, index)
+        attr = "pos_strokes" if positive else "neg_strokes"
+        old = getattr(st.prompts, attr)
+        setattr(st.prompts, attr, stroke2d.astype(bool) if old is None else (old | stroke2d.astype(bool)))
+        return self._interaction(plane_axis, index)
+
+    # ---- running -----------------------------------------------------------------------------
+    def _interaction(self, a: int, c: int, replace: bool = False) -> Iterator[int]:
+        """Begin one undo step: the prompted slice now, propagation as the iterator is consumed."""
+        self.finish()
+        self._stopped = False
+        if self.history is not None:
+            self.history.begin(self.stroke_name)
+        self._running = self._steps(a, c, replace)
+        return self._running
+
+    def _record(self, ch: Change | None) -> None:
+        if ch is None:
+            return
+        if self.history is not None:
+            self.history.add(ch)
+        if self.on_change is not None:
+            self.on_change(ch)
+
+    def _steps(self, a: int, c: int, replace: bool) -> Iterator[int]:
+        prev = np.take(self.lm.array, c, axis=a) == self.value
+        prompts = self.slices[c].prompts
+        mask = self.segmenter.predict(self.normalised(a, c), prompts, None if (replace or not prev.any()) else prev)
+        self._record(set_slice_mask(self.lm, a, c, mask, self.value, self.over))
+        yield c
+        n = self.lm.array.shape[a]
+        if not self.propagate or n == 1 or not mask.any():
+            return
+        for step in (1, -1):
+            src = mask
+            k = c + step
+            while 0 <= k < n and not self._stopped and k not in self.slices:
+                nxt = self.segmenter.predict(self.normalised(a, k), Prompts(), src)
+                area, before = int(nxt.sum()), int(src.sum())
+                if area < max(self.min_pixels, self.min_area_ratio * before) or area > self.max_area_ratio * before:
+                    break  # the object ends here (or the mask leaks into its surroundings)
+                self._record(set_slice_mask(self.lm, a, k, nxt, self.value, self.over))
+                yield k
+                src, k = nxt, k + step
+
+    def run(self, it: Iterator[int]) -> list[int]:
+        """Consume an interaction to its end; returns the slices it wrote."""
+        done = list(it)
+        self.finish()
+        return done
+
+    @property
+    def running(self) -> bool:
+        return self._running is not None
+
+    def stop(self) -> None:
+        """Stop the propagation now (the slices done so far stay; the step is closed)."""
+        self._stopped = True
+        self.finish()
+
+    def finish(self) -> None:
+        """Close the running interaction's undo step and count it in the provenance."""
+        if self._running is None:
+            return
+        self._running = None
+        if self.history is not None and self.history.in_stroke:
+            if self.history.end() is not None:
+                key = f"{self.segmenter.model_id} {self.segmenter.version}".strip()
+                prov = self.lm.provenance
+                prov.ai_assisted[key] = prov.ai_assisted.get(key, 0) + 1
+                prov.touch()
