@@ -49,6 +49,12 @@ DATA: dict[str, dict[str, str]] = {
     },
 }
 DATA["skin-lesion"] = DATA["skin-lesion-seg"]
+DATA["interactive-2d"] = {
+    "short": "Kvasir-SEG, PH2 and MSD Task04 Hippocampus (training parts of the bundled models' splits)",
+    "citation": DATA["polyp"]["citation"] + " " + DATA["skin-lesion-seg"]["citation"] + " "
+                + DATA["hippocampus"]["citation"],
+    "licence": "As for each source set (research and education use; MSD CC-BY-SA 4.0). The weights are MedView's own.",
+}
 DATA["dr-grade"] = {
     "short": "Retinal Fundus Image Dataset for Diabetic Retinopathy Detection (Rahim 2025), 450 images of 225 "
              "patients re-encoded to 512 px",

@@ -32,6 +32,10 @@ class Recipe:
     card: dict[str, Any] = field(default_factory=dict)
     init_from: str | None = None  # default initialisation (another bundled model id)
     calibrate: str | None = None  # "temperature" | "temperature+bias": fitted on validation, folded in
+    # graded classifiers: loss = CE + ordinal_weight * (expected grade - grade)^2, so the softmax
+    # learns the order of the grades (a near miss costs less than a far one) and the expected
+    # grade sum_k k p_k is a regression output trained as such
+    ordinal_weight: float = 0.0
 
     def new_manifest(self) -> dict[str, Any]:
         return copy.deepcopy(self.manifest)
@@ -166,16 +170,16 @@ _add(Recipe(
     manifest=_manifest(
         "knee-oa", "Knee osteoarthritis: Kellgren-Lawrence grade KL0-KL4", "classification",
         ["CR", "DX", "DR", "RG", "OT", ""], "knee", "resnet10",
-        {"spatial_dims": 2, "n_input_channels": 1, "num_classes": 5, "conv1_t_stride": 2},
+        {"spatial_dims": 2, "n_input_channels": 1, "num_classes": 5, "conv1_t_stride": 2, "widen_factor": 0.5},
         {"dims": 2, "channels": "grey", "size": [128, 128], "spacing": None, "orientation": None,
          "normalization": {"kind": "zscore"}},
         {"classes": datasets.KL_CLASSES, "activation": "softmax", "tta": "hflip",
          "grading": {"scale": "KL", "words": ["none", "doubtful", "minimal", "moderate", "severe"],
                      "flag": {"name": "OA present", "min_grade": 2, "threshold": 0.5}}},
         gradcam="layer4"),
-    split=datasets.knee_kl, minutes=14, batch_size=32, lr=1e-3, max_epochs=200,
+    split=datasets.knee_kl, minutes=15, batch_size=32, lr=1e-3, max_epochs=200,
     augment={"flip_h": True, "rotate_deg": 8, "scale": 0.08, "shift": 0.05, "gain": 0.15},
-    select="qwk",
+    select="qwk", ordinal_weight=0.5,
 ))
 
 _add(Recipe(
@@ -183,19 +187,36 @@ _add(Recipe(
     manifest=_manifest(
         "dr-grade", "Diabetic retinopathy grade (ICDR 0-4) from a fundus photograph", "classification",
         ["OP", "OT", "XC", ""], "eye fundus", "resnet10",
-        {"spatial_dims": 2, "n_input_channels": 3, "num_classes": 5, "conv1_t_stride": 2},
+        {"spatial_dims": 2, "n_input_channels": 3, "num_classes": 5, "conv1_t_stride": 2, "widen_factor": 0.5},
         {"dims": 2, "channels": "rgb", "size": [256, 256], "spacing": None, "orientation": None,
+         "crop": {"kind": "field_of_view", "level": 0.1},
          "normalization": {"kind": "local_contrast", "sigma": 10}},
         {"classes": datasets.DR_CLASSES, "activation": "softmax", "tta": "hflip",
          "grading": {"scale": "DR", "words": ["no DR", "mild NPDR", "moderate NPDR", "severe NPDR",
                                               "proliferative DR"],
                      "flag": {"name": "referable DR", "min_grade": 2, "threshold": 0.5}}},
         gradcam="layer4"),
-    split=datasets.fundus_dr, minutes=14, batch_size=16, lr=1e-3, max_epochs=300,
+    split=datasets.fundus_dr, minutes=15, batch_size=16, lr=1e-3, max_epochs=300, ordinal_weight=0.5,
     augment={"flip_h": True, "flip_v": True, "rot90": True, "rotate_deg": 20, "scale": 0.1, "shift": 0.05,
              "gain": 0.2, "per_channel": True},
     select="qwk_plus_flag_auc",
 ))
+
+
+_add(Recipe(  # promptable: trained by medview.interactive.training with simulated clicks
+    id="interactive-2d", kind="interactive2d",
+    manifest=_manifest(
+        "interactive-2d", "Interactive segmentation from clicks, boxes and scribbles (2D)",
+        "interactive-segmentation", ["*"], "any (polyps, skin lesions, MR structures)", "UNet",
+        {**UNET2D, "in_channels": 6, "out_channels": 2},
+        {"dims": 2, "channels": "rgb", "size": [128, 128], "spacing": None, "orientation": None,
+         "normalization": {"kind": "zscore"}},
+        {"labels": [{"value": 1, "name": "object", "color": [255, 80, 200]}], "activation": "softmax",
+         "threshold": 0.5, "guidance": ["positive", "negative", "previous_mask"]}),
+    split=lambda root=None: datasets.kvasir(root), minutes=30, batch_size=16, lr=2e-3, val_every=5,
+    select="mean_dice_3_5_clicks", init_from="polyp",
+))
+RECIPES["interactive-2d"].manifest["accepts"] = {"modality": ["*"], "channels": [1, 3]}
 
 
 RECIPES["knee-oa"].manifest["accepts"] = {"modality": ["CR", "DX", "DR", "RG"], "channels": [1, 3],

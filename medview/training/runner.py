@@ -67,9 +67,12 @@ def cache_items(recipe: Recipe, samples: list[datasets.Sample], manifest: dict |
 
 # ---------------------------------------------------------------------------------------------
 # prediction the way the inference pipeline does it
-def predict_probs(recipe: Recipe, net, item: dict[str, Any], manifest: dict | None = None) -> np.ndarray:
+def predict_probs(recipe: Recipe, net, item: dict[str, Any], manifest: dict | None = None,
+                  setting: str = "accurate", whole: bool = False) -> np.ndarray:
     """Class probabilities (classification) or per-class probability maps at the ORIGINAL
-    image resolution (segmentation)."""
+    image resolution (segmentation). ``setting``: the TTA views ("accurate": the manifest's
+    output.tta, "fast": one pass); ``whole``: one pass over the whole image, as the app does
+    when it fits memory (else sliding windows of input.roi_size)."""
     import torch
     from monai.inferers import sliding_window_inference
 
@@ -82,16 +85,16 @@ def predict_probs(recipe: Recipe, net, item: dict[str, Any], manifest: dict | No
     x = item["x"]
     if recipe.kind == "classification":
         with torch.no_grad():  # the pipeline's own function: same TTA as the app
-            return class_outputs(pkg, net, torch.from_numpy(x[None]))[0].numpy()
+            return class_outputs(pkg, net, torch.from_numpy(x[None]), setting)[0].numpy()
     inp = m["input"]
     xp, pads = pp.pad_to_multiple(x, int(inp.get("pad_to_multiple") or 1))
-    roi = inp.get("roi_size") or list(xp.shape[1:])
+    roi = list(xp.shape[1:]) if whole else (inp.get("roi_size") or list(xp.shape[1:]))
     def probs(t):
         return torch.softmax(sliding_window_inference(t, roi, 4, net, overlap=0.25, mode="gaussian"), 1)
 
     with torch.no_grad():
         t = torch.from_numpy(np.ascontiguousarray(xp[None]))
-        mode = tta_mode(pkg, t.ndim - 2)
+        mode = tta_mode(pkg, t.ndim - 2, setting)
         prob = (tta_mean(mode, probs, t, dense=True) if mode else probs(t))[0].numpy()
     prob = pp.unpad(prob, pads)
     full = item["y_full"].shape
@@ -181,6 +184,17 @@ def init_weights(net, state: dict, log: Callable[[str], None] = print) -> None:
     log(f"initialised {used} tensors from the given weights; {len(skipped)} left as built: {skipped[:6]}")
 
 
+def ordinal_loss(ce, weight: float):
+    """Cross-entropy plus ``weight`` x the squared error of the expected grade (in grade units)."""
+    import torch
+
+    def loss(logits, y):
+        p = torch.softmax(logits, dim=1)
+        grades = torch.arange(p.shape[1], dtype=p.dtype, device=p.device)
+        return ce(logits, y) + weight * ((p * grades).sum(1) - y.to(p.dtype)).pow(2).mean()
+    return loss
+
+
 def _batches_cls(recipe: Recipe, cfg: engine.TrainConfig):
     import torch
 
@@ -257,6 +271,12 @@ def train_model(
     import torch
 
     recipe = RECIPES[model_id]
+    if recipe.kind == "interactive2d":  # its own loop: simulated clicks (medview.interactive.training)
+        from medview.interactive import training as interactive
+
+        return interactive.train(minutes if minutes is not None else recipe.minutes, fresh=fresh,
+                                 init=recipe.init_from if init is None else (init or None), log=log,
+                                 progress=progress, max_epochs=max_epochs or recipe.max_epochs)
     manifest = recipe.new_manifest()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     if data is not None:
@@ -292,7 +312,8 @@ def train_model(
         counts = np.bincount(Y, minlength=len(manifest["output"]["classes"])).astype(np.float64)
         w = counts.sum() / np.maximum(counts, 1) / len(counts)
         ce = nn.CrossEntropyLoss(weight=torch.tensor(w, dtype=torch.float32))
-        loss_fn, data_, make = ce, (X, Y), _batches_cls(recipe, cfg)
+        loss_fn = ordinal_loss(ce, recipe.ordinal_weight) if recipe.ordinal_weight else ce
+        data_, make = (X, Y), _batches_cls(recipe, cfg)
 
         def recalibrate(n):  # with the training augmentation, so the statistics match training
             engine.recalibrate_batchnorm(n, (x for x, _ in make(data_, np.random.default_rng(0))))
@@ -411,15 +432,17 @@ def _write_finetuned(recipe: Recipe, manifest: dict, cfg: engine.TrainConfig, in
 
 # ---------------------------------------------------------------------------------------------
 def evaluate_model(model_id: str, package: str | Path | None = None, part: str = "test",
-                   progress: ProgressFn | None = None, threshold: float | None = None) -> dict[str, Any]:
+                   progress: ProgressFn | None = None, threshold: float | None = None,
+                   tta_setting: str | None = None) -> dict[str, Any]:
     """Held-out metrics of the bundled package ``model_id`` (or a package folder) on its split.
 
     Every image is opened with ``medview.io.loading.load_volume`` and run through the app's own
     ``medview.inference.pipeline.run_model`` (classes, label maps, volumes in mL); only the
     vessel AUC, which needs the probability map, comes from the same pre-processing and sliding
-    window re-run here."""
+    window re-run here. ``tta_setting``: "fast" | "accurate" (None: the package's default)."""
     from medview.inference.package import find_package, load_network
     from medview.inference.pipeline import run_model
+    from medview.inference.tta import resolve_setting
     from medview.io.loading import load_volume
 
     recipe = RECIPES[model_id]
@@ -430,9 +453,11 @@ def evaluate_model(model_id: str, package: str | Path | None = None, part: str =
     thr = threshold if threshold is not None else manifest["output"].get("threshold")
     probs, items, volumes = [], [], []
     net = load_network(pkg) if recipe.id == "retina-vessels" else None
+    setting = resolve_setting(pkg, tta_setting)
     for i, s in enumerate(samples):
         vol = load_volume(s.image)
-        pred = run_model(pkg, vol, device="cpu", unverified_ok=True)  # the model's own held-out data
+        pred = run_model(pkg, vol, device="cpu", unverified_ok=True,  # the model's own held-out data
+                         tta_setting=setting)
         item: dict[str, Any] = {"name": s.name}
         if recipe.kind == "classification":
             item["y"] = int(s.target)
@@ -445,7 +470,8 @@ def evaluate_model(model_id: str, package: str | Path | None = None, part: str =
                 item["fov"] = datasets.read_mask(s.extra["fov"])
             if net is not None:
                 item["x"] = prepare(_read_input(recipe, s), manifest["input"])
-                item["prob"] = predict_probs(recipe, net, item, manifest)
+                item["prob"] = predict_probs(recipe, net, item, manifest, setting=setting,
+                                             whole=pred.passes.startswith("whole image"))
             if recipe.kind == "seg3d":
                 vox_ml = vol.voxel_volume_mm3 / 1000.0
                 volumes.append({"name": s.name, **{d["name"]: d["volume_ml"] for d in pred.label_info},
@@ -466,6 +492,7 @@ def evaluate_model(model_id: str, package: str | Path | None = None, part: str =
     rep["model"] = pkg.id
     rep["sha256"] = pkg.sha256
     rep["part"] = part
+    rep["tta_setting"] = setting
     rep["split"] = split.description
     return rep
 
