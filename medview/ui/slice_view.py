@@ -242,6 +242,17 @@ class SliceView(pg.GraphicsLayoutWidget):
         self.detach()
         super().closeEvent(ev)
 
+    def close(self):
+        # pyqtgraph's close() clears the scene before closeEvent: stop listening first (a range
+        # change of the dying ViewBox must not reach the scale bar)
+        self.detach()
+        try:
+            self.vb.sigRangeChanged.disconnect(self._on_range_changed)
+        except (RuntimeError, TypeError):
+            pass
+        self._closing = True
+        return super().close()
+
     # ---- state -> drawing ----------------------------------------------------------------------
     def _on_volume(self, vol) -> None:
         self.slice_index = -1
@@ -342,6 +353,8 @@ class SliceView(pg.GraphicsLayoutWidget):
         self._render_slice(force=True)
 
     def _on_range_changed(self, *_args) -> None:
+        if getattr(self, "_closing", False):
+            return
         self._update_scale()
         self._update_text()
 
@@ -496,7 +509,7 @@ class SliceView(pg.GraphicsLayoutWidget):
 
     def resizeEvent(self, ev):
         super().resizeEvent(ev)
-        if hasattr(self, "corner_labels"):
+        if hasattr(self, "corner_labels") and not getattr(self, "_closing", False):
             self._update_scale()
             self._place_labels()
 
