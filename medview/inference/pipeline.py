@@ -142,6 +142,8 @@ def run_model(
     import torch
 
     progress = progress or no_progress
+    if package.task == "interactive-segmentation":
+        raise InferenceError(f"model {package.id} segments from clicks: use the AI assist tool of the annotation panel")
     check = package.check_input(volume)
     if check.refused:
         raise InferenceError(f"model {package.id} cannot run on this series: {check.reason}")

@@ -281,6 +281,8 @@ class ModelsPanel(QWidget):
         first_ok = None
         self._checks = {}
         for pkg in self.packages:
+            if pkg.ok and pkg.task == "interactive-segmentation":
+                continue  # runs from prompts: the annotation panel's AI assist tool
             verified = False
             if vol is not None:
                 chk = pkg.check_input(vol)

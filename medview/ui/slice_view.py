@@ -65,6 +65,12 @@ class _SliceViewBox(pg.ViewBox):
 
     def mouseClickEvent(self, ev):
         o = self.owner
+        if ev.button() == Qt.MouseButton.RightButton and o.geom is not None:
+            handler = o.state.tool_handler(o.state.tool)
+            if hasattr(handler, "right_click"):  # e.g. AI assist: right click removes
+                ev.accept()
+                handler.right_click(o.tool_event(self.mapSceneToView(ev.scenePos()), ev.modifiers()))
+                return
         if ev.button() != Qt.MouseButton.LeftButton or o.geom is None:
             ev.accept()
             return
