@@ -141,4 +141,7 @@ def inscribed_centre(region: np.ndarray, spacing=None) -> tuple[int, ...] | None
         region = lab == (int(np.argmax(sizes)) + 1)
     dist = ndimage.distance_transform_edt(np.pad(region, 1), sampling=spacing)
     dist = dist[tuple(slice(1, -1) for _ in range(region.ndim))]
-    return tuple(int(v) for v in np.unravel_index(int(np.argmax(dist)), dist.shape))
+    # the deepest voxels often form a ridge (an elongated object): take the one nearest its middle
+    ridge = np.argwhere(dist >= dist.max() - 0.5)
+    best = ridge[int(np.argmin(((ridge - ridge.mean(0)) ** 2).sum(1)))]
+    return tuple(int(v) for v in best)
