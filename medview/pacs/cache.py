@@ -1,6 +1,7 @@
 """On-disk cache of retrieved series, with a size cap (least recently used series go first).
 
-Layout: ``ROOT/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm``; a series folder
+Layout: ``ROOT/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm`` (plus ``study.json``,
+the worklist row and series list, so a study opened once is listed and reopened offline); a series folder
 is complete when it holds ``.complete`` (written after the last instance arrived), so a
 cancelled retrieve is resumed, never mistaken for the whole series. Opening a complete series
 touches the marker: its mtime is the LRU clock.
@@ -8,15 +9,18 @@ touches the marker: its mtime is the LRU clock.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 from typing import Optional
 
 DEFAULT_CAP_BYTES = 5 * 1024**3
 _SAFE = re.compile(r"[^0-9A-Za-z.\-_]")
 COMPLETE = ".complete"
+STUDY_RECORD = "study.json"  # the study's worklist row and series list (no pixel data)
 
 
 def _safe(uid: str) -> str:
@@ -78,6 +82,52 @@ class DicomCache:
         target = self.series_dir(study_uid, series_uid) if series_uid else self.root / _safe(study_uid)
         shutil.rmtree(target, ignore_errors=True)
 
+    # -- what a study held, for opening it offline --------------------------------------------
+    def save_series_list(self, study_uid: str, series) -> None:
+        """Remember a study's series (SeriesResult list) beside their folders."""
+        self._write_record(study_uid, "series", [asdict(s) for s in series])
+
+    def remember_study(self, study) -> None:
+        """Remember a StudyResult (the worklist row) so the study can be listed offline."""
+        self._write_record(study.study_uid, "study", asdict(study))
+
+    def cached_series(self, study_uid: str) -> list:
+        """The remembered series of a study that are complete here (SeriesResult list)."""
+        from medview.pacs.model import SeriesResult
+
+        rows = self._read_record(study_uid).get("series") or []
+        return [SeriesResult(**r) for r in rows if self.is_complete(study_uid, r["series_uid"])]
+
+    def cached_studies(self) -> list:
+        """StudyResults remembered for studies that still have a complete series here."""
+        from medview.pacs.model import StudyResult
+
+        out = []
+        for folder in sorted(self.root.iterdir()) if self.root.exists() else []:
+            record = self._read_record_at(folder / STUDY_RECORD)
+            if record.get("study") and any((d / COMPLETE).exists() for d in folder.iterdir() if d.is_dir()):
+                out.append(StudyResult(**record["study"]))
+        return sorted(out, key=lambda s: (s.study_date, s.study_uid))
+
+    def _write_record(self, study_uid: str, key: str, value) -> None:
+        path = self.root / _safe(study_uid) / STUDY_RECORD
+        record = self._read_record_at(path)
+        record[key] = value
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, path)
+
+    def _read_record(self, study_uid: str) -> dict:
+        return self._read_record_at(self.root / _safe(study_uid) / STUDY_RECORD)
+
+    @staticmethod
+    def _read_record_at(path: Path) -> dict:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+
     def instances(self, study_uid: str, series_uid: str) -> list[Path]:
         folder = self.series_dir(study_uid, series_uid)
         return sorted(folder.glob("*.dcm")) if folder.exists() else []
@@ -112,8 +162,6 @@ class DicomCache:
             shutil.rmtree(folder, ignore_errors=True)
             total -= size
             removed.append(folder)
-            try:
-                folder.parent.rmdir()  # the study folder, once empty
-            except OSError:
-                pass
+            if not any(d.is_dir() for d in folder.parent.iterdir()):  # the study's last series went
+                shutil.rmtree(folder.parent, ignore_errors=True)
         return removed

@@ -35,6 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("source")
     s.add_argument("files", nargs="+")
     pacs.add_parser("sources", help="list the configured sources (never their credentials)")
+    v = pacs.add_parser("serve-local", help="demo: a throw-away Orthanc on loopback (DICOMweb + DIMSE) loaded "
+                                            "with FOLDERs (default: the sample study and the shared TCIA series), "
+                                            "registered as sources 'local-web' and 'local-dimse' until Ctrl-C")
+    v.add_argument("folders", nargs="*")
+    v.add_argument("--no-register", action="store_true", help="do not add the sources to the settings")
     p.set_defaults(func=run_pacs)
 
 
@@ -137,4 +142,11 @@ def _sources(args) -> int:  # noqa: ARG001 - same signature as the others
     return 0
 
 
-_COMMANDS = {"echo": _echo, "find": _find, "get": _get, "send": _send, "sources": _sources}
+def _serve_local(args) -> int:
+    from medview.pacs.orthanc import main
+
+    return main([*args.folders, *(["--no-register"] if args.no_register else [])])
+
+
+_COMMANDS = {"echo": _echo, "find": _find, "get": _get, "send": _send, "sources": _sources,
+             "serve-local": _serve_local}

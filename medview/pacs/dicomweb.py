@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Optional
 
@@ -9,6 +10,9 @@ from medview.pacs.cache import DicomCache
 from medview.pacs.model import PacsError, SeriesResult, StudyQuery, StudyResult
 from medview.pacs.source import InstanceSink, RemoteSource, SourceConfig
 from medview.progress import CancelledFn, ProgressFn, check_cancelled, no_progress
+
+# dicomweb-client's retry wrapper logs each failed request with a traceback; we raise one PacsError
+logging.getLogger("retrying").setLevel(logging.ERROR)
 
 _STUDY_FIELDS = ["StudyDescription", "ModalitiesInStudy", "NumberOfStudyRelatedSeries",
                  "NumberOfStudyRelatedInstances", "AccessionNumber", "PatientName", "PatientID", "StudyDate"]
@@ -53,14 +57,31 @@ def http_error(server: str, exc: Exception, timeout: float) -> PacsError:
     return PacsError(server, f"{type(exc).__name__}: {exc}")
 
 
+def _session(config: SourceConfig):
+    """A requests session whose TLS setting is the source's: requests lets $REQUESTS_CA_BUNDLE /
+    $CURL_CA_BUNDLE override a session's ``verify`` (so a configured ca_bundle, or verification
+    turned off, would silently not apply); a source's own choice wins here."""
+    import requests
+
+    class _Session(requests.Session):
+        pinned_verify = config.ca_bundle or (None if config.verify_tls else False)
+
+        def merge_environment_settings(self, url, proxies, stream, verify, cert):
+            settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            if self.pinned_verify is not None:
+                settings["verify"] = self.pinned_verify
+            return settings
+
+    return _Session()
+
+
 class DicomWebSource(RemoteSource):
     def __init__(self, config: SourceConfig, cache: DicomCache):
-        import requests
         from dicomweb_client.api import DICOMwebClient
 
         self.config = config
         self.cache = cache
-        session = requests.Session()
+        session = _session(config)
         if config.auth == "basic":
             session.auth = (config.username, config.password)
         elif config.auth == "bearer":

@@ -64,8 +64,10 @@ def free_port() -> int:
 
 
 class LocalOrthanc:
-    def __init__(self, our_aet: str = "MEDVIEW", move_port: Optional[int] = None):
+    def __init__(self, our_aet: str = "MEDVIEW", move_port: Optional[int] = None,
+                 users: Optional[dict[str, str]] = None):
         self.our_aet = our_aet
+        self.users = dict(users or {})  # HTTP basic auth on (tests of credentials) when given
         self.http_port = free_port()
         self.dicom_port = free_port()
         self.move_port = move_port or free_port()
@@ -89,7 +91,7 @@ class LocalOrthanc:
             "Name": "MedViewLocal", "StorageDirectory": str(self.workdir / "db"),
             "IndexDirectory": str(self.workdir / "db"), "HttpPort": self.http_port,
             "DicomPort": self.dicom_port, "DicomAet": SERVER_AET, "RemoteAccessAllowed": False,
-            "AuthenticationEnabled": False, "HttpDescribeErrors": True,
+            "AuthenticationEnabled": bool(self.users), "RegisteredUsers": self.users, "HttpDescribeErrors": True,
             "Plugins": [dicomweb_plugin()], "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
             "DicomModalities": {"medview": [self.our_aet, "127.0.0.1", self.move_port]},
             "DicomCheckCalledAet": False, "DicomAlwaysAllowEcho": True, "DicomAlwaysAllowStore": True,
@@ -111,13 +113,22 @@ class LocalOrthanc:
                 raise RuntimeError(f"Orthanc exited (code {self.process.returncode}); see "
                                    f"{self.workdir / 'orthanc.log'}")
             try:
-                with urllib.request.urlopen(f"{self.http_url}/system", timeout=1) as r:
+                req = urllib.request.Request(f"{self.http_url}/system", headers=self._auth_header())
+                with urllib.request.urlopen(req, timeout=1) as r:
                     if r.status == 200:
                         return self
             except (urllib.error.URLError, OSError):
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"Orthanc did not answer on port {self.http_port} within {timeout:g} s")
+
+    def _auth_header(self) -> dict[str, str]:
+        if not self.users:
+            return {}
+        import base64
+
+        user, password = next(iter(self.users.items()))
+        return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
     def upload(self, paths: Iterable[str | Path]) -> int:
         """POST every DICOM file under ``paths`` to /instances; returns how many were accepted."""
@@ -130,7 +141,7 @@ class LocalOrthanc:
                 if len(data) < 132 or data[128:132] != b"DICM":
                     continue
                 req = urllib.request.Request(f"{self.http_url}/instances", data=data, method="POST",
-                                             headers={"Content-Type": "application/dicom"})
+                                             headers={"Content-Type": "application/dicom", **self._auth_header()})
                 with urllib.request.urlopen(req, timeout=30) as r:
                     n += r.status == 200
         return n
@@ -163,18 +174,42 @@ def default_folders() -> list[Path]:
     return out
 
 
+LOCAL_SOURCES = ("local-web", "local-dimse")
+
+
+def register_sources(server: "LocalOrthanc") -> Path:
+    """Add (or update) 'local-web' and 'local-dimse' in the user's source settings."""
+    from medview.pacs.source import SourceConfig, load_sources, save_sources
+
+    sources = load_sources()
+    sources["local-web"] = SourceConfig(name="local-web", kind="dicomweb", url=server.dicomweb_url)
+    sources["local-dimse"] = SourceConfig(name="local-dimse", kind="dimse", host="127.0.0.1",
+                                          port=server.dicom_port, called_aet=SERVER_AET,
+                                          calling_aet=server.our_aet, retrieve="get")
+    return save_sources(sources)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = list(sys.argv[1:] if argv is None else argv)
+    register = "--no-register" not in argv
+    argv = [a for a in argv if a != "--no-register"]
     reason = missing_reason()
     if reason:
-        print(reason, file=sys.stderr)
-        return 1
+        print(f"error: {reason}", file=sys.stderr)
+        return 2
     folders = [Path(a) for a in argv] or default_folders()
+    missing = [f for f in folders if not f.exists()]
+    if missing:
+        print(f"error: {missing[0]}: no such folder", file=sys.stderr)
+        return 2
     with LocalOrthanc() as server:
         n = server.upload(folders)
         print(f"Orthanc on loopback with {n} instance(s) from {', '.join(map(str, folders))}")
         print(f"  DICOMweb: {server.dicomweb_url}")
-        print(f"  DIMSE:    {server.dimse_url}  (our AE MEDVIEW, C-MOVE port {server.move_port})")
+        print(f"  DIMSE:    {server.dimse_url}  (our AE {server.our_aet}, C-MOVE port {server.move_port})")
+        if register:
+            path = register_sources(server)
+            print(f"  sources 'local-web' and 'local-dimse' saved in {path}")
         print("Ctrl-C stops it and removes its storage.", flush=True)
         try:
             while server.process and server.process.poll() is None:

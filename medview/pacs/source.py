@@ -124,21 +124,28 @@ class StudySource(ABC):
         """Send DICOM files (SEG, SR, images) to the source; returns how many were stored."""
 
     def retrieve_study(self, study_uid: str, progress: Optional[ProgressFn] = None,
-                       cancelled: Optional[CancelledFn] = None) -> list[Path]:
-        """Every series of a study into the cache; returns their folders."""
+                       cancelled: Optional[CancelledFn] = None,
+                       on_first: Optional[Callable[[Path], None]] = None) -> list[Path]:
+        """Every series of a study; returns their folders. The largest image series comes first
+        (``on_first`` gets its middle slice), results (SEG, SR) last."""
         progress = progress or no_progress
-        series = self.find_series(study_uid)
+        series = sorted(self.study_series(study_uid),
+                        key=lambda s: (s.modality in ("SEG", "SR", "PR", "KO"), -s.n_instances))
         out = []
         for i, s in enumerate(series):
             check_cancelled(cancelled)
             base, span = i / max(len(series), 1), 1 / max(len(series), 1)
 
-            def sub(f: float, stage: str, base=base, span=span) -> None:
-                progress(base + f * span, stage)
+            def sub(f: float, stage: str, base=base, span=span, s=s) -> None:
+                progress(base + f * span, f"{s.description or s.modality or 'series'}: {stage}")
 
-            out.append(self.retrieve_series(study_uid, s.series_uid, sub, cancelled))
+            out.append(self.retrieve_series(study_uid, s.series_uid, sub, cancelled, on_first if i == 0 else None))
         progress(1.0, f"Retrieved {len(series)} series")
         return out
+
+    def study_series(self, study_uid: str) -> list[SeriesResult]:
+        """The series to open for a study (a cached source falls back to the cache offline)."""
+        return self.find_series(study_uid)
 
     def medview_results(self, study_uid: str) -> list[SeriesResult]:
         """Series of the study that MedView stored there (its SEG / SR: Manufacturer or
@@ -154,6 +161,19 @@ class RemoteSource(StudySource):
     protocols only list a series' instances and fetch instances."""
 
     cache: DicomCache
+
+    def study_series(self, study_uid: str) -> list[SeriesResult]:
+        """The server's series list; when the server cannot be reached, the series this cache
+        holds complete, so a study opened before reopens offline."""
+        try:
+            series = self.find_series(study_uid)
+        except PacsError:
+            cached = self.cache.cached_series(study_uid)
+            if not cached:
+                raise
+            return cached
+        self.cache.save_series_list(study_uid, series)
+        return series
 
     def retrieve_series(self, study_uid: str, series_uid: str, progress: Optional[ProgressFn] = None,
                         cancelled: Optional[CancelledFn] = None,
