@@ -29,7 +29,7 @@ def test_bundled_protocols_load_and_pick_mr_brain_with_its_prior():
     assert p.name.startswith("MR brain") and p.layout == "1x3" and p.link == "world"
     assert primary["description"] == "T1post"  # post-contrast first, though the pre has more images
     assert compare["description"] == "T1post" and compare["study_date"] == "20200601"  # latest prior
-    assert p.window == {"relative": "MR brain / soft tissue"}
+    assert p.window is None  # MR keeps the scanner's stored window
 
 
 def test_rules_modality_description_count_and_priority():
