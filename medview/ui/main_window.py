@@ -447,6 +447,10 @@ class MainWindow(QMainWindow):
         mm.addAction("Delete all on current slices", self.delete_measurements_on_slices)
         mm.addAction("Delete all measurements", self.state.clear_measurements)
 
+        self.view3d_action = QAction("&3D view", self, checkable=True)
+        self.view3d_action.setShortcut(QKeySequence("Ctrl+3"))
+        self.view3d_action.toggled.connect(self.show_3d)
+        vm.addAction(self.view3d_action)
         self.compare_menu = vm.addMenu("Compare &with")
         self.compare_menu.aboutToShow.connect(self._fill_compare_menu)
         vm.addAction("Close comparison", self.compare.close_comparison)
@@ -603,6 +607,22 @@ class MainWindow(QMainWindow):
                 self.state.set_window(float(w["width"]), float(w["level"]))
         except KeyError:
             self.statusBar().showMessage(f"hanging protocol {p.name}: no window preset {w}", 8000)
+
+    def show_3d(self, on: bool = True) -> None:
+        """The 3D view in its own dock (made on first use: no GL cost at start-up)."""
+        if on and getattr(self, "view3d_dock", None) is None:
+            from medview.ui.volume3d import Volume3DView
+
+            self.view3d = Volume3DView(self.state, self)
+            self.view3d_dock = self._dock("3D view", self.view3d, Qt.DockWidgetArea.RightDockWidgetArea)
+            self.view3d_dock.visibilityChanged.connect(
+                lambda vis: self.view3d_action.setChecked(vis) if not vis else None)
+            if not self.view3d.available:
+                self.statusBar().showMessage(f"3D view is off: {self.view3d.reason}", 8000)
+        if getattr(self, "view3d_dock", None) is not None:
+            self.view3d_dock.setVisible(on)
+        if self.view3d_action.isChecked() != on:
+            self.view3d_action.setChecked(on)
 
     def _fill_protocol_menu(self) -> None:
         m = self.protocol_menu

@@ -105,3 +105,27 @@ def test_dicom_seg_opens_as_overlay_on_its_series(loaded_window, tmp_path, qtbot
     axial = win.viewer.view("axial")
     win.state.set_cursor((140, 140, 11))
     assert axial._overlays["overlay: seg.dcm"].isVisible()
+
+
+def test_3d_view_says_it_is_off_without_opengl_and_the_rest_works(main_window):
+    from PySide6.QtGui import QGuiApplication
+
+    from medview.ui.volume3d import transfer_function
+
+    win = main_window
+    win.state.set_volume(_marker_volume(), window=(2000.0, 500.0))
+    win.view3d_action.setChecked(True)
+    v3 = win.view3d
+    if QGuiApplication.platformName() == "offscreen":
+        assert not v3.available and "3D view is off" in v3.status.text()
+    assert win.view3d_dock.isVisible()
+    win.state.set_cursor((1, 2, 3))  # the 2D views still follow
+    assert win.viewer.view("axial").slice_index == 3
+    # transfer functions: bone opaque, air transparent; MIP bright = opaque
+    hu = np.array([-1000.0, 0.0, 1500.0])
+    bone = transfer_function(hu, "CT bone", "CT")
+    assert bone[0, 3] == 0 and bone[2, 3] > 100
+    soft = transfer_function(hu, "CT soft tissue", "CT")
+    assert soft[0, 3] == 0 and soft[1, 3] > 0
+    mip = transfer_function(np.array([0.0, 50.0, 100.0]), "MIP", "MR", window=(100.0, 50.0))
+    assert list(mip[:, 3]) == [0, 127, 255]
