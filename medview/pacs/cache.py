@@ -40,6 +40,9 @@ class DicomCache:
         cap = int(float(os.environ.get("MEDVIEW_PACS_CACHE_GB", "5")) * 1024**3)
         return cls(user_data_dir() / "pacs-cache", cap)
 
+    def study_dir(self, study_uid: str) -> Path:
+        return self.root / _safe(study_uid)
+
     def series_dir(self, study_uid: str, series_uid: str) -> Path:
         return self.root / _safe(study_uid) / _safe(series_uid)
 

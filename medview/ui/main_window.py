@@ -216,6 +216,12 @@ class MainWindow(QMainWindow):
         w.signals.failed.connect(lambda msg, p=path, w=w: self._on_failed(f"{p}: {msg}", w))
         self._scan_worker = start(w)
 
+    def show_worklist(self):
+        """The PACS worklist dock (medview.ui.worklist), made on first use."""
+        from medview.ui.worklist import show_worklist
+
+        return show_worklist(self)
+
     def open_overlay(self, path: str | Path) -> None:
         """Show a label NIfTI, DICOM SEG or RTSTRUCT as an overlay on the series shown."""
         from medview.ui.workers import run_job
@@ -338,6 +344,7 @@ class MainWindow(QMainWindow):
         a = fm.addAction("&Open file...", self._ask_file)
         a.setShortcut(QKeySequence.StandardKey.Open)
         fm.addAction("Open &label map / SEG / RTSTRUCT as overlay...", self._ask_overlay)
+        fm.addAction("&PACS worklist...", self.show_worklist)
         self.recent_menu = fm.addMenu("&Recent")
         self._fill_recent_menu()
         fm.addAction("Export &measurements (CSV)...", self._ask_export_measurements)
