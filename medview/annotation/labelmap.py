@@ -79,7 +79,8 @@ def _colour_distance(a, b) -> float:
     return float(((2 + rm / 256) * dr * dr + 4 * dg * dg + (2 + (255 - rm) / 256) * db * db) ** 0.5)
 
 
-def distinct_color(value: int, existing: list[tuple[int, int, int]], min_distance: float = 150.0) -> tuple[int, int, int]:
+def distinct_color(value: int, existing: list[tuple[int, int, int]],
+                   min_distance: float = 150.0) -> tuple[int, int, int]:
     """The default colour of a new label: ``default_color(value)`` unless it is close to a colour
     already in use (e.g. a model's label colours), else the candidate farthest from all of them."""
     first = default_color(value)

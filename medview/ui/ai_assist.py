@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
-from medview.ui.annotation_tools import event_plane, event_point
+from medview.ui.annotation_edit_tools import event_plane, event_point
 from medview.ui.viewer_state import ToolEvent
 
 MODEL_ID = "interactive-2d"
