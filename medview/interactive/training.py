@@ -356,8 +356,9 @@ def train(minutes: float, fresh: bool = False, init: str | None = "polyp", batch
 
 def load_widened(net, package_id: str, log: Callable[[str], None] = print) -> None:
     """Start from a bundled 3-channel U-Net: every tensor that fits is copied; the first
-    convolutions get the image weights for channels 0-2 and zeros for the guidance channels
-    (so the start is the plain segmenter, and guidance is learnt on top)."""
+    convolutions get the image weights for channels 0-2 and small random weights (half the
+    image weights' SD) for the guidance channels, so the start is nearly the plain segmenter and
+    the guidance is learnt on top."""
     import torch
 
     from medview.inference.package import find_package, load_network
@@ -380,3 +381,33 @@ def load_widened(net, package_id: str, log: Callable[[str], None] = print) -> No
             used += 1
     net.load_state_dict(own)
     log(f"initialised {used} of {len(own)} tensors from {package_id}")
+
+
+def evaluate(package=None, part: str = "test", progress=None, clicks: int = 5) -> dict[str, Any]:
+    """``medview evaluate interactive-2d``: mean Dice after 1, 3 and 5 simulated clicks on the
+    held-out part of each source (2D; hippocampus as slices of the held-out volumes). The full
+    protocol (NoC@85/90, 3D propagation, brush baseline, latency) is benchmarks/bench_interactive.py."""
+    from medview.inference.package import find_package
+    from medview.interactive.model import Prompts, Segmenter
+
+    pkg = find_package(str(package) if package else "interactive-2d")
+    seg = Segmenter.from_package(pkg)
+    objs = load_objects(part, log=lambda _t: None)
+    rep: dict[str, Any] = {"per_image": {}}
+    total = sum(len(v) for v in objs.values())
+    done = 0
+    for src, lst in objs.items():
+        rows = []
+        for obj in lst:
+            d, _ = run_clicks(seg, obj.image, obj.mask, clicks, Prompts)
+            rows.append(d)
+            rep["per_image"][f"{src}:{obj.name}"] = d[2]
+            done += 1
+            if progress:
+                progress(done / total, f"{src} {obj.name}")
+        arr = np.array(rows)
+        for n in (1, 3, 5):
+            rep[f"dice_{src}_after_{n}_clicks"] = float(arr[:, n - 1].mean())
+    rep["mean_dice"] = float(np.mean([v for k, v in rep.items() if k.endswith("_after_3_clicks")]))
+    rep.update({"model": pkg.id, "sha256": pkg.sha256, "part": part, "split": split_description()})
+    return rep

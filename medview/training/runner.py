@@ -446,6 +446,10 @@ def evaluate_model(model_id: str, package: str | Path | None = None, part: str =
     from medview.io.loading import load_volume
 
     recipe = RECIPES[model_id]
+    if recipe.kind == "interactive2d":  # simulated clicks (medview.interactive.training.evaluate)
+        from medview.interactive import training as interactive
+
+        return interactive.evaluate(package, part, progress)
     pkg = find_package(str(package) if package else model_id)
     manifest = pkg.manifest
     split = recipe.split()
