@@ -28,6 +28,31 @@ DETACHED_STUDY_SOP_CLASS = "1.2.840.10008.3.1.2.3.1"  # Study Component Manageme
 _ON_SLICE = 0.05  # voxel fraction a contour may sit off its slice
 
 
+CONTOUR_DATA = 0x30060050
+
+
+def _raw_ds(values: np.ndarray):
+    """ContourData as an already-encoded DS element: pydicom's per-value DS validation would take
+    minutes for the ~10^6 numbers of a detailed structure set."""
+    from pydicom.dataelem import RawDataElement
+
+    text = "\\".join(f"{x:.4f}".rstrip("0").rstrip(".") for x in np.asarray(values, float).reshape(-1)).encode("ascii")
+    if len(text) % 2:
+        text += b" "  # DICOM values have even length
+    return RawDataElement(CONTOUR_DATA, "DS", len(text), text, 0, True, True)
+
+
+def _contour_points(item) -> np.ndarray:
+    """ContourData as an (n, 3) array, parsed straight from the bytes when pydicom has not yet."""
+    elem = item.get_item(CONTOUR_DATA)
+    raw = elem.value
+    if isinstance(raw, (bytes, bytearray)):
+        values = np.array(raw.strip(b" \x00").split(b"\\"), dtype=np.float64)
+    else:
+        values = np.asarray(raw, dtype=np.float64)
+    return values.reshape(-1, 3)
+
+
 class RTStructError(ValueError):
     """An RTSTRUCT cannot be written or read for the reason in the message."""
 
@@ -39,7 +64,8 @@ def slice_contours(mask: np.ndarray) -> list[np.ndarray]:
     padded = np.pad(mask.astype(np.uint8), 1)  # contours at the grid border close too
     out = []
     for c in measure.find_contours(padded, 0.5):
-        c = c - 1.0
+        # drop only vertices exactly on a straight run (tolerance 0: the outline is unchanged)
+        c = measure.approximate_polygon(c - 1.0, tolerance=0)
         if len(c) >= 4 and np.allclose(c[0], c[-1]):
             c = c[:-1]  # DICOM closes CLOSED_PLANAR contours implicitly
         if len(c) >= 3:
@@ -48,16 +74,49 @@ def slice_contours(mask: np.ndarray) -> list[np.ndarray]:
 
 
 def fill_contours(shape: tuple[int, int], contours: Sequence[np.ndarray]) -> np.ndarray:
-    """Even-odd fill of (row, col) polygons: pixels whose centre lies inside an odd number."""
-    from skimage.draw import polygon
+    """Even-odd fill of (row, col) polygons: the pixels whose centre lies inside an odd number.
 
-    acc = np.zeros(shape, dtype=np.uint8)
+    A vectorised scanline fill (crossings of every edge with the pixel-centre rows, paired per
+    row): ``skimage.draw.polygon`` tests every pixel of a polygon's bounding box against every
+    vertex, minutes for a detailed structure set."""
+    out = np.zeros(shape, dtype=bool)
+    rows_all, xs_all = [], []
     for c in contours:
-        rr, cc = polygon(c[:, 0], c[:, 1], shape)
-        one = np.zeros(shape, dtype=np.uint8)
-        one[rr, cc] = 1
-        acc ^= one
-    return acc.astype(bool)
+        c = np.asarray(c, dtype=np.float64)
+        if len(c) < 3:
+            continue
+        y0, x0 = c[:, 0], c[:, 1]
+        y1, x1 = np.roll(y0, -1), np.roll(x0, -1)
+        r0 = np.ceil(np.minimum(y0, y1)).astype(np.int64)  # rows r with min <= r < max (half-open:
+        r1 = np.ceil(np.maximum(y0, y1)).astype(np.int64)  # a vertex on a row counts once)
+        n = r1 - r0
+        keep = n > 0
+        if not keep.any():
+            continue
+        edge = np.repeat(np.nonzero(keep)[0], n[keep])
+        start = np.repeat(np.cumsum(n[keep]) - n[keep], n[keep])
+        rows = r0[edge] + (np.arange(edge.size) - start)
+        t = (rows - y0[edge]) / (y1[edge] - y0[edge])
+        rows_all.append(rows)
+        xs_all.append(x0[edge] + t * (x1[edge] - x0[edge]))
+    if not rows_all:
+        return out
+    rows, xs = np.concatenate(rows_all), np.concatenate(xs_all)
+    order = np.lexsort((xs, rows))
+    rows, xs = rows[order], xs[order]
+    a_row, b_row = rows[0::2], rows[1::2]
+    if len(a_row) != len(b_row) or np.any(a_row != b_row):
+        raise RTStructError("a contour is not closed (odd number of crossings on a row)")
+    c_lo = np.floor(xs[0::2]).astype(np.int64) + 1  # centres strictly right of the entering edge
+    c_hi = np.ceil(xs[1::2]).astype(np.int64)  # ... and strictly left of the leaving one (exclusive)
+    ok = (a_row >= 0) & (a_row < shape[0])
+    a_row, c_lo, c_hi = a_row[ok], np.clip(c_lo[ok], 0, shape[1]), np.clip(c_hi[ok], 0, shape[1])
+    span = c_hi > c_lo
+    diff = np.zeros((shape[0], shape[1] + 1), dtype=np.int32)
+    np.add.at(diff, (a_row[span], c_lo[span]), 1)
+    np.add.at(diff, (a_row[span], c_hi[span]), -1)
+    out[:] = np.cumsum(diff, axis=1)[:, :-1] > 0
+    return out
 
 
 def _source_slices(lm: LabelMap, headers) -> dict[int, object]:
@@ -85,7 +144,7 @@ def export_rtstruct(lm: LabelMap, out_path: str | Path, source_files: Sequence[s
     import pydicom
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.sequence import Sequence as DicomSequence
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import ImplicitVRLittleEndian, generate_uid
 
     from medview import __version__
     from medview.annotation.dicom_seg import SegError, _read_headers, _unique
@@ -167,7 +226,7 @@ def export_rtstruct(lm: LabelMap, out_path: str | Path, source_files: Sequence[s
                 item.ContourGeometricType = "CLOSED_PLANAR"
                 item.NumberOfContourPoints = len(world)
                 item.ContourNumber = len(contours) + 1
-                item.ContourData = [f"{x:.4f}" for x in world.reshape(-1)]
+                item[CONTOUR_DATA] = _raw_ds(world)
                 contours.append(item)
         rc = Dataset()
         rc.ReferencedROINumber = number
@@ -184,9 +243,13 @@ def export_rtstruct(lm: LabelMap, out_path: str | Path, source_files: Sequence[s
     ds.ROIContourSequence = DicomSequence(roi_contours)
     ds.RTROIObservationsSequence = DicomSequence(observations)
 
+    for rc in roi_contours:  # the raw ContourData goes to the file as it is (no re-encoding)
+        for item in rc.get("ContourSequence", []):
+            item.set_original_encoding(True, True, item._character_set)
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    # implicit VR: a long contour's ContourData can pass the 64 KiB an explicit-VR DS may hold
+    meta.TransferSyntaxUID = ImplicitVRLittleEndian
     ds.file_meta = meta
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -236,7 +299,7 @@ def read_rtstruct(path: str | Path, reference: Volume) -> LabelMap:
             if str(item.get("ContourGeometricType", "")) not in ("CLOSED_PLANAR", ""):
                 off += 1
                 continue
-            world = np.asarray(item.ContourData, dtype=np.float64).reshape(-1, 3)
+            world = _contour_points(item)
             ijk = reference.world_to_index(world)
             k = int(round(float(np.mean(ijk[:, 2]))))
             if np.max(np.abs(ijk[:, 2] - k)) > _ON_SLICE or not 0 <= k < shape[0]:
