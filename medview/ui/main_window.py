@@ -129,6 +129,7 @@ class MainWindow(QMainWindow):
         self.central_split = QSplitter(Qt.Orientation.Horizontal, self)
         self.central_split.addWidget(self.viewer)
         self.central_split.addWidget(self.compare)
+        self.compare.loaded.connect(self._on_compare_loaded)
         self.setCentralWidget(self.central_split)
         self.protocol = None  # the hanging protocol applied to the open study
         self.viewer.hovered.connect(self._on_hover)
@@ -622,12 +623,15 @@ class MainWindow(QMainWindow):
 
             self.view3d = Volume3DView(self.state, self)
             self.view3d_dock = self._dock("3D view", self.view3d, Qt.DockWidgetArea.RightDockWidgetArea)
+            self.tabifyDockWidget(self.side_dock, self.view3d_dock)  # a tab beside the panels, full height
             self.view3d_dock.visibilityChanged.connect(
                 lambda vis: self.view3d_action.setChecked(vis) if not vis else None)
             if not self.view3d.available:
                 self.statusBar().showMessage(f"3D view is off: {self.view3d.reason}", 8000)
         if getattr(self, "view3d_dock", None) is not None:
             self.view3d_dock.setVisible(on)
+            if on:
+                self.view3d_dock.raise_()
         if self.view3d_action.isChecked() != on:
             self.view3d_action.setChecked(on)
 
@@ -677,6 +681,18 @@ class MainWindow(QMainWindow):
         if ok and name.strip():
             path = save_protocol(self.current_protocol(name.strip()), user_config_dir() / "hanging_protocols")
             self.statusBar().showMessage(f"Hanging protocol saved: {path}", 8000)
+
+    def _on_compare_loaded(self, _vol) -> None:
+        """Each compared view as wide as one main view; the same magnification at once."""
+        n = {"1x1": 1, "1x3": 3, "2x2": 2}[self.state.layout]
+        total = max(self.central_split.width(), 2)
+        self.central_split.setSizes([total * n // (n + 1), total // (n + 1)])
+        from PySide6.QtWidgets import QApplication
+
+        QApplication.processEvents()
+        main_view = self.viewer.views.get(self.compare.view_name)
+        if main_view is not None:
+            self.compare._on_main_range(main_view)
 
     def _fill_compare_menu(self) -> None:
         m = self.compare_menu

@@ -218,6 +218,7 @@ class SliceView(pg.GraphicsLayoutWidget):
         self.scale_bar = ScaleBar(self)
         self.color_bar = ColorBar(self)
         self.vb.sigRangeChanged.connect(self._on_range_changed)
+        self.vb.sigResized.connect(self._on_range_changed)  # the scale changes with the box size too
 
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self._connections = [
@@ -252,10 +253,11 @@ class SliceView(pg.GraphicsLayoutWidget):
         # pyqtgraph's close() clears the scene before closeEvent: stop listening first (a range
         # change of the dying ViewBox must not reach the scale bar)
         self.detach()
-        try:
-            self.vb.sigRangeChanged.disconnect(self._on_range_changed)
-        except (RuntimeError, TypeError):
-            pass
+        for sig in (self.vb.sigRangeChanged, self.vb.sigResized):
+            try:
+                sig.disconnect(self._on_range_changed)
+            except (RuntimeError, TypeError):
+                pass
         self._closing = True
         return super().close()
 
@@ -613,6 +615,9 @@ class SliceView(pg.GraphicsLayoutWidget):
         ``chars`` does not cover one already placed: moved up a label height at a time."""
         px = self.vb.viewPixelSize()
         w, h = chars * 7.0 * px[0], lines * 15.0 * px[1]
+        (x_lo, x_hi), (y_lo, _y_hi) = self.vb.viewRange()
+        x = max(x_lo, min(x, x_hi - w))  # inside the view: not cut at its right edge
+        y = max(y, y_lo + h)
         for _ in range(12):
             r = QRectF(x, y - h, w, h)
             if not any(r.intersects(o) for o in self._placed_labels):

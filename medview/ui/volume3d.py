@@ -75,10 +75,11 @@ def transfer_function(values: np.ndarray, preset: str, modality: str, window=Non
     return out
 
 
-def reduced(array: np.ndarray, max_edge: int = MAX_EDGE) -> tuple[np.ndarray, int]:
-    """(array strided to at most ``max_edge`` a side, step)."""
-    step = max(1, int(np.ceil(max(array.shape[:3]) / max_edge)))
-    return array[::step, ::step, ::step], step
+def reduced(array: np.ndarray, max_edge: int = MAX_EDGE) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """(array strided to at most ``max_edge`` a side, steps along i, j, k); an axis that is
+    already short (a few thick slices) keeps all its samples."""
+    steps = [max(1, int(np.ceil(n / max_edge))) for n in array.shape[:3]]  # k, j, i
+    return array[::steps[0], ::steps[1], ::steps[2]], (steps[2], steps[1], steps[0])
 
 
 class Volume3DView(QWidget):
@@ -135,13 +136,13 @@ class Volume3DView(QWidget):
         self._rebuild_surfaces()
         self._place_crosshair()
 
-    def _transform(self, step: int):
+    def _transform(self, step):
         """QMatrix4x4 from reduced voxel (i, j, k) to LPS mm (the Volume's affine)."""
         from PySide6.QtGui import QMatrix4x4
 
         vol = self.state.volume
         a = vol.affine.copy()
-        a[:3, :3] = a[:3, :3] * step
+        a[:3, :3] = a[:3, :3] * np.asarray(step, float)[None, :]
         return QMatrix4x4(*a.reshape(-1).tolist())
 
     def _rebuild_volume(self) -> None:
@@ -169,9 +170,9 @@ class Volume3DView(QWidget):
         from PySide6.QtGui import QVector3D
 
         diag = float(np.linalg.norm(np.asarray(vol.size_xyz) * np.asarray(vol.spacing)))
-        self.gl.setCameraPosition(pos=QVector3D(*centre), distance=1.6 * diag, elevation=15, azimuth=-90)
+        self.gl.setCameraPosition(pos=QVector3D(*centre), distance=1.1 * diag, elevation=15, azimuth=-90)
         self.status.setText(f"{self.preset}, {small.shape[2]}x{small.shape[1]}x{small.shape[0]} voxels "
-                            f"(every {step}); drag to turn, wheel to zoom")
+                            f"(steps {step[0]},{step[1]},{step[2]}); drag to turn, wheel to zoom")
 
     def _rebuild_surfaces(self) -> None:
         if not self.available:
@@ -203,6 +204,9 @@ class Volume3DView(QWidget):
                 mesh = gl.GLMeshItem(vertexes=verts, faces=faces, color=(r / 255, g / 255, b / 255, 0.8),
                                      smooth=True, shader="shaded", glOptions="opaque")
                 mesh.setTransform(self._transform(step))
+                # drawn before the volume's translucent slices (they write depth: a surface drawn
+                # after them would be hidden even where they are transparent)
+                mesh.setDepthValue(-10)
                 self.gl.addItem(mesh)
                 self._meshes.append(mesh)
 
