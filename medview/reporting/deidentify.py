@@ -41,6 +41,10 @@ PROFILE_ACTIONS: dict[str, str] = {
     "ContentCreatorName": "Z", "PatientBirthTime": "X", "ReasonForStudy": "X",
 }
 
+# X/Z/D attributes that are type 1 in the Enhanced General Equipment module of enhanced
+# multi-frame images and SEG: those get the profile's dummy value instead of being removed
+_TYPE1_IN_ENHANCED = {"DeviceSerialNumber": "0"}
+
 # type 2C attributes that many sources send empty although their condition (a paired body part)
 # does not hold; the de-identified copy leaves them out so it validates
 _EMPTY_2C = ("Laterality",)
@@ -103,9 +107,12 @@ class Deidentifier:
         """De-identify *ds* in place and return it."""
         ds.remove_private_tags()
         self._anon.anonymize(ds)
+        enhanced = "PerFrameFunctionalGroupsSequence" in ds or "SharedFunctionalGroupsSequence" in ds
         for kw, action in PROFILE_ACTIONS.items():
             if kw in ds:
-                if action == "X":
+                if enhanced and kw in _TYPE1_IN_ENHANCED:  # X/Z/D: type 1 there, so a dummy (D)
+                    ds.data_element(kw).value = _TYPE1_IN_ENHANCED[kw]
+                elif action == "X":
                     delattr(ds, kw)
                 else:
                     ds.data_element(kw).value = None

@@ -128,3 +128,61 @@ def test_not_dicom_is_skipped_with_name(tmp_path):
     (tmp_path / "in" / "notes.txt").write_text("hello")
     r = deidentify_path(tmp_path / "in", tmp_path / "out")
     assert not r.written and "notes.txt" in r.skipped[0]
+
+
+@needs_tcia
+def test_cli_study_with_seg_and_sr_keeps_references_and_validates(tmp_path, tcia_volume, tcia_labels):
+    """`medview deidentify` on a folder holding a series, its SEG and its SR: one output per input,
+    UIDs replaced consistently so the SEG and SR still point at the (new) images; dciodvfy clean."""
+    from medview.annotation.dicom_seg import export_dicom_seg
+    from medview.cli import main
+    from medview.reporting.audit import read_log
+    from medview.reporting.measurements import make_record, segment_volume_records
+    from medview.reporting.sr import export_sr
+
+    from .conftest import copy_series, dciodvfy_or_skip
+
+    validate = dciodvfy_or_skip()
+    study = copy_series(tmp_path / "study" / "series")
+    seg = export_dicom_seg(tcia_labels, tmp_path / "study" / "seg.dcm")
+    export_sr(tmp_path / "study" / "sr.dcm", tcia_volume,
+              [make_record(tcia_volume, "ruler", (10, 20, 5), (100, 120, 5))] + segment_volume_records(tcia_labels),
+              seg_path=seg)
+    n_in = len(list((tmp_path / "study").rglob("*.dcm")))
+    assert main(["deidentify", str(tmp_path / "study"), "--out", str(tmp_path / "out"), "--shift-dates", "30"]) == 0
+    outs = [pydicom.dcmread(p) for p in sorted((tmp_path / "out").glob("*.dcm"))]
+    assert len(outs) == n_in == 24
+    images = [d for d in outs if d.Modality == "MR"]
+    (seg_out,) = [d for d in outs if d.Modality == "SEG"]
+    (sr_out,) = [d for d in outs if d.Modality == "SR"]
+    image_uids = {d.SOPInstanceUID for d in images}
+    series_uid = images[0].SeriesInstanceUID
+    assert series_uid != tcia_volume.meta["SeriesInstanceUID"]
+    assert seg_out.ReferencedSeriesSequence[0].SeriesInstanceUID == series_uid
+    assert {i.ReferencedSOPInstanceUID for i in seg_out.ReferencedSeriesSequence[0].ReferencedInstanceSequence} \
+        <= image_uids
+    evidence = {i.ReferencedSOPInstanceUID for s in sr_out.CurrentRequestedProcedureEvidenceSequence
+                for se in s.ReferencedSeriesSequence for i in se.ReferencedSOPSequence}
+    assert evidence == image_uids | {seg_out.SOPInstanceUID}
+    assert len({d.StudyInstanceUID for d in outs}) == 1 and len({d.PatientID for d in outs}) == 1
+    assert all(str(d.PatientName) != "Chrisjen^Avasarala" and d.PatientIdentityRemoved == "YES" for d in outs)
+    errors = {}
+    for p in sorted((tmp_path / "out").glob("*.dcm")):
+        v = validate(p)
+        errors[p.name] = v.errors
+    print(f"dciodvfy on {len(errors)} de-identified files (22 MR, SEG, SR): "
+          f"{sum(len(e) for e in errors.values())} error(s)")
+    assert not any(errors.values()), errors
+    (entry,) = [e for e in read_log() if e["action"] == "deidentify"]
+    assert entry["detail"]["files"] == 24 and entry["detail"]["dates"] == "shifted 30 days"
+
+
+def test_cli_keep_dates_and_single_file(tmp_path):
+    from medview.cli import main
+
+    src = pydicom.data.get_testdata_file("CT_small.dcm")
+    assert main(["deidentify", src, "--out", str(tmp_path / "one.dcm"), "--keep-dates"]) == 0
+    out, orig = pydicom.dcmread(tmp_path / "one.dcm"), pydicom.dcmread(src)
+    assert out.StudyDate == orig.StudyDate and out.PatientName != orig.PatientName
+    with pytest.raises(SystemExit):  # the two date options exclude each other
+        main(["deidentify", src, "--out", str(tmp_path / "x.dcm"), "--keep-dates", "--shift-dates", "3"])
