@@ -56,6 +56,8 @@ def corner_texts(state, view) -> dict[str, str]:
         if state.slab_mm > thick:
             thick_txt = f"Slab {state.slab_mode.upper()} {state.slab_mm:.3g} mm"
         bottom_right = f"Pos {letters} {world[pat]:.1f} mm\n{thick_txt}"
+    if state.frames is not None:
+        bottom_right = f"Volume {state.frame + 1}/{len(state.frames)}\n" + bottom_right
     return {"top_left": top_left, "top_right": top_right, "bottom_left": bottom_left,
             "bottom_right": bottom_right}
 

@@ -448,6 +448,17 @@ class MainWindow(QMainWindow):
             tb.addAction(self.layout_actions[lay])
         tb.addSeparator()
         tb.addAction(self.invert_action)
+        # 4D series: which volume (time point / diffusion direction) is shown
+        from PySide6.QtWidgets import QSpinBox
+
+        self.frame_label = QLabel("  Volume ")
+        self.frame_box = QSpinBox()
+        self.frame_box.setToolTip("4D series: time point / diffusion direction shown (PageUp/PageDown in cine)")
+        self.frame_box.valueChanged.connect(lambda v: self.state.set_frame(v - 1))
+        self.state.frame_changed.connect(lambda t: self.frame_box.setValue(t + 1))
+        self._frame_actions = [tb.addWidget(self.frame_label), tb.addWidget(self.frame_box)]
+        for a in self._frame_actions:
+            a.setVisible(False)
 
         mm = mb.addMenu("&Measure")
         a = mm.addAction("Delete selected", self.delete_selected_measurement)
@@ -682,6 +693,34 @@ class MainWindow(QMainWindow):
             path = save_protocol(self.current_protocol(name.strip()), user_config_dir() / "hanging_protocols")
             self.statusBar().showMessage(f"Hanging protocol saved: {path}", 8000)
 
+    def _load_frames(self, vol) -> None:
+        """A 4D file: read its other volumes off the GUI thread, then show the volume box."""
+        from medview.ui.workers import run_job
+        from medview.viewing.frames import count_frames, read_frames
+
+        for a in self._frame_actions:
+            a.setVisible(False)
+        path = str(vol.meta.get("source_path", ""))
+        n = count_frames(path) if vol.meta.get("format") in ("nifti", "nrrd", "mha") else 1
+        if n < 2:
+            return
+
+        def done(frames, v=vol):
+            if v is not self.state.volume:
+                return
+            self.state.set_frames(frames)
+            self.frame_box.blockSignals(True)
+            self.frame_box.setRange(1, len(frames))
+            self.frame_box.setValue(1)
+            self.frame_box.setSuffix(f" / {len(frames)}")
+            self.frame_box.blockSignals(False)
+            for a in self._frame_actions:
+                a.setVisible(True)
+            self.statusBar().showMessage(f"4D series: {len(frames)} volumes (Volume box in the toolbar)", 8000)
+
+        run_job(read_frames, path, vol.array, on_finished=done,
+                on_failed=lambda msg: self.statusBar().showMessage(f"4D browsing off: {msg}", 10000))
+
     def _on_compare_loaded(self, _vol) -> None:
         """Each compared view as wide as one main view; the same magnification at once."""
         n = {"1x1": 1, "1x3": 3, "2x2": 2}[self.state.layout]
@@ -751,6 +790,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(msg, 0 if vol.warnings else 8000)
         self.volume_loaded.emit(vol)
         self._apply_protocol_window()
+        self._load_frames(vol)
         compare = getattr(self, "_protocol_compare", None)
         if compare is not None:
             self._protocol_compare = None

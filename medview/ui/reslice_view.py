@@ -162,7 +162,8 @@ class ResliceView(QWidget):
         for sig, slot in ((state.volume_changed, self._on_volume), (state.cursor_changed, self._on_cursor),
                           (state.window_changed, lambda *_: self._apply_window()),
                           (state.invert_changed, lambda *_: self._apply_window()),
-                          (state.layers_changed, self.render), (state.layer_changed, lambda *_: self.render())):
+                          (state.layers_changed, self.render), (state.layer_changed, lambda *_: self.render()),
+                          (state.frame_changed, self._on_frame)):
             sig.connect(slot)
 
     # ---- geometry ----------------------------------------------------------------------------
@@ -175,6 +176,10 @@ class ResliceView(QWidget):
 
             self._reslicer, self._reslicer_for = Reslicer(vol), vol
         return self._reslicer
+
+    def _on_frame(self, _t: int) -> None:
+        self._reslicer = self._reslicer_for = None  # its ITK copy is of the previous volume
+        self.render()
 
     def set_base(self, name: str) -> None:
         self.base = name

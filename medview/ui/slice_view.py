@@ -230,6 +230,7 @@ class SliceView(pg.GraphicsLayoutWidget):
             (state.layer_changed, self._on_layer_changed),
             (state.measurements_changed, self._refresh_measurements),
             (state.display_changed, self._on_display),
+            (state.frame_changed, lambda _t: self._render_slice(force=True)),
         ]
         for sig, slot in self._connections:
             sig.connect(slot)

@@ -136,6 +136,7 @@ class ViewerState(QObject):
     measurements_changed = Signal()
     status_message = Signal(str)
     display_changed = Signal()  # slab thickness/mode, smooth display
+    frame_changed = Signal(int)  # 4D: another volume of the series is shown (same grid)
 
     SLAB_MODES = ("mip", "minip", "mean")
 
@@ -159,11 +160,14 @@ class ViewerState(QObject):
         self.slab_mm = 0.0  # 0 = a plain slice
         self.slab_mode = "mip"
         self.smooth = True  # interpolated display (as every PACS viewer)
+        self.frames: np.ndarray | None = None  # 4D series: (t, k, j, i); volume.array is one of them
+        self.frame = 0
 
     # ---- volume / cursor ---------------------------------------------------------------------
     def set_volume(self, volume: Volume | None, window: tuple[float, float] | None = None) -> None:
         """Show a new volume: cursor to its centre, window as given (else auto), no layers."""
         self._keep_measurements()
+        self.frames, self.frame = None, 0
         self.volume = volume
         self._layers.clear()
         self.measurements = []
@@ -245,6 +249,22 @@ class ViewerState(QObject):
         if bool(on) != self.invert:
             self.invert = bool(on)
             self.invert_changed.emit(self.invert)
+
+    def set_frames(self, frames: np.ndarray) -> None:
+        """All volumes of a 4D series (frame 0 must be the one shown)."""
+        if self.volume is None or frames.shape[1:] != self.volume.array.shape:
+            raise ValueError("4D frames must be volumes on the shown image's grid")
+        self.frames, self.frame = frames, 0
+
+    def set_frame(self, t: int) -> None:
+        """Show volume ``t`` of a 4D series: same grid, cursor, layers and measurements."""
+        if self.frames is None or self.volume is None:
+            return
+        t = int(np.clip(t, 0, len(self.frames) - 1))
+        if t != self.frame:
+            self.frame = t
+            self.volume.array = self.frames[t]
+            self.frame_changed.emit(t)
 
     def set_slab(self, slab_mm: float, mode: str | None = None) -> None:
         """Thick slab (mm, 0 = plain slice) and its mode (mip, minip, mean) in every view."""

@@ -129,3 +129,25 @@ def test_3d_view_says_it_is_off_without_opengl_and_the_rest_works(main_window):
     assert soft[0, 3] == 0 and soft[1, 3] > 0
     mip = transfer_function(np.array([0.0, 50.0, 100.0]), "MIP", "MR", window=(100.0, 50.0))
     assert list(mip[:, 3]) == [0, 127, 255]
+
+
+def test_4d_nifti_is_browsable_volume_by_volume(main_window, tmp_path, qtbot):
+    import nibabel as nib
+
+    a = np.zeros((16, 12, 6, 3), np.int16)  # x, y, z, t
+    for t in range(3):
+        a[..., t] = 100 * (t + 1)
+    path = tmp_path / "fmri.nii.gz"
+    nib.save(nib.Nifti1Image(a, np.diag([2.0, 2.0, 3.0, 1.0])), path)
+    win = main_window
+    with qtbot.waitSignal(win.volume_loaded, timeout=30000):
+        win.open_path(str(path))
+    qtbot.waitUntil(lambda: win.state.frames is not None, timeout=30000)
+    assert win.frame_box.maximum() == 3 and win.frame_box.value() == 1
+    axial = win.viewer.view("axial")
+    assert int(axial.img.image.max()) == 100
+    cursor = win.state.cursor
+    win.frame_box.setValue(3)  # the third volume, same place
+    assert win.state.frame == 2 and win.state.cursor == cursor
+    assert int(axial.img.image.max()) == 300
+    assert "Volume 3/3" in axial.corner_labels["bottom_right"].text()
