@@ -35,6 +35,7 @@ def register(sub) -> None:
                         "errors in the most vs the least uncertain quarter")
     add_batch_options(r)
     r.set_defaults(func=run_rank)
+    register_versions(sub)
 
 
 def _resolve(model: str):
@@ -149,4 +150,56 @@ def _held_out(args, pkg) -> int:
         return 2
     for line in evaluation.report_lines(rep):
         print(line)
+    return 0
+
+
+def finetune_command(args) -> int:
+    """`medview train ID --data EXPORT [--init ID] [--minutes N] [--out MODELS_DIR]`: fine-tune on
+    corrections with a held-out check; the new version becomes active only when better."""
+    from medview.campaign import finetune
+    from medview.inference.package import PackageError
+    from medview.progress import Cancelled
+    from medview.training.engine import ProgressBar
+
+    try:
+        res = finetune.finetune(args.model_id, args.data, init=args.init or None,
+                                minutes=args.minutes if args.minutes is not None else 3.0,
+                                max_epochs=args.max_epochs, dest_root=args.out,
+                                progress=ProgressBar(f"fine-tune {args.model_id}"))
+    except (finetune.FinetuneError, PackageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (Cancelled, KeyboardInterrupt):
+        print("cancelled: nothing was written", file=sys.stderr)
+        return 130
+    print(f"wrote {res.folder} ({res.package_id} {res.version})")
+    return 0
+
+
+def register_versions(sub) -> None:
+    v = sub.add_parser("model-versions", help="versions of a fine-tuned model family; choose the active one")
+    v.add_argument("family", help="model family (the base package id, e.g. polyp)")
+    v.add_argument("--activate", default=None, metavar="ID", help="make this version the active one")
+    v.set_defaults(func=run_versions)
+
+
+def run_versions(args) -> int:
+    from medview.campaign import versions
+    from medview.inference.package import PackageError, find_package
+
+    if args.activate:
+        try:
+            pkg = find_package(args.activate)
+        except PackageError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if versions.family_of(pkg) != args.family:
+            print(f"error: {pkg.id} is not a version of {args.family}", file=sys.stderr)
+            return 2
+        versions.set_active(args.family, pkg.id, "chosen by hand")
+    active = versions.active_id(args.family)
+    for p in versions.versions(args.family):
+        held = (p.manifest.get("lineage") or {}).get("held_out") or {}
+        fig = f"held-out {held.get('metric', '')} {held.get('new')} (parent {held.get('parent')})" if held else ""
+        print(f"{'*' if p.id == active else ' '} {p.id}\t{p.version}\t{p.sha256[:12]}\t{fig}".rstrip())
     return 0

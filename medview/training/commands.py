@@ -42,6 +42,10 @@ def register(subparsers) -> None:
 
 
 def _train(args) -> int:
+    if args.data is not None and not args.no_package:  # corrections: held-out check, versioned package
+        from medview.campaign.commands import finetune_command
+
+        return finetune_command(args)
     from medview.training import packaging, runner
     from medview.training.engine import ProgressBar
 
