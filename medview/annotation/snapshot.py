@@ -37,6 +37,16 @@ def slabs_of_box(lo0: int, n0: int) -> range:
     return range(lo0 // SLAB, (lo0 + max(n0, 1) - 1) // SLAB + 1)
 
 
+def all_zero(arr: np.ndarray) -> bool:
+    """``not arr.any()`` slab by slab: each slab's pass holds the GIL well under a millisecond
+    (one pass over a 300x512x512 map would hold it for tens of ms and stall the GUI thread)."""
+    for i in slab_range(arr.shape[0]):
+        if arr[i * SLAB:(i + 1) * SLAB].any():
+            return False
+        time.sleep(0)  # let the GUI thread take the GIL between slabs
+    return True
+
+
 def _slab_name(i: int, seq: int) -> str:
     return f"slab-{i:04d}-{seq:012d}.z"
 

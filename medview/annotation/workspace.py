@@ -26,6 +26,7 @@ the records after it are still read, see journal.py). A failed write never loses
 
 from __future__ import annotations
 
+import atexit
 import errno
 import hashlib
 import json
@@ -52,7 +53,14 @@ from medview.annotation.journal import (  # noqa: F401  (re-exported: the worksp
 from medview.annotation.labelmap import Label, LabelMap, Provenance, now_iso, volume_from_geometry
 from medview.annotation.ops import Change
 from medview.annotation.review import load_reviews_json, save_reviews_json
-from medview.annotation.snapshot import Restart, read_snapshot, slabs_of_box, write_empty_snapshot, write_snapshot
+from medview.annotation.snapshot import (
+    Restart,
+    all_zero,
+    read_snapshot,
+    slabs_of_box,
+    write_empty_snapshot,
+    write_snapshot,
+)
 
 SCHEMA = "medview-workspace/1"
 _fsync_dir = fsync_dir
@@ -125,6 +133,9 @@ class Workspace:
         self._idle = threading.Event()
         self._force = threading.Event()
         self._stop_now = threading.Event()
+        self._ready = threading.Event()  # the session's files exist (written by the autosave thread)
+        self._ready.set()
+        self.start_error: OSError | None = None
         self._idle.set()
         self.last_snapshot_seq = 0
         self.save_error: str | None = None
@@ -160,31 +171,42 @@ class Workspace:
                original: np.ndarray | None = None, **kw: Any) -> Workspace:
         """Start a new session in ``root`` (an existing session there is replaced)."""
         ws = cls(root, **kw)
-        ws.root.mkdir(parents=True, exist_ok=True)
-        for p in list(ws.root.glob("journal*")) + list(ws.root.glob("snapshot*")):
-            p.unlink(missing_ok=True)
-        atomic_write_json(ws.root / "workspace.json", {
+        header = labelmap.header()
+        info = {
             "schema": SCHEMA,
             "created": now_iso(),
-            "geometry": labelmap.header()["geometry"],
-            "reference": labelmap.header()["reference"],
+            "geometry": header["geometry"],
+            "reference": header["reference"],
             "source_files": list(labelmap.reference.get("source_files", [])),
             "dtype": labelmap.array.dtype.str,
-        })
-        (ws.root / "original.z").unlink(missing_ok=True)
-        # snapshot 0: an empty label map needs no slab file (instant); AI labels are written slab
-        # by slab (no whole-array copy). original.z is written by the autosave thread.
-        if labelmap.array.any():
-            write_snapshot(ws.root, lambda: labelmap.array, range(labelmap.shape[0]), 0, ws._table(labelmap))
-        else:
-            write_empty_snapshot(ws.root, labelmap.shape, labelmap.array.dtype.str, ws._table(labelmap))
-        ws._open(labelmap, history, seq=0, original=original)
+        }
+        # the folder, workspace.json and snapshot 0 are written by the autosave thread (fsyncs
+        # and a pass over the label map never block the caller); journal records wait for them
+        ws._open(labelmap, history, seq=0, original=original, new_info=info)
         return ws
+
+    def _write_new(self, info: dict[str, Any]) -> None:
+        """A new session's files (autosave thread): old ones removed, workspace.json, snapshot 0
+        (an empty label map needs no slab file; AI labels are written slab by slab, no
+        whole-array copy; slabs are copied between strokes, see snapshot.py)."""
+        _wait_for_close(self.root)  # the previous session on this image may still be closing
+        self.root.mkdir(parents=True, exist_ok=True)
+        for p in list(self.root.glob("journal*")) + list(self.root.glob("snapshot*")):
+            p.unlink(missing_ok=True)
+        atomic_write_json(self.root / "workspace.json", info)
+        (self.root / "original.z").unlink(missing_ok=True)
+        lm = self.labelmap
+        assert lm is not None
+        if self.seq == 0 and all_zero(lm.array):  # slab by slab: never one long hold of the GIL
+            write_empty_snapshot(self.root, lm.shape, lm.array.dtype.str, self._table(lm))
+        else:
+            write_snapshot(self.root, lambda: lm.array, range(lm.shape[0]), 0, self._table(lm), busy=self._busy)
 
     @classmethod
     def resume(cls, root: str | Path, history: EditHistory | None = None, **kw: Any) -> Workspace:
         """Reopen a session (after a crash: restore it): snapshot + journal replay."""
         ws = cls(root, **kw)
+        _wait_for_close(ws.root)
         lm, seq = load_workspace(ws.root)
         # journal records replayed on top of the snapshot touched slabs the snapshot lacks: the
         # autosave thread writes a whole new snapshot (slab by slab) first
@@ -196,24 +218,47 @@ class Workspace:
         return cls.create((base or workspaces_dir()) / workspace_key(labelmap.reference), labelmap, **kw)
 
     def _open(self, labelmap: LabelMap, history: EditHistory | None, seq: int, full: bool = False,
-              original: np.ndarray | None = None) -> None:
+              original: np.ndarray | None = None, new_info: dict[str, Any] | None = None) -> None:
         self.labelmap = labelmap
         self.history = history or EditHistory(labelmap)
         if self.history.labelmap is not labelmap:
             raise ValueError("history belongs to another label map")
         self.seq = seq
         self.last_snapshot_seq = seq
-        atomic_write_json(self.root / "session.lock", {"pid": os.getpid(), "host": socket.gethostname(),
-                                                       "opened": now_iso()})
-        self._jfd = os.open(str(self.root / "journal.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self.history.listeners.append(self._on_edit)
         labelmap.table_listeners.append(self._on_table)
         self._stop.clear()
         if full:
             self.last_snapshot_seq = -1  # none yet: flush() waits for the first one
-        self._thread = threading.Thread(target=self._autosave_loop, args=(full, original),
+        if new_info is None:  # a restored session: its folder exists, the lock says it is open again
+            self._write_lock_and_open_journal()
+        else:
+            self._ready.clear()
+        self._thread = threading.Thread(target=self._autosave_loop, args=(full, original, new_info),
                                         name="medview-autosave", daemon=True)
         self._thread.start()
+
+    def _write_lock_and_open_journal(self) -> None:
+        atomic_write_json(self.root / "session.lock", {"pid": os.getpid(), "host": socket.gethostname(),
+                                                       "opened": now_iso()})
+        with self._jlock:
+            self._jfd = os.open(str(self.root / "journal.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def _start_files(self, new_info: dict[str, Any] | None) -> None:
+        """Autosave thread, first: a new session's files, the lock, the open journal; then the
+        journal records that arrived meanwhile are written."""
+        if new_info is None:
+            return
+        try:
+            self._write_new(new_info)
+            self._write_lock_and_open_journal()
+        except OSError as exc:  # disk full / no folder: edits stay in memory, retried by the loop
+            self.start_error = exc
+            self._report(exc)
+        finally:
+            self._ready.set()
+        if self.start_error is None:
+            self._retry_journal()
 
     # ---- recording (called on the editing thread) ------------------------------------------
     @staticmethod
@@ -249,12 +294,15 @@ class Workspace:
     def _append(self, header: dict[str, Any], payload: bytes = b"") -> None:
         rec = encode_record(header, payload)
         failed: OSError | None = None
+        if not self._ready.is_set():  # only an edit in the first milliseconds of a session waits
+            self._ready.wait(timeout=30.0)
         with self._jlock:
             if self._stop.is_set() and self._thread is None:
                 return
             self._pending.append(rec)  # records go to disk in order; a failed one waits with the rest
             try:
-                self._flush_pending_locked()
+                if self.start_error is None:  # else the session's files come first (autosave retries)
+                    self._flush_pending_locked()
             except OSError as exc:
                 failed = exc
         if failed is not None:  # never into the brush tool: kept in memory, shown, retried
@@ -289,6 +337,8 @@ class Workspace:
         with self._jlock:
             if not self._pending:
                 return True
+            if self.start_error is not None:
+                return False
             try:
                 self._flush_pending_locked()
             except OSError as exc:
@@ -304,8 +354,11 @@ class Workspace:
             return 0
         return -1 if h.in_stroke else h.strokes_begun
 
-    def _autosave_loop(self, full: bool, original: np.ndarray | None) -> None:
+    def _autosave_loop(self, full: bool, original: np.ndarray | None, new_info: dict[str, Any] | None) -> None:
         assert self.labelmap is not None
+        self._start_files(new_info)
+        if self.start_error is not None:
+            full = True  # the retry writes everything once the disk is back
         table: dict[str, Any] | None = self._table(self.labelmap) if full else None
         applied = self.seq
         dirty = full
@@ -347,6 +400,9 @@ class Workspace:
             if self.save_error is not None and self._queue.empty() and now >= next_retry:
                 # retry: first the journal records kept in memory, then a snapshot of everything
                 next_retry = now + self.retry_interval
+                if self.start_error is not None:  # the session's files first
+                    self.start_error = None
+                    self._start_files(new_info)
                 if self._retry_journal() and not dirty and table is None:
                     self._report(None)
                 dirty = dirty or table is not None
@@ -406,6 +462,7 @@ class Workspace:
         """Wait until the background thread has written a snapshot of everything so far
         (False when it could not within ``timeout``, e.g. while the disk is full)."""
         deadline = time.monotonic() + timeout
+        self._ready.wait(timeout)  # a new session's files first
         self._force.set()
         self._queue.put(("wake", 0, None, None, None))  # the thread may sit in a long queue wait
         while time.monotonic() < deadline:
@@ -421,14 +478,40 @@ class Workspace:
             time.sleep(0.02)
         return False
 
-    def close(self, timeout: float = 30.0) -> bool:
+    def close(self, timeout: float = 30.0, wait: bool = True,
+              on_closed: Callable[[bool], None] | None = None) -> bool:
         """End the session: final snapshot, journal removed, lock released. Returns False when
         the last state could not be written within ``timeout`` (disk full): then the lock and
-        journals stay, so the next start offers to restore what reached the disk."""
+        journals stay, so the next start offers to restore what reached the disk.
+
+        ``wait=False`` (the GUI): the stroke is closed here and the rest (the final snapshot)
+        happens on a closing thread; ``on_closed(saved)`` is called from it, a new session on
+        the same folder waits for it, and interpreter exit joins it. Returns True at once."""
         if self._thread is None:
+            if on_closed is not None:
+                on_closed(True)
             return True
         if self.history is not None and self.history.in_stroke:
             self.history.end()
+        if not wait:
+            def finish() -> None:
+                try:
+                    saved = self._close(timeout)
+                finally:
+                    with _CLOSING_LOCK:
+                        if _CLOSING.get(str(self.root)) is threading.current_thread():
+                            del _CLOSING[str(self.root)]
+                if on_closed is not None:
+                    on_closed(saved)
+
+            t = threading.Thread(target=finish, name="medview-workspace-close", daemon=True)
+            with _CLOSING_LOCK:
+                _CLOSING[str(self.root)] = t
+            t.start()
+            return True
+        return self._close(timeout)
+
+    def _close(self, timeout: float) -> bool:
         saved = self.flush(timeout=timeout)
         self._stop.set()
         if not saved:
@@ -460,6 +543,33 @@ class Workspace:
 
     def original(self) -> np.ndarray | None:
         return load_original(self.root)
+
+
+# ---- sessions still closing (Workspace.close(wait=False)) ---------------------------------------
+_CLOSING: dict[str, threading.Thread] = {}
+_CLOSING_LOCK = threading.Lock()
+
+
+def _wait_for_close(root: Path, timeout: float = 60.0) -> None:
+    with _CLOSING_LOCK:
+        t = _CLOSING.get(str(root))
+    if t is not None and t is not threading.current_thread():
+        t.join(timeout)
+
+
+def is_closing(root: str | Path) -> bool:
+    """True while a session in ``root`` is writing its final snapshot (it will be a saved one)."""
+    with _CLOSING_LOCK:
+        t = _CLOSING.get(str(Path(root)))
+    return t is not None and t.is_alive()
+
+
+@atexit.register
+def _join_closing() -> None:  # a quit right after closing a session still writes its last snapshot
+    with _CLOSING_LOCK:
+        threads = list(_CLOSING.values())
+    for t in threads:
+        t.join(30.0)
 
 
 # ---- loading / recovery -------------------------------------------------------------------------

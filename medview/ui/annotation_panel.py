@@ -213,13 +213,14 @@ class AnnotationPanel(QWidget):
     def saved_workspace(self) -> Path | None:
         """The workspace of the open image left by an earlier (closed) session, if any."""
         from medview.annotation.labelmap import reference_from_image
-        from medview.annotation.workspace import needs_recovery, workspace_key, workspaces_dir
+        from medview.annotation.workspace import is_closing, needs_recovery, workspace_key, workspaces_dir
 
         vol = self.state.volume
         if vol is None:
             return None
         root = (self.workspace_base or workspaces_dir()) / workspace_key(reference_from_image(vol))
-        if (root / "snapshot.json").is_file() and not (root / "session.lock").exists() or needs_recovery(root):
+        if (root / "snapshot.json").is_file() and (not (root / "session.lock").exists() or is_closing(root)) \
+                or needs_recovery(root):
             return root
         return None
 

@@ -176,9 +176,13 @@ class AnnotationSession(QObject):
             ws = self.workspace
             if self._on_save_status in ws.status_listeners:
                 ws.status_listeners.remove(self._on_save_status)
-            if not ws.close(timeout=2.0 if ws.save_error else 30.0):
-                self.message.emit(f"{ws.save_error or 'Autosave did not finish'}: the session in {ws.root} "
-                                  "is kept and offered for restore at the next start")
+            def closed(saved: bool, ws=ws) -> None:  # from the closing thread: the signal is queued
+                if not saved:
+                    self.message.emit(f"{ws.save_error or 'Autosave did not finish'}: the session in {ws.root} "
+                                      "is kept and offered for restore at the next start")
+
+            # the final snapshot is written on a closing thread: stopping never blocks the GUI
+            ws.close(timeout=2.0 if ws.save_error else 30.0, wait=False, on_closed=closed)
             self.save_status.emit("")
         if self.history is not None and self._on_history in self.history.listeners:
             self.history.listeners.remove(self._on_history)
