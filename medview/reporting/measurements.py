@@ -173,6 +173,6 @@ def write_csv(records: list[MeasurementRecord], path: str | Path, volume: Volume
                     row["p1_lps_mm"] = " ".join(f"{v:.3f}" for v in volume.index_to_world(r.p1))
             for k in ("length_mm", "area_mm2", "mean", "sd", "min", "max", "n", "volume_ml"):
                 if k in r.values:
-                    row[k] = f"{r.values[k]:.6g}"
+                    row[k] = f"{r.values[k]:.9g}"
             w.writerow(row)
     return path
