@@ -32,6 +32,8 @@ def register(subparsers) -> None:
     e.add_argument("model_id", choices=list(RECIPES), metavar="MODEL_ID", help=ids)
     e.add_argument("--package", type=Path, default=None, help="package folder (default: the one found by id)")
     e.add_argument("--part", choices=["test", "val"], default="test", help="which split to measure")
+    e.add_argument("--tta-views", choices=["fast", "accurate"], default=None,
+                   help="test-time views: fast (one pass) or accurate (output.tta); default: the package's")
     e.add_argument("--json", type=Path, default=None, help="also write the full report as JSON")
     e.add_argument("--threshold", type=float, default=None, help=argparse.SUPPRESS)
     e.add_argument("--card", action="store_true",
@@ -69,7 +71,8 @@ def _evaluate(args) -> int:
     from medview.training.engine import ProgressBar
 
     rep = runner.evaluate_model(args.model_id, package=args.package, part=args.part,
-                                progress=ProgressBar(f"evaluate {args.model_id}"), threshold=args.threshold)
+                                progress=ProgressBar(f"evaluate {args.model_id}"), threshold=args.threshold,
+                                tta_setting=args.tta_views)
     lines = format_report(rep)
     for line in lines:
         print(line)
@@ -90,6 +93,7 @@ def _write_card(args, rep: dict, printed: list[str]) -> None:
         print("warning: checkpoints/ state does not match the package's training record", file=sys.stderr)
     extra = args.card_extra.read_text() if args.card_extra else ""
     cmd = f"medview evaluate {args.model_id}" + (f" --part {args.part}" if args.part != "test" else "") \
+        + (f" --tta-views {args.tta_views}" if args.tta_views else "") \
         + (f" --package {args.package}" if args.package else "")
     text = cards.render(args.model_id, state, rep, printed=[f"$ {cmd}", *printed], extra=extra)
     if "positive_reliability" in rep:
@@ -103,7 +107,8 @@ def _write_card(args, rep: dict, printed: list[str]) -> None:
 
 
 def format_report(rep: dict) -> list[str]:
-    lines = [f"model {rep['model']} (sha256 {rep['sha256'][:12]}) on the held-out {rep['part']} split"]
+    lines = [f"model {rep['model']} (sha256 {rep['sha256'][:12]}) on the held-out {rep['part']} split"
+             + (f", TTA {rep['tta_setting']}" if rep.get("tta_setting") else "")]
     if "accuracy" in rep:
         lines.append(f"n={rep['n']} accuracy={rep['accuracy']:.4f} macro_ovr_auc={rep['macro_auc']:.4f} "
                      f"ece={rep['ece']:.4f}")
