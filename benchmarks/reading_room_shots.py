@@ -88,6 +88,14 @@ def main() -> None:
     ob.set_rotation(ob.tilted(np.eye(3), np.radians(30), np.radians(15)))
     ob.slab_box.setValue(10.0)
     shot("04_2x2_oblique_slab_label")
+    # the rotate tool: a drag in the axial view turns the oblique (coronal-based) plane about S-I;
+    # the dashed green line in the 2D views is where the oblique plane cuts them
+    ob.set_base("coronal")
+    ob.slab_box.setValue(0.0)
+    win.tool_actions["rotate"].trigger()
+    st.rotate_oblique.emit("axial", float(np.radians(35)), False)
+    shot("04b_rotate_tool_oblique_cut_lines")
+    win.tool_actions["navigate"].trigger()
 
     # 4. heatmap with colour bar and threshold
     heat = np.zeros(vol.shape, np.float32)

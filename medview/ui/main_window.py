@@ -36,7 +36,8 @@ from medview.ui.viewer_state import LAYOUTS, ViewerState
 from medview.ui.workers import Worker, start
 
 TOOLS = (("navigate", "Navigate", "N"), ("wl", "Window/Level", "W"), ("pan", "Pan", "P"),
-         ("ruler", "Ruler", "M"), ("ellipse", "Ellipse ROI", "E"), ("rect", "Rectangle ROI", "R"))
+         ("ruler", "Ruler", "M"), ("ellipse", "Ellipse ROI", "E"), ("rect", "Rectangle ROI", "R"),
+         ("rotate", "Rotate oblique", "O"))
 
 
 def load_presets() -> dict[str, Any]:
@@ -828,6 +829,8 @@ class MainWindow(QMainWindow):
             a.setEnabled(vol is not None and not vol.is_rgb)
 
     def _on_tool_changed(self, name: str) -> None:
+        if name == "rotate" and self.state.layout != "2x2":
+            self.state.set_layout("2x2")  # the oblique view it turns is the 2x2 fourth viewport
         act = self.tool_actions.get(name)
         if act is not None:
             act.setChecked(True)

@@ -163,7 +163,8 @@ class ResliceView(QWidget):
                           (state.window_changed, lambda *_: self._apply_window()),
                           (state.invert_changed, lambda *_: self._apply_window()),
                           (state.layers_changed, self.render), (state.layer_changed, lambda *_: self.render()),
-                          (state.frame_changed, self._on_frame)):
+                          (state.frame_changed, self._on_frame),
+                          (state.rotate_oblique, self._on_rotate_request)):
             sig.connect(slot)
 
     # ---- geometry ----------------------------------------------------------------------------
@@ -176,6 +177,29 @@ class ResliceView(QWidget):
 
             self._reslicer, self._reslicer_for = Reslicer(vol), vol
         return self._reslicer
+
+    def _on_rotate_request(self, view: str, angle: float, dragging: bool) -> None:
+        """A drag with the rotate tool in a 2D view turns the plane about that view's normal
+        through the crosshair (as dragging the crosshair axes in Slicer / OHIF)."""
+        from medview.viewing.plane import _rotation
+
+        vol = self.state.volume
+        parent = self.parent()
+        views = getattr(parent, "views", {})
+        if vol is None or view not in views:
+            return
+        axis = views[view].view_normal_world()
+        if axis is None:
+            return
+        # screen angles grow clockwise (y down); a view looked at from its normal's side turns
+        # the other way: the sign makes the cut line follow the mouse
+        self.rotation = _rotation(axis, -angle) @ self.rotation
+        self.exact = not dragging
+        self.render()
+
+    def hideEvent(self, ev):  # noqa: N802
+        super().hideEvent(ev)
+        self.state.oblique_changed.emit(None)
 
     def _on_frame(self, _t: int) -> None:
         self._reslicer = self._reslicer_for = None  # its ITK copy is of the previous volume
@@ -298,6 +322,7 @@ class ResliceView(QWidget):
         self._place_letters()
         if fit:
             self.vb.setRange(QRectF(0, 0, p.width * p.spacing, p.height * p.spacing), padding=0.0)
+        self.state.oblique_changed.emit(p)
 
     def _place_letters(self) -> None:
         w, h = self.gw.width(), self.gw.height()

@@ -82,7 +82,7 @@ class _SliceViewBox(pg.ViewBox):
             return
         o.select_measurement(None)
         tool = o.state.tool
-        if tool in ("navigate", "wl", "pan") or tool in MEASURE_TOOLS:
+        if tool in ("navigate", "wl", "pan", "rotate") or tool in MEASURE_TOOLS:
             o.set_cursor_at(pos)
         else:
             handler = o.state.tool_handler(tool)
@@ -115,6 +115,9 @@ class _SliceViewBox(pg.ViewBox):
                 self._wl_start = o.state.window
             elif tool == "pan":
                 self._drag_mode = "pan"
+            elif tool == "rotate":
+                self._drag_mode = "rotate"
+                self._last_angle = o.angle_about_cursor(self.mapSceneToView(ev.buttonDownScenePos()))
             elif tool in MEASURE_TOOLS:
                 self._drag_mode = tool
             elif tool == "navigate":
@@ -136,6 +139,12 @@ class _SliceViewBox(pg.ViewBox):
             pg.ViewBox.mouseDragEvent(self, ev, axis)
         elif mode == "navigate":
             o.set_cursor_at(pos)
+        elif mode == "rotate":
+            a = o.angle_about_cursor(pos)
+            if a is not None and self._last_angle is not None:
+                d = (a - self._last_angle + np.pi) % (2 * np.pi) - np.pi
+                o.state.rotate_oblique.emit(o.view, float(d), not ev.isFinish())
+            self._last_angle = a
         elif mode == "move_measure":
             o.drag_measurement(self._grab, self._drag_origin, pos)
         elif mode in MEASURE_TOOLS:
@@ -180,6 +189,12 @@ class SliceView(pg.GraphicsLayoutWidget):
         for ln in (self.hline, self.vline):
             ln.setZValue(50)
             self.vb.addItem(ln, ignoreBounds=True)
+        # where the oblique view's plane cuts this one (shown while the oblique view is)
+        self.oblique_line = pg.InfiniteLine(angle=0, movable=False,
+                                            pen=pg.mkPen("#60e060", width=1, style=Qt.PenStyle.DashLine))
+        self.oblique_line.setZValue(51)
+        self.oblique_line.setVisible(False)
+        self.vb.addItem(self.oblique_line, ignoreBounds=True)
         self._measure_items: dict[int, list] = {}
         self._rubber: list = []
         self._placed_labels: list[QRectF] = []
@@ -231,6 +246,7 @@ class SliceView(pg.GraphicsLayoutWidget):
             (state.measurements_changed, self._refresh_measurements),
             (state.display_changed, self._on_display),
             (state.frame_changed, lambda _t: self._render_slice(force=True)),
+            (state.oblique_changed, self._on_oblique),
         ]
         for sig, slot in self._connections:
             sig.connect(slot)
@@ -446,6 +462,41 @@ class SliceView(pg.GraphicsLayoutWidget):
         x, y = g.voxel_to_scene(self.state.cursor)
         self.vline.setValue(x)
         self.hline.setValue(y)
+
+    def angle_about_cursor(self, pos: QPointF) -> float | None:
+        """Screen angle (radians) of ``pos`` seen from the crosshair centre."""
+        g = self.geom
+        if g is None:
+            return None
+        cx, cy = g.voxel_to_scene(self.state.cursor)
+        if abs(pos.x() - cx) + abs(pos.y() - cy) < 1e-9:
+            return None
+        return float(np.arctan2(pos.y() - cy, pos.x() - cx))
+
+    def view_normal_world(self) -> np.ndarray | None:
+        """LPS direction through this view's plane (the voxel axis it slices)."""
+        vol = self.state.volume
+        if vol is None or self.geom is None:
+            return None
+        return vol.direction[:, self.geom.normal_axis].copy()
+
+    def _on_oblique(self, plane) -> None:
+        """Draw where ``plane`` (a medview.viewing Plane, or None) cuts this view."""
+        vol, g = self.state.volume, self.geom
+        if plane is None or vol is None or g is None:
+            self.oblique_line.setVisible(False)
+            return
+        n_view = self.view_normal_world()
+        d = np.cross(np.asarray(plane.normal, float), n_view)
+        if np.linalg.norm(d) < 1e-6:  # parallel planes: no line
+            self.oblique_line.setVisible(False)
+            return
+        c = np.asarray(plane.center, float)
+        a = g.voxel_to_scene(vol.world_to_index(c))
+        b = g.voxel_to_scene(vol.world_to_index(c + 10.0 * d / np.linalg.norm(d)))
+        self.oblique_line.setPos(QPointF(*a))
+        self.oblique_line.setAngle(float(np.degrees(np.arctan2(b[1] - a[1], b[0] - a[0]))))
+        self.oblique_line.setVisible(True)
 
     def set_crosshair_visible(self, on: bool) -> None:
         self.vline.setVisible(on)

@@ -137,6 +137,9 @@ class ViewerState(QObject):
     status_message = Signal(str)
     display_changed = Signal()  # slab thickness/mode, smooth display
     frame_changed = Signal(int)  # 4D: another volume of the series is shown (same grid)
+    # oblique view: a 2D view asks it to turn about that view's normal (view, radians, dragging)
+    rotate_oblique = Signal(str, float, bool)
+    oblique_changed = Signal(object)  # the oblique Plane now shown (None: hidden)
 
     SLAB_MODES = ("mip", "minip", "mean")
 

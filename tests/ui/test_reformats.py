@@ -151,3 +151,28 @@ def test_4d_nifti_is_browsable_volume_by_volume(main_window, tmp_path, qtbot):
     assert win.state.frame == 2 and win.state.cursor == cursor
     assert int(axial.img.image.max()) == 300
     assert "Volume 3/3" in axial.corner_labels["bottom_right"].text()
+
+
+def test_rotate_tool_drag_in_axial_turns_the_oblique_plane_and_shows_its_cut(main_window):
+    from tests.ui.conftest import drag, voxel_to_widget
+
+    win = main_window
+    st = win.state
+    vol = _marker_volume()
+    st.set_volume(vol, window=(2000.0, 500.0))
+    st.set_cursor((20, 24, 15))
+    ob = win.viewer.oblique
+    ob.set_base("coronal")
+    win.tool_actions["rotate"].trigger()
+    assert st.layout == "2x2"
+    QApplication.processEvents()
+    axial = win.viewer.view("axial")
+    line = axial.oblique_line
+    assert line.isVisible() and abs(line.angle % 180) < 1  # coronal cuts axial left-right
+    # drag a quarter turn around the crosshair: from right of it to below it
+    drag(axial, voxel_to_widget(axial, (35, 24, 15)), voxel_to_widget(axial, (20, 39, 15)), steps=12)
+    n = ob.plane.normal
+    assert abs(n[2]) < 1e-6  # turned about the axial normal only
+    assert abs(abs(n[0]) - 1) < 0.1  # the coronal plane (normal A-P) now faces L-R
+    assert abs(abs(line.angle % 180) - 90) < 5
+    assert ob.exact  # the exact slab once the drag ended
