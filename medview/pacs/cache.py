@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import threading
 from dataclasses import asdict
 from pathlib import Path
 from typing import Optional
@@ -57,7 +58,7 @@ class DicomCache:
         """Store one instance atomically (raw Part-10 bytes or a pydicom dataset)."""
         path = self.instance_path(study_uid, series_uid, sop_uid)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".part")
+        tmp = path.with_suffix(f".{threading.get_ident()}.part")  # two retrieving threads never share one
         if data is not None:
             tmp.write_bytes(data)
         else:
@@ -130,6 +131,10 @@ class DicomCache:
             return json.loads(path.read_text())
         except (OSError, ValueError):
             return {}
+
+    def instance_uids(self, study_uid: str, series_uid: str) -> list[str]:
+        """SOP Instance UIDs already here (file names are the UIDs: UIDs need no escaping)."""
+        return [p.stem for p in self.instances(study_uid, series_uid)]
 
     def instances(self, study_uid: str, series_uid: str) -> list[Path]:
         folder = self.series_dir(study_uid, series_uid)

@@ -32,6 +32,21 @@ def _value(item: dict, keyword: str, default=""):
     return values if isinstance(default, list) else values[0]
 
 
+def _is_part10(data: bytes) -> bool:
+    return len(data) > 132 and data[128:132] == b"DICM"
+
+
+def _sop_uid(part10: bytes) -> str:
+    """SOPInstanceUID of a Part-10 file in memory, from its file meta (read, nothing decoded)."""
+    from io import BytesIO
+
+    from pydicom.filereader import _read_file_meta_info, read_preamble
+
+    fp = BytesIO(part10)
+    read_preamble(fp, False)
+    return str(_read_file_meta_info(fp).MediaStorageSOPInstanceUID)
+
+
 def _wild(text: str) -> bool:
     return "*" in text or "?" in text
 
@@ -175,18 +190,38 @@ class DicomWebSource(RemoteSource):
                 check_cancelled(cancelled)
                 sink(sop, dataset=self._call(self.client.retrieve_instance, study_uid, series_uid, sop))
             return
-        # one multipart WADO-RS answer, parsed as it streams in: each instance lands on disk
-        # (and in the progress bar) as soon as its part has arrived
-        stream = self._call(self.client.iter_series, study_uid, series_uid)
+        # one multipart WADO-RS answer, split as it streams in: each part (a Part-10 file) is
+        # written as it came, without decoding and re-encoding the pixel data
+        parts = self._call(self._series_parts, study_uid, series_uid)
         try:
             while True:
                 check_cancelled(cancelled)
-                ds = self._call(next, stream, None)
-                if ds is None:
+                part = self._call(next, parts, None)
+                if part is None:
                     break
-                sink(str(ds.SOPInstanceUID), dataset=ds)
+                if _is_part10(part):
+                    sink(_sop_uid(part), data=part)
+                else:  # a bare dataset without file meta: parse it and write a proper file
+                    self._sink_dataset(part, sink)
         finally:
-            stream.close()
+            parts.close()
+
+    def _series_parts(self, study_uid: str, series_uid: str):
+        """The raw parts of a WADO-RS series answer, through dicomweb-client's own session and
+        multipart decoder (its public iter_series would parse every instance into a dataset)."""
+        url = f"{self.config.url}/studies/{study_uid}/series/{series_uid}"
+        response = self.client._http_get(url, headers={"Accept": 'multipart/related; type="application/dicom"'},
+                                         stream=True)
+        return self.client._decode_multipart_message(response, stream=True)
+
+    @staticmethod
+    def _sink_dataset(part: bytes, sink: InstanceSink) -> None:
+        from io import BytesIO
+
+        import pydicom
+
+        ds = pydicom.dcmread(BytesIO(part), force=True)
+        sink(str(ds.SOPInstanceUID), dataset=ds)
 
     def store(self, files: list[Path], progress: Optional[ProgressFn] = None) -> int:
         import pydicom

@@ -42,6 +42,11 @@ def _text(ds, keyword: str, default=""):
 
 class DimseSource(RemoteSource):
     def __init__(self, config: SourceConfig, cache: DicomCache):
+        # imported here, once: two retrieve threads importing pynetdicom at the same moment
+        # trip over its circular imports
+        import pynetdicom.sop_class  # noqa: F401
+        from pynetdicom import AE, evt  # noqa: F401
+
         self.config = config
         self.cache = cache
 
@@ -173,6 +178,9 @@ class DimseSource(RemoteSource):
         return [uid for _, uid in sorted(rows)]
 
     # -- retrieve ----------------------------------------------------------------------------
+    def can_stream_beside(self) -> bool:
+        return self.config.retrieve != "move"
+
     def fetch_instances(self, study_uid: str, series_uid: str, sop_uids: Optional[list[str]],
                         sink: InstanceSink, cancelled: Optional[CancelledFn] = None) -> None:
         from pydicom.dataset import Dataset

@@ -16,6 +16,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import threading
+import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -87,6 +89,27 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+class _Background:
+    """Run ``fn`` on a thread; ``join()`` re-raises what it raised there."""
+
+    def __init__(self, fn: Callable[[], None]):
+        self._error: Optional[BaseException] = None
+
+        def run() -> None:
+            try:
+                fn()
+            except BaseException as exc:  # noqa: BLE001 - handed to the joining thread
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="pacs-stream", daemon=True)
+        self._thread.start()
+
+    def join(self, quiet: bool = False) -> None:
+        self._thread.join()
+        if self._error is not None and not quiet:
+            raise self._error
 
 
 class InstanceSink(Protocol):
@@ -189,41 +212,78 @@ class RemoteSource(StudySource):
             cache.touch(study_uid, series_uid)
             progress(1.0, "From the cache")
             return cache.series_dir(study_uid, series_uid)
-        sops = self.list_instances(study_uid, series_uid)
-        if not sops:
-            raise self.fail(f"series {series_uid} has no instances")
-        n = len(sops)
-        wanted = set(sops)
-        have = {s for s in sops if cache.has(study_uid, series_uid, s)}
+        lock = threading.Lock()
+        have = set(cache.instance_uids(study_uid, series_uid))
+        busy: set[str] = set()
+        wanted: set[str] = set()
 
         def sink(sop: str, data: Optional[bytes] = None, dataset=None) -> None:
             """Write one arrived instance (bytes or a dataset) and report it; runs on any thread."""
-            if sop not in have:
-                cache.write(study_uid, series_uid, sop, data=data, dataset=dataset)
+            with lock:
+                if sop in have or sop in busy:
+                    return
+                busy.add(sop)
+            cache.write(study_uid, series_uid, sop, data=data, dataset=dataset)
+            with lock:
+                busy.discard(sop)
                 have.add(sop)
-            done = len(have & wanted)
-            progress(done / n, f"Retrieved {done}/{n}")
+                done, n = len(have & wanted) if wanted else len(have), len(wanted)
+            if n:
+                progress(min(done, n) / n, f"Retrieved {done}/{n}")
 
-        middle = sops[n // 2]
-        if middle not in have:
-            self.fetch_instances(study_uid, series_uid, [middle], sink, cancelled)
-        if middle not in have:
-            raise self.fail(f"the middle instance {middle} of series {series_uid} did not arrive")
-        progress(len(have & wanted) / n, f"First slice: {len(have & wanted)}/{n}")
-        if on_first is not None:
-            on_first(cache.instance_path(study_uid, series_uid, middle))
-        missing = [s for s in sops if s not in have]
-        if missing:
+        # Nothing cached yet: the whole series streams at once (as fast as a bare client) while,
+        # beside it, the instance list names the middle slice and that one is fetched on its own,
+        # so the viewer has it first. A resumed retrieve asks only for what is missing.
+        stream = None
+        stop = threading.Event()
+
+        def stopped() -> bool:
+            return stop.is_set() or (cancelled is not None and cancelled())
+
+        if not have and self.can_stream_beside():
+            stream = _Background(lambda: self.fetch_instances(study_uid, series_uid, None, sink, stopped))
+        try:
+            sops = self.list_instances(study_uid, series_uid)
+            if not sops:
+                raise self.fail(f"series {series_uid} has no instances")
+            with lock:
+                wanted.update(sops)
+            n = len(sops)
+            middle = sops[n // 2]
+            if middle not in have:
+                self.fetch_instances(study_uid, series_uid, [middle], sink, stopped)
+            while middle in busy:  # the stream thread is writing it right now
+                time.sleep(0.002)
+            if middle not in have:
+                raise self.fail(f"the middle instance {middle} of series {series_uid} did not arrive")
+            progress(len(have & wanted) / n, f"First slice: {len(have & wanted)}/{n}")
+            if on_first is not None:
+                on_first(cache.instance_path(study_uid, series_uid, middle))
+            if stream is not None:
+                stream.join()
             check_cancelled(cancelled)
-            # a few missing (a resumed retrieve): one by one; most of it: the whole series at once
-            whole = len(missing) > n // 2
-            self.fetch_instances(study_uid, series_uid, None if whole else missing, sink, cancelled)
+            missing = [s for s in sops if s not in have]
+            if missing:
+                check_cancelled(cancelled)
+                # a few missing (a resumed retrieve): one by one; most of it: the whole series at once
+                whole = len(missing) > n // 2
+                self.fetch_instances(study_uid, series_uid, None if whole else missing, sink, stopped)
+        except BaseException:
+            stop.set()
+            if stream is not None:
+                stream.join(quiet=True)
+            raise
         still = [s for s in sops if not cache.has(study_uid, series_uid, s)]
         if still:
             raise self.fail(f"{len(still)} of {n} instance(s) of series {series_uid} did not arrive")
         cache.mark_complete(study_uid, series_uid, n)
         progress(1.0, f"Retrieved {n} instance(s)")
         return cache.series_dir(study_uid, series_uid)
+
+    def can_stream_beside(self) -> bool:
+        """Whether two retrieves of this source may run at once (not so for C-MOVE, whose
+        instances come back to our one storage port)."""
+        return True
 
     @abstractmethod
     def list_instances(self, study_uid: str, series_uid: str) -> list[str]:

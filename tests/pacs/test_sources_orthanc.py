@@ -48,7 +48,8 @@ def test_series_and_retrieve_into_cache(source_config, cache):
     t1 = next(s for s in series if s.description == "T1post")
     stages = []
     folder = src.retrieve_series(uid, t1.series_uid, lambda f, s: stages.append((f, s)))
-    assert stages[0][0] == pytest.approx(1 / 22) and stages[-1][0] == 1.0
+    assert 0 < stages[0][0] <= 1 and stages[-1] == (1.0, "Retrieved 22 instance(s)")
+    assert any(s.startswith("First slice") for _, s in stages[:-1])
     index = scan(folder)
     assert [s.n_images for s in index.series] == [22]
     original = {str(pydicom.dcmread(f).SOPInstanceUID): pydicom.dcmread(f).pixel_array.sum()
@@ -67,17 +68,16 @@ def test_cancel_keeps_middle_slice_and_resumes(source_config, cache):
     src = open_source(source_config, cache)
     uid = _sample_study_uid()
     t1 = next(s for s in src.find_series(uid) if s.description == "T1post")
-    seen = []
-    with pytest.raises(Cancelled):
-        src.retrieve_series(uid, t1.series_uid, lambda f, s: seen.append(f), cancelled=lambda: bool(seen))
+    stages = []
+    with pytest.raises(Cancelled):  # the user cancels once the first slice is shown
+        src.retrieve_series(uid, t1.series_uid, lambda f, s: stages.append(s),
+                            cancelled=lambda: any(s.startswith("First slice") for s in stages))
     assert not cache.is_complete(uid, t1.series_uid)
-    partial = cache.instances(uid, t1.series_uid)
-    assert 1 <= len(partial) < 22
+    partial = {str(pydicom.dcmread(f, stop_before_pixels=True).InstanceNumber)
+               for f in cache.instances(uid, t1.series_uid)}
     numbers = sorted(int(pydicom.dcmread(f, stop_before_pixels=True).InstanceNumber)
                      for f in (sample_study_dir() / "study" / "T1post").glob("*.dcm"))
-    first = pydicom.dcmread(partial[0], stop_before_pixels=True) if len(partial) == 1 else None
-    if first is not None:  # the one slice we have is the middle one
-        assert int(first.InstanceNumber) == numbers[len(numbers) // 2]
+    assert str(numbers[len(numbers) // 2]) in partial  # the middle slice is there, whatever else came
     folder = src.retrieve_series(uid, t1.series_uid)
     assert len(list(folder.glob("*.dcm"))) == 22 and cache.is_complete(uid, t1.series_uid)
 
