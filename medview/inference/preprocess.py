@@ -6,6 +6,9 @@ same numbers at training and at inference time. The manifest's ``input`` block n
 * ``channels``  -> :func:`build_channels`
 * ``normalization`` -> :func:`normalize`
 * ``size`` -> :func:`resize` ; ``pad_to_multiple`` -> :func:`pad_to_multiple` / :func:`unpad`
+* ``crop`` (``{"kind": "field_of_view", "level": 0.1}``) -> :func:`field_box`: the square around
+  the lit field of a photograph with a black surround (fundus camera), so the retina fills the
+  network input whatever the camera's framing; :func:`place_in_box` maps an output back.
 
 Array conventions: a *channel-first* float32 array ``(C, H, W)`` for 2D or ``(C, D, H, W)`` for
 3D. Spatial axes follow the Volume: (z, y, x) = (k, j, i), i.e. H = rows (j), W = columns (i).
@@ -254,9 +257,57 @@ def prepare_image(
     This is what a 2D model sees for one image/slice, and what a training loader should call on
     each training image (after its own augmentation of the raw image, if any).
     """
+    box = field_box(image, input_spec.get("crop"))
+    if box is not None:
+        image = crop_box(image, box)
     x = build_channels(image, input_spec, rgb=rgb)
     x = normalize(x, input_spec.get("normalization"))
     size = input_spec.get("size")
     if size:
         x = resize(x, size, order=1)
     return x
+
+
+def field_box(image: np.ndarray, crop: Mapping[str, Any] | None) -> tuple[int, int, int, int] | None:
+    """``(r0, r1, c0, c1)``: the square (half-open, may reach past the image edges) centred on the
+    bounding box of the pixels whose brightest channel reaches ``level`` x the image maximum;
+    None when ``crop`` is not a field-of-view crop or nothing is lit.
+
+    A square keeps the round field round; the part outside the image is padded with zeros by
+    :func:`crop_box`, like the camera's own black surround.
+    """
+    if not crop or str(crop.get("kind", "")).lower() != "field_of_view":
+        return None
+    a = np.asarray(image)
+    bright = a.max(axis=-1) if a.ndim == 3 else a
+    top = float(bright.max()) if bright.size else 0.0
+    if top <= 0:
+        return None
+    lit = bright >= float(crop.get("level", 0.1)) * top
+    rows, cols = np.flatnonzero(lit.any(axis=1)), np.flatnonzero(lit.any(axis=0))
+    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    side = max(r1 - r0, c1 - c0)
+    r0 -= (side - (r1 - r0)) // 2
+    c0 -= (side - (c1 - c0)) // 2
+    return r0, r0 + side, c0, c0 + side
+
+
+def crop_box(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """``image[r0:r1, c0:c1]`` (channels last kept), zero outside the image."""
+    a = np.asarray(image)
+    r0, r1, c0, c1 = box
+    out = np.zeros((r1 - r0, c1 - c0) + a.shape[2:], a.dtype)
+    sr0, sr1, sc0, sc1 = max(r0, 0), min(r1, a.shape[0]), max(c0, 0), min(c1, a.shape[1])
+    out[sr0 - r0 : sr1 - r0, sc0 - c0 : sc1 - c0] = a[sr0:sr1, sc0:sc1]
+    return out
+
+
+def place_in_box(map2d: np.ndarray, box: tuple[int, int, int, int], shape: tuple[int, int]) -> np.ndarray:
+    """A map computed on a :func:`crop_box` crop (at any resolution) put back on the full image
+    of ``shape`` (H, W): resized to the box, the part inside the image kept, zero elsewhere."""
+    r0, r1, c0, c1 = box
+    inside = resize(np.asarray(map2d, np.float32)[None], (r1 - r0, c1 - c0), order=1)[0]
+    out = np.zeros(shape, np.float32)
+    sr0, sr1, sc0, sc1 = max(r0, 0), min(r1, shape[0]), max(c0, 0), min(c1, shape[1])
+    out[sr0:sr1, sc0:sc1] = inside[sr0 - r0 : sr1 - r0, sc0 - c0 : sc1 - c0]
+    return out

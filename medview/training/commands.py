@@ -28,6 +28,17 @@ def register(subparsers) -> None:
     t.add_argument("--checkpoint-name", default=None, help=argparse.SUPPRESS)
     t.set_defaults(func=_train)
 
+    pre = subparsers.add_parser("pretrain", help="self-supervised (SimCLR) pretraining of a classifier's "
+                                "encoder on unlabelled images of its kind; `train ID --init FILE` starts from it")
+    pre.add_argument("model_id", choices=["dr-grade", "knee-oa", "xray-view", "breast-us", "skin-lesion"],
+                     metavar="MODEL_ID")
+    pre.add_argument("--minutes", type=float, default=10.0, help="time budget (default 10)")
+    pre.add_argument("--out", type=Path, required=True, help="encoder weights to write (.safetensors; "
+                     "a .json beside it says how they were made)")
+    pre.add_argument("--batch-size", type=int, default=64)
+    pre.add_argument("--max-images", type=int, default=None, help=argparse.SUPPRESS)
+    pre.set_defaults(func=_pretrain)
+
     e = subparsers.add_parser("evaluate", help="held-out metrics of a bundled model")
     e.add_argument("model_id", choices=list(RECIPES), metavar="MODEL_ID", help=ids)
     e.add_argument("--package", type=Path, default=None, help="package folder (default: the one found by id)")
@@ -38,6 +49,9 @@ def register(subparsers) -> None:
     e.add_argument("--threshold", type=float, default=None, help=argparse.SUPPRESS)
     e.add_argument("--card", action="store_true",
                    help="rewrite the package's MODEL_CARD.md with these numbers (and reliability.png)")
+    e.add_argument("--cam-region", nargs="?", const="gradcam", default=None, metavar="METHOD",
+                   help="measure the share of Grad-CAM mass inside the finding's mask (skin-lesion, breast-us; "
+                   "METHOD gradcam (default) or gradcam++) instead of the class metrics")
     e.add_argument("--card-extra", type=Path, default=None, help=argparse.SUPPRESS)
     e.add_argument("--checkpoint-name", default=None, help=argparse.SUPPRESS)
     e.set_defaults(func=_evaluate)
@@ -66,10 +80,31 @@ def _train(args) -> int:
     return 0
 
 
+def _pretrain(args) -> int:
+    from medview.training import pretrain
+    from medview.training.engine import ProgressBar
+
+    rec = pretrain.pretrain(args.model_id, args.out, minutes=args.minutes, batch_size=args.batch_size,
+                            max_images=args.max_images, progress=ProgressBar(f"pretrain {args.model_id}"))
+    print(f"{rec['epochs']} epochs, {rec['steps']} steps on {rec['images']} images, "
+          f"final loss {rec['final_loss']}: {args.out}")
+    return 0
+
+
 def _evaluate(args) -> int:
     from medview.training import runner
     from medview.training.engine import ProgressBar
 
+    if args.cam_region:
+        from medview.training import cam_metrics
+
+        crep = cam_metrics.cam_in_region(args.model_id, package=args.package, part=args.part,
+                                         method=args.cam_region)
+        for line in cam_metrics.format_cam_report(crep):
+            print(line)
+        if args.json:
+            runner.save_json(crep, args.json)
+        return 0
     rep = runner.evaluate_model(args.model_id, package=args.package, part=args.part,
                                 progress=ProgressBar(f"evaluate {args.model_id}"), threshold=args.threshold,
                                 tta_setting=args.tta_views)
