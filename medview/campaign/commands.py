@@ -22,7 +22,7 @@ def add_batch_options(p: argparse.ArgumentParser) -> None:
 def register(sub) -> None:
     r = sub.add_parser("rank", help="order cases by how unsure a model is (what to label next); writes the worklist")
     r.add_argument("source", nargs="?", help="a folder of studies / images (omit with --held-out)")
-    r.add_argument("--model", required=True, help="model id or package folder")
+    r.add_argument("--model", required=True, help="model id, package folder, or FAMILY@active")
     r.add_argument("--out", default=None, help="campaign folder for outputs and worklist.json (default: under "
                    "the user data folder)")
     r.add_argument("--method", choices=["entropy", "margin"], default="entropy",
@@ -39,10 +39,11 @@ def register(sub) -> None:
 
 
 def _resolve(model: str):
-    from medview.inference.package import PackageError, find_package
+    from medview.campaign.versions import resolve
+    from medview.inference.package import PackageError
 
     try:
-        return find_package(model)
+        return resolve(model)  # an id, a package folder or FAMILY@active
     except PackageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return None

@@ -477,6 +477,9 @@ class MainWindow(QMainWindow):
         self.protocol_menu = vm.addMenu("&Hanging protocol")
         self.protocol_menu.aboutToShow.connect(self._fill_protocol_menu)
 
+        from medview.ui.campaign_menu import add_campaign_menu
+
+        add_campaign_menu(self, mb)  # Run on all, ranked queue, readers, fine-tune (medview.ui.campaign_*)
         hm = mb.addMenu("&Help")
         hm.addAction("About MedView", lambda: QMessageBox.about(
             self, "MedView", "MedView review workstation.\nResearch use only, not for diagnosis."))
