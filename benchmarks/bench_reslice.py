@@ -5,7 +5,8 @@
 A synthetic int16 volume (slices x size x size, 0.7 x 0.7 x 1.0 mm) with a uint8 label map.
 Each frame of (1) resamples an oblique plane (tilted 25 degrees about two axes, turning a little
 every frame as a crosshair drag would) into a 512x512 view as a 10 mm MIP slab with
-medview.viewing.Reslicer, plus the label map resliced nearest on the same plane, the way the
+medview.viewing.Reslicer, plus the label map resliced nearest on the same plane (unedited, so
+from the Reslicer's cached ITK copy, as the view does between edits), the way the
 view draws while the plane is being dragged (``exact=False``: the slab projected along the voxel
 axis nearest its normal from a cached pre-filtered volume); each frame of
 (2) is the axis-aligned slice the viewer shows (image + label, numpy views copied to contiguous
@@ -66,7 +67,7 @@ def main() -> None:
         p = base.rotated(np.radians(25 + 0.5 * f), axis=(0, 1, 0))
         t0 = time.perf_counter()
         img = rs.image(p, slab_mm=args.slab, mode="mip", exact=False)
-        lbl = rs.labels(lab, p)
+        lbl = rs.labels(lab, p, key=("labels", 0))  # unedited: the view passes the edit count
         t1 = time.perf_counter()
         k = (f * 7) % args.slices
         a_img = np.ascontiguousarray(vol.array[k])

@@ -102,6 +102,7 @@ class ResliceView(QWidget):
         self.last_image: np.ndarray | None = None
         self.exact = True
         self._moving = False
+        self._layer_edits: dict[str, int] = {}
 
         bar = QHBoxLayout()
         bar.setContentsMargins(2, 2, 2, 2)
@@ -162,7 +163,7 @@ class ResliceView(QWidget):
         for sig, slot in ((state.volume_changed, self._on_volume), (state.cursor_changed, self._on_cursor),
                           (state.window_changed, lambda *_: self._apply_window()),
                           (state.invert_changed, lambda *_: self._apply_window()),
-                          (state.layers_changed, self.render), (state.layer_changed, lambda *_: self.render()),
+                          (state.layers_changed, self.render), (state.layer_changed, self._on_layer_changed),
                           (state.frame_changed, self._on_frame),
                           (state.rotate_oblique, self._on_rotate_request)):
             sig.connect(slot)
@@ -200,6 +201,10 @@ class ResliceView(QWidget):
     def hideEvent(self, ev):  # noqa: N802
         super().hideEvent(ev)
         self.state.oblique_changed.emit(None)
+
+    def _on_layer_changed(self, name: str, _region) -> None:
+        self._layer_edits[name] = self._layer_edits.get(name, 0) + 1  # its cached copy is stale
+        self.render()
 
     def _on_frame(self, _t: int) -> None:
         self._reslicer = self._reslicer_for = None  # its ITK copy is of the previous volume
@@ -299,7 +304,10 @@ class ResliceView(QWidget):
             item.setVisible(layer.visible)
             if not layer.visible:
                 continue
-            data = rs.labels(layer.volume.array, p)  # nearest: label values are never blended
+            # nearest: label values are never blended; the key lets an unedited map be sampled
+            # from the Reslicer's ITK copy
+            data = rs.labels(layer.volume.array, p, key=(layer.name, self._layer_edits.get(layer.name, 0),
+                                                         id(layer.volume.array)))
             if isinstance(layer, LabelLayer):
                 item.set_argb_lut(rgba_to_premultiplied(label_lut(layer)), update=False)
                 item.set_data(label_slice(data, layer.outline))

@@ -54,6 +54,12 @@ def test_oblique_view_reslices_in_patient_space_and_moves_the_crosshair(main_win
     assert img is not None and img.max() > 900
     seg = ob._overlays["seg"].image
     assert set(np.unique(seg)) <= {0, 2} and (seg == 2).any()  # nearest: no blended values
+    ob.render()  # same map again: sampled from the Reslicer's cached copy
+    assert np.array_equal(ob._overlays["seg"].image, seg)
+    layer = st.layer("seg")
+    layer.volume.array[14:17, 22:26, 18:22] = 3  # an edit, announced as the annotation tools do
+    st.layer_changed.emit("seg", (slice(14, 17), slice(22, 26), slice(18, 22)))
+    assert set(np.unique(ob._overlays["seg"].image)) <= {0, 3} and (ob._overlays["seg"].image == 3).any()
     # tilt 30 degrees: the block is still on the plane through its centre
     ob.set_rotation(ob.tilted(np.eye(3), np.radians(30), 0.0))
     assert ob.last_image.max() > 900 and "tilt 30" in ob.text.text()

@@ -52,6 +52,13 @@ def test_exact_and_projected_slabs_and_nearest_labels():
     assert (got != ref).mean() < 0.01  # rounding ties may differ on a few border pixels
     lab[12, 20:30, 3:12] = 5  # edits in place show at once
     assert set(np.unique(rs.labels(lab, p))) <= {0, 5}
+    # with a key: the second call with the same key samples an ITK copy; a new key sees edits
+    first = rs.labels(lab, p, key=("seg", 1))
+    cached = rs.labels(lab, p, key=("seg", 1))
+    assert np.array_equal(first, rs.labels(lab, p)) and (cached != first).mean() < 0.01
+    assert cached.dtype == lab.dtype
+    lab[12, 20:30, 3:12] = 9
+    assert set(np.unique(rs.labels(lab, p, key=("seg", 2)))) <= {0, 9}
     with pytest.raises(ValueError):
         rs.labels(np.zeros((2, 2, 2), np.uint8), p)
 
