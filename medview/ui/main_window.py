@@ -460,6 +460,18 @@ class MainWindow(QMainWindow):
         self._frame_actions = [tb.addWidget(self.frame_label), tb.addWidget(self.frame_box)]
         for a in self._frame_actions:
             a.setVisible(False)
+        # heatmaps (probability, Grad-CAM): threshold of the top visible one (its colour bar shows it)
+        from PySide6.QtWidgets import QSlider
+
+        self.threshold_label = QLabel("  Heatmap \u2265 0.00 ")
+        self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
+        self.threshold_slider.setRange(0, 100)
+        self.threshold_slider.setMaximumWidth(140)
+        self.threshold_slider.setToolTip("values below this are not drawn (top visible heatmap)")
+        self.threshold_slider.valueChanged.connect(self._on_threshold_slider)
+        self._threshold_actions = [tb.addWidget(self.threshold_label), tb.addWidget(self.threshold_slider)]
+        self.state.layers_changed.connect(self._update_threshold_slider)
+        self._update_threshold_slider()
 
         mm = mb.addMenu("&Measure")
         a = mm.addAction("Delete selected", self.delete_selected_measurement)
@@ -696,6 +708,31 @@ class MainWindow(QMainWindow):
         if ok and name.strip():
             path = save_protocol(self.current_protocol(name.strip()), user_config_dir() / "hanging_protocols")
             self.statusBar().showMessage(f"Hanging protocol saved: {path}", 8000)
+
+    def heatmap_for_threshold(self):
+        from medview.ui.viewer_state import HeatmapLayer
+
+        heat = [lay for lay in self.state.layers() if isinstance(lay, HeatmapLayer) and lay.visible]
+        return heat[-1] if heat else None
+
+    def _update_threshold_slider(self) -> None:
+        layer = self.heatmap_for_threshold()
+        for a in self._threshold_actions:
+            a.setVisible(layer is not None)
+        if layer is not None:
+            span = max(layer.vmax - layer.vmin, 1e-12)
+            self.threshold_slider.blockSignals(True)
+            self.threshold_slider.setValue(int(round(100 * (layer.threshold - layer.vmin) / span)))
+            self.threshold_slider.blockSignals(False)
+            self.threshold_label.setText(f"  {layer.name} \u2265 {layer.threshold:.2f} ")
+
+    def _on_threshold_slider(self, v: int) -> None:
+        layer = self.heatmap_for_threshold()
+        if layer is None:
+            return
+        t = layer.vmin + (layer.vmax - layer.vmin) * v / 100.0
+        self.state.update_layer(layer.name, threshold=float(t))
+        self.threshold_label.setText(f"  {layer.name} \u2265 {t:.2f} ")
 
     def _load_frames(self, vol) -> None:
         """A 4D file: read its other volumes off the GUI thread, then show the volume box."""

@@ -182,3 +182,23 @@ def test_rotate_tool_drag_in_axial_turns_the_oblique_plane_and_shows_its_cut(mai
     assert abs(abs(n[0]) - 1) < 0.1  # the coronal plane (normal A-P) now faces L-R
     assert abs(abs(line.angle % 180) - 90) < 5
     assert ob.exact  # the exact slab once the drag ended
+
+
+def test_heatmap_threshold_slider_and_colour_bar(main_window):
+    from medview.ui.viewer_state import HeatmapLayer
+
+    win = main_window
+    st = win.state
+    vol = _marker_volume()
+    st.set_volume(vol, window=(2000.0, 500.0))
+    assert not win._threshold_actions[1].isVisible()
+    heat = np.linspace(0, 1, vol.array.size, dtype=np.float32).reshape(vol.shape)
+    st.add_layer(HeatmapLayer("prob", vol.like(heat), threshold=0.2))
+    assert win._threshold_actions[1].isVisible() and win.threshold_slider.value() == 20
+    axial = win.viewer.view("axial")
+    assert axial.color_bar.isVisible() and axial.color_bar.layer.name == "prob"
+    win.threshold_slider.setValue(70)
+    assert st.layer("prob").threshold == pytest.approx(0.7)
+    assert "0.70" in win.threshold_label.text()
+    st.remove_layer("prob")
+    assert not win._threshold_actions[1].isVisible() and not axial.color_bar.isVisible()
