@@ -397,6 +397,7 @@ def show_worklist(main_window, cache: Optional[DicomCache] = None) -> WorklistPa
         dock.setObjectName("PACS_worklist")
         dock.setWidget(panel)
         main_window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        main_window.resizeDocks([dock], [300], Qt.Orientation.Vertical)  # the images keep most of the height
         main_window.worklist, main_window.worklist_dock = panel, dock
     main_window.worklist_dock.show()
     main_window.worklist_dock.raise_()
