@@ -167,7 +167,8 @@ def run_export_sr(args: argparse.Namespace) -> int:
     for r in records:
         kinds[r.kind] = kinds.get(r.kind, 0) + 1
     audit.record("export", ref.meta, {"format": "DICOM SR", "output": str(out), "seg": str(seg or "")})
-    line = f"wrote {out}: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + f", {len(findings)} AI finding(s)"
+    line = (f"wrote {out}: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+            + f", {len(findings)} AI finding(s)")
     if dciodvfy_path():
         v = dciodvfy(out)
         line += f"; dciodvfy: {len(v.errors)} error(s), {len(v.warnings)} warning(s)"

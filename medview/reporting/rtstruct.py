@@ -183,7 +183,8 @@ def export_rtstruct(lm: LabelMap, out_path: str | Path, source_files: Sequence[s
     ds.SeriesInstanceUID, ds.SeriesNumber = generate_uid(), 902
     ds.SeriesDescription = f"{structure_set_label} structures"[:64]
     ds.OperatorsName = ""
-    ds.Manufacturer, ds.ManufacturerModelName, ds.SoftwareVersions = "MedView", "MedView review workstation", __version__
+    ds.Manufacturer, ds.ManufacturerModelName = "MedView", "MedView review workstation"
+    ds.SoftwareVersions = __version__
     ds.InstanceNumber = 1
     ds.StructureSetLabel = structure_set_label[:16]
     ds.StructureSetName = structure_set_label[:64]
@@ -286,7 +287,8 @@ def read_rtstruct(path: str | Path, reference: Volume) -> LabelMap:
     arr = np.zeros(shape, dtype=np.uint16 if len(ds.get("StructureSetROISequence", [])) > 255 else np.uint8)
     colours = {int(rc.ReferencedROINumber): tuple(int(c) for c in rc.get("ROIDisplayColor", [])[:3])
                for rc in ds.get("ROIContourSequence", [])}
-    contours_of = {int(rc.ReferencedROINumber): rc.get("ContourSequence", []) for rc in ds.get("ROIContourSequence", [])}
+    contours_of = {int(rc.ReferencedROINumber): rc.get("ContourSequence", [])
+                   for rc in ds.get("ROIContourSequence", [])}
     labels, warnings, overlap = [], [], 0
     for value, roi in enumerate(ds.get("StructureSetROISequence", []), 1):
         number = int(roi.ROINumber)

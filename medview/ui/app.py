@@ -81,7 +81,7 @@ def _install_panels(win, background: bool = False) -> None:
     import importlib
     import inspect
 
-    for mod_name in ("medview.ui.models_panel", "medview.ui.annotation_panel"):
+    for mod_name in ("medview.ui.models_panel", "medview.ui.annotation_panel", "medview.ui.report_actions"):
         try:
             mod = importlib.import_module(mod_name)
         except ModuleNotFoundError as exc:

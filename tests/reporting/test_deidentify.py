@@ -143,7 +143,7 @@ def test_cli_study_with_seg_and_sr_keeps_references_and_validates(tmp_path, tcia
     from .conftest import copy_series, dciodvfy_or_skip
 
     validate = dciodvfy_or_skip()
-    study = copy_series(tmp_path / "study" / "series")
+    copy_series(tmp_path / "study" / "series")
     seg = export_dicom_seg(tcia_labels, tmp_path / "study" / "seg.dcm")
     export_sr(tmp_path / "study" / "sr.dcm", tcia_volume,
               [make_record(tcia_volume, "ruler", (10, 20, 5), (100, 120, 5))] + segment_volume_records(tcia_labels),

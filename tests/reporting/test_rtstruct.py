@@ -20,18 +20,24 @@ def _outline(mask: np.ndarray) -> np.ndarray:
     return np.argwhere(mask & ~inner)
 
 
+def _distance_to(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """In-plane distance (voxels) of every pixel to the nearest of ``points`` (rows of (j, i))."""
+    target = np.zeros(shape, bool)
+    target[points[:, 0], points[:, 1]] = True
+    return ndimage.distance_transform_edt(~target)
+
+
 def max_outline_error_voxels(a: np.ndarray, b: np.ndarray) -> float:
     """Symmetric Hausdorff distance (in-plane voxels) between the outlines of two masks, slice by slice."""
     worst = 0.0
     for k in range(a.shape[0]):
-        oa, ob = _outline(a[k:k + 1]), _outline(b[k:k + 1])
+        oa, ob = _outline(a[k:k + 1])[:, 1:], _outline(b[k:k + 1])[:, 1:]
         if len(oa) == 0 and len(ob) == 0:
             continue
         if len(oa) == 0 or len(ob) == 0:
             return float("inf")
-        da = ndimage.distance_transform_edt(~np.isin(np.arange(a[k].size), np.ravel_multi_index(ob[:, 1:].T, a[k].shape)).reshape(a[k].shape))
-        db = ndimage.distance_transform_edt(~np.isin(np.arange(b[k].size), np.ravel_multi_index(oa[:, 1:].T, b[k].shape)).reshape(b[k].shape))
-        worst = max(worst, float(da[oa[:, 1], oa[:, 2]].max()), float(db[ob[:, 1], ob[:, 2]].max()))
+        to_b, to_a = _distance_to(ob, a.shape[1:]), _distance_to(oa, a.shape[1:])
+        worst = max(worst, float(to_b[oa[:, 0], oa[:, 1]].max()), float(to_a[ob[:, 0], ob[:, 1]].max()))
     return worst
 
 
