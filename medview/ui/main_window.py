@@ -358,7 +358,7 @@ class MainWindow(QMainWindow):
         self.layout_actions: dict[str, QAction] = {}
         grp = QActionGroup(self)
         for n, lay in enumerate(LAYOUTS):
-            act = QAction(f"Layout {lay}", self, checkable=True)
+            act = QAction("MPR (patient axes)" if lay == "mpr" else f"Layout {lay}", self, checkable=True)
             act.setShortcut(QKeySequence(f"Ctrl+{n + 1}"))
             act.triggered.connect(lambda _c=False, x=lay: self.state.set_layout(x))
             grp.addAction(act)
@@ -480,7 +480,7 @@ class MainWindow(QMainWindow):
         mm.addAction("Delete all measurements", self.state.clear_measurements)
 
         self.view3d_action = QAction("&3D view", self, checkable=True)
-        self.view3d_action.setShortcut(QKeySequence("Ctrl+3"))
+        self.view3d_action.setShortcut(QKeySequence("F3"))
         self.view3d_action.toggled.connect(self.show_3d)
         vm.addAction(self.view3d_action)
         self.compare_menu = vm.addMenu("Compare &with")
@@ -764,7 +764,7 @@ class MainWindow(QMainWindow):
 
     def _on_compare_loaded(self, _vol) -> None:
         """Each compared view as wide as one main view; the same magnification at once."""
-        n = {"1x1": 1, "1x3": 3, "2x2": 2}[self.state.layout]
+        n = {"1x1": 1, "1x3": 3, "2x2": 2, "mpr": 2}[self.state.layout]
         total = max(self.central_split.width(), 2)
         self.central_split.setSizes([total * n // (n + 1), total // (n + 1)])
         from PySide6.QtWidgets import QApplication
@@ -869,7 +869,7 @@ class MainWindow(QMainWindow):
             a.setEnabled(vol is not None and not vol.is_rgb)
 
     def _on_tool_changed(self, name: str) -> None:
-        if name == "rotate" and self.state.layout != "2x2":
+        if name == "rotate" and self.state.layout not in ("2x2", "mpr"):
             self.state.set_layout("2x2")  # the oblique view it turns is the 2x2 fourth viewport
         act = self.tool_actions.get(name)
         if act is not None:

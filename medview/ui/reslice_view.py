@@ -90,10 +90,11 @@ class _ObliqueViewBox(pg.ViewBox):
 class ResliceView(QWidget):
     """The oblique/slab view (one per main window, the fourth viewport of the 2x2 layout)."""
 
-    def __init__(self, state: ViewerState, parent=None) -> None:
+    def __init__(self, state: ViewerState, parent=None, base: str = "axial", oblique: bool = True) -> None:
         super().__init__(parent)
         self.state = state
-        self.base = "axial"
+        self.base = base
+        self.oblique = oblique  # False: a fixed patient-axes plane of the MPR layout (no tilt)
         self.rotation = np.eye(3)  # applied to the base plane's u, v about the centre
         self.center = None  # world mm of the plane centre (follows the crosshair)
         self.plane: Plane | None = None
@@ -108,6 +109,7 @@ class ResliceView(QWidget):
         bar.setContentsMargins(2, 2, 2, 2)
         self.base_box = QComboBox()
         self.base_box.addItems(["axial", "coronal", "sagittal"])
+        self.base_box.setCurrentText(base)
         self.base_box.currentTextChanged.connect(self.set_base)
         self.slab_box = QDoubleSpinBox()
         self.slab_box.setRange(0.0, 200.0)
@@ -121,8 +123,10 @@ class ResliceView(QWidget):
         reset = QPushButton("Reset")
         reset.setToolTip("back to the plain plane (no tilt)")
         reset.clicked.connect(lambda: self.set_rotation(np.eye(3)))
-        for w in (QLabel("Oblique"), self.base_box, QLabel("slab"), self.slab_box, self.mode_box, reset):
+        title = QLabel("Oblique" if oblique else "Patient")
+        for w in (title, self.base_box, QLabel("slab"), self.slab_box, self.mode_box, reset):
             bar.addWidget(w)
+        reset.setVisible(oblique)
         bar.addStretch(1)
 
         self.gw = pg.GraphicsLayoutWidget()
@@ -164,20 +168,26 @@ class ResliceView(QWidget):
                           (state.window_changed, lambda *_: self._apply_window()),
                           (state.invert_changed, lambda *_: self._apply_window()),
                           (state.layers_changed, self.render), (state.layer_changed, self._on_layer_changed),
-                          (state.frame_changed, self._on_frame),
-                          (state.rotate_oblique, self._on_rotate_request)):
+                          (state.frame_changed, self._on_frame)):
             sig.connect(slot)
+        if oblique:
+            state.rotate_oblique.connect(self._on_rotate_request)
 
     # ---- geometry ----------------------------------------------------------------------------
     def reslicer(self):
+        """The Reslicer of the shown volume (and 4D frame), shared by every reformat view of
+        the state: one ITK copy of the image, not one per view."""
         vol = self.state.volume
         if vol is None or vol.is_rgb:
             return None
-        if self._reslicer_for is not vol:
+        key = (id(vol), self.state.frame)
+        shared = getattr(self.state, "_shared_reslicer", None)
+        if shared is None or shared[0] != key or shared[1] is not vol:
             from medview.viewing import Reslicer
 
-            self._reslicer, self._reslicer_for = Reslicer(vol), vol
-        return self._reslicer
+            shared = (key, vol, Reslicer(vol))
+            self.state._shared_reslicer = shared
+        return shared[2]
 
     def _on_rotate_request(self, view: str, angle: float, dragging: bool) -> None:
         """A drag with the rotate tool in a 2D view turns the plane about that view's normal
@@ -200,15 +210,15 @@ class ResliceView(QWidget):
 
     def hideEvent(self, ev):  # noqa: N802
         super().hideEvent(ev)
-        self.state.oblique_changed.emit(None)
+        if self.oblique:
+            self.state.oblique_changed.emit(None)
 
     def _on_layer_changed(self, name: str, _region) -> None:
         self._layer_edits[name] = self._layer_edits.get(name, 0) + 1  # its cached copy is stale
         self.render()
 
     def _on_frame(self, _t: int) -> None:
-        self._reslicer = self._reslicer_for = None  # its ITK copy is of the previous volume
-        self.render()
+        self.render()  # the shared Reslicer is keyed by frame: a new one for this volume
 
     def set_base(self, name: str) -> None:
         self.base = name
@@ -280,7 +290,7 @@ class ResliceView(QWidget):
         rs = self.reslicer()
         vol = self.state.volume
         if rs is None or vol is None:
-            self.text.setText("Oblique: needs a grey-level volume" if vol is not None else "")
+            self.text.setText("Reformat: needs a grey-level volume" if vol is not None else "")
             return
         p = self.plane = self.current_plane()
         slab = float(self.slab_box.value())
@@ -324,13 +334,14 @@ class ResliceView(QWidget):
             self.letters[side].adjustSize()
         tilt = np.degrees(np.arccos(np.clip(np.trace(self.rotation) / 2 - 0.5, -1, 1)))
         slab_txt = f"{mode.upper()} slab {slab:g} mm" if slab > 0 else f"thin, {p.spacing:.2g} mm px"
-        self.text.setText(f"Oblique ({self.base}, tilt {tilt:.0f}\N{DEGREE SIGN})  {slab_txt}"
-                          + ("" if self.exact else "  (fast)"))
+        name = f"Oblique ({self.base}, tilt {tilt:.0f}\N{DEGREE SIGN})" if self.oblique else f"Patient {self.base}"
+        self.text.setText(f"{name}  {slab_txt}" + ("" if self.exact else "  (fast)"))
         self.text.adjustSize()
         self._place_letters()
         if fit:
             self.vb.setRange(QRectF(0, 0, p.width * p.spacing, p.height * p.spacing), padding=0.0)
-        self.state.oblique_changed.emit(p)
+        if self.oblique:
+            self.state.oblique_changed.emit(p)
 
     def _place_letters(self) -> None:
         w, h = self.gw.width(), self.gw.height()

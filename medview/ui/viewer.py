@@ -37,6 +37,9 @@ class ViewerArea(QWidget):
         self.info.setStyleSheet("background: black; color: #c0c0c0; padding: 8px; font-size: 11pt;")
         self.info.setWordWrap(True)
         self.oblique = ResliceView(state, self)
+        # the MPR layout: axial, coronal and sagittal resampled on the patient axes (exact for
+        # tilted acquisitions too) beside the oblique view
+        self.mpr = {name: ResliceView(state, self, base=name, oblique=False) for name in VIEWS}
         self._previous_layout = "1x3"
         self._relayout = False
         state.layout_changed.connect(self._apply_layout)
@@ -60,7 +63,7 @@ class ViewerArea(QWidget):
             self._relayout = False
 
     def _do_layout(self, layout: str) -> None:
-        for w in (*self.views.values(), self.info, self.oblique):
+        for w in (*self.views.values(), self.info, self.oblique, *self.mpr.values()):
             self.grid.removeWidget(w)
             w.hide()
         for r in range(3):
@@ -70,6 +73,9 @@ class ViewerArea(QWidget):
             placed = [(self.views[self.state.active_view], 0, 0)]
         elif layout == "1x3":
             placed = [(self.views[n], 0, c) for c, n in enumerate(VIEWS)]
+        elif layout == "mpr":  # patient axial | sagittal / coronal | oblique
+            placed = [(self.mpr["axial"], 0, 0), (self.mpr["sagittal"], 0, 1),
+                      (self.mpr["coronal"], 1, 0), (self.oblique, 1, 1)]
         else:  # 2x2: axial | sagittal / coronal | oblique
             placed = [(self.views["axial"], 0, 0), (self.views["sagittal"], 0, 1),
                       (self.views["coronal"], 1, 0), (self.oblique, 1, 1)]

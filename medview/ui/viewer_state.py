@@ -24,7 +24,7 @@ from PySide6.QtCore import QObject, Signal
 
 from medview.io.volume import Volume
 
-LAYOUTS = ("1x1", "1x3", "2x2")
+LAYOUTS = ("1x1", "1x3", "2x2", "mpr")  # mpr: patient-axes reformats + oblique
 DEFAULT_LABEL_COLORS = [
     (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
     (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (220, 190, 255),

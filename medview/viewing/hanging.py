@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-LAYOUTS = ("1x1", "1x3", "2x2")
+LAYOUTS = ("1x1", "1x3", "2x2", "mpr")
 
 
 @dataclass

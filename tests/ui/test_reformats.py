@@ -202,3 +202,27 @@ def test_heatmap_threshold_slider_and_colour_bar(main_window):
     assert "0.70" in win.threshold_label.text()
     st.remove_layer("prob")
     assert not win._threshold_actions[1].isVisible() and not axial.color_bar.isVisible()
+
+
+def test_mpr_layout_reslices_a_tilted_acquisition_on_the_patient_axes(main_window):
+    win = main_window
+    st = win.state
+    t = np.radians(20)  # acquired tilted 20 degrees about L-R
+    rot = np.array([[1, 0, 0], [0, np.cos(t), -np.sin(t)], [0, np.sin(t), np.cos(t)]])
+    a = np.zeros((30, 48, 40), np.int16)
+    a[14:17, 22:26, 18:22] = 1000
+    vol = Volume(a, spacing=(1.0, 1.0, 2.0), direction=rot, meta={"Modality": "CT"})
+    st.set_volume(vol, window=(2000.0, 500.0))
+    st.set_layout("mpr")
+    QApplication.processEvents()
+    mpr = win.viewer.mpr
+    assert all(v.isVisible() for v in mpr.values()) and win.viewer.oblique.isVisible()
+    assert not win.viewer.view("axial").isVisible()
+    st.set_cursor((20, 24, 15))
+    for name, normal in (("axial", (0, 0, 1)), ("coronal", (0, 1, 0)), ("sagittal", (1, 0, 0))):
+        p = mpr[name].plane
+        assert np.allclose(np.abs(p.normal), normal, atol=1e-9), name  # patient axes, not voxel axes
+        assert mpr[name].last_image.max() > 900  # the block through the crosshair
+        assert f"Patient {name}" in mpr[name].text.text()
+    # one shared Reslicer for the four reformat views
+    assert mpr["axial"].reslicer() is mpr["coronal"].reslicer() is win.viewer.oblique.reslicer()
