@@ -171,6 +171,8 @@ def deidentify_path(src: str | Path, out: str | Path, seed: str | None = None, k
     if out.resolve() == src.resolve() or (src.is_dir() and src.resolve() in out.resolve().parents):
         raise DeidError(f"{out}: the output must not be the input or inside it")
     deid = Deidentifier(seed=seed, keep_dates=keep_dates, shift_days=shift_days)
+    if src.is_dir() and (src / "dataset.json").is_file():  # a training set from `medview export-training`
+        return deidentify_training_set(src, out, deid)
     result = DeidResult()
     for i, f in enumerate(_inputs(src), 1):
         # output names carry no identifiers from the input path: a counter and the suffix only
@@ -183,4 +185,70 @@ def deidentify_path(src: str | Path, out: str | Path, seed: str | None = None, k
         result.written.append(dst)
         if warning:
             result.warnings.append(warning)
+    return result
+
+
+# ---- training sets (NIfTI + JSON: the identifiers live in the JSON sidecars) ----------------------
+_REFERENCE_DROP = ("source_path", "source_files", "PatientName", "StudyDate", "SeriesDescription")
+_PROVENANCE_DROP = ("reviewer", "reviewers", "imported_from")
+
+
+def _replace_reference(deid: Deidentifier, ref: dict) -> dict:
+    """A sidecar's image reference with the same replacements the DICOM files of this run get."""
+    from pydicom.dataset import FileMetaDataset
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()  # dicognito expects a file's dataset
+    for kw in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID", "Modality"):
+        if ref.get(kw):
+            setattr(ds, kw, str(ref[kw]))
+    deid._anon.anonymize(ds)
+    out = {k: v for k, v in ref.items() if k not in _REFERENCE_DROP}
+    for kw in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID"):
+        if kw in ds:
+            out[kw] = str(ds.data_element(kw).value)
+    return out
+
+
+def deidentify_training_set(src: str | Path, out: str | Path, deid: Deidentifier | None = None) -> DeidResult:
+    """Copy a training set (``medview export-training``: dataset.json, images/, labels/) without
+    identifiers: cases renamed case_0001..., reviewer names and source paths removed, patient
+    and UIDs in the sidecars replaced as in the DICOM files of the same run. The NIfTI voxels
+    and geometry are copied unchanged (NIfTI headers carry no patient fields)."""
+    import json
+    import shutil
+
+    src, out = Path(src), Path(out)
+    deid = deid or Deidentifier()
+    data = json.loads((src / "dataset.json").read_text(encoding="utf-8"))
+    result = DeidResult()
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "labels").mkdir(parents=True, exist_ok=True)
+    entries = []
+    for n, entry in enumerate(data.get("training", []), 1):
+        case = f"case_{n:04d}"
+        new = {k: v for k, v in entry.items() if k not in ("reviewer", "source_path")}
+        new.update({"case": case, "image": f"images/{case}.nii.gz", "label": f"labels/{case}.nii.gz"})
+        if entry.get("series_uid"):
+            replaced = _replace_reference(deid, {"SeriesInstanceUID": entry["series_uid"]})
+            new["series_uid"] = replaced["SeriesInstanceUID"]
+        for key in ("image", "label"):
+            shutil.copyfile(src / entry[key], out / new[key])
+            result.written.append(out / new[key])
+        sidecar = (src / entry["label"]).with_name(Path(entry["label"]).name.split(".")[0] + ".json")
+        if sidecar.is_file():
+            side = json.loads(sidecar.read_text(encoding="utf-8"))
+            if isinstance(side.get("reference"), dict):
+                side["reference"] = _replace_reference(deid, side["reference"])
+            if isinstance(side.get("provenance"), dict):
+                side["provenance"] = {k: v for k, v in side["provenance"].items() if k not in _PROVENANCE_DROP}
+            side["deidentification"] = {"method": METHOD, "patient_identity_removed": True}
+            dst = out / "labels" / f"{case}.json"
+            dst.write_text(json.dumps(side, indent=2), encoding="utf-8")
+            result.written.append(dst)
+        entries.append(new)
+    data["training"], data["numTraining"] = entries, len(entries)
+    data["deidentification"] = {"method": METHOD, "patient_identity_removed": True}
+    (out / "dataset.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
+    result.written.append(out / "dataset.json")
     return result

@@ -186,3 +186,30 @@ def test_cli_keep_dates_and_single_file(tmp_path):
     assert out.StudyDate == orig.StudyDate and out.PatientName != orig.PatientName
     with pytest.raises(SystemExit):  # the two date options exclude each other
         main(["deidentify", src, "--out", str(tmp_path / "x.dcm"), "--keep-dates", "--shift-dates", "3"])
+
+
+@needs_tcia
+def test_training_set_sidecars_deidentified_consistently(tmp_path, tcia_volume, tcia_labels):
+    """A training set de-identified with the seed of its DICOM series names the same new UIDs and
+    patient ID, and keeps no name, reviewer or path."""
+    import json
+
+    from medview.annotation.training_set import export_training_case
+    from medview.cli import main
+
+    from .conftest import SERIES
+
+    export_training_case(tcia_volume, tcia_labels, tmp_path / "train")
+    assert main(["deidentify", str(tmp_path / "train"), "--out", str(tmp_path / "t-out"), "--seed", "k"]) == 0
+    assert main(["deidentify", str(SERIES), "--out", str(tmp_path / "d-out"), "--seed", "k"]) == 0
+    dicom = pydicom.dcmread(sorted((tmp_path / "d-out").glob("*.dcm"))[0])
+    data = json.loads((tmp_path / "t-out" / "dataset.json").read_text())
+    (entry,) = data["training"]
+    assert entry["case"] == "case_0001" and entry["series_uid"] == dicom.SeriesInstanceUID
+    side_text = (tmp_path / "t-out" / "labels" / "case_0001.json").read_text()
+    side = json.loads(side_text)
+    assert side["reference"]["PatientID"] == dicom.PatientID != tcia_volume.meta["PatientID"]
+    assert side["reference"]["StudyInstanceUID"] == dicom.StudyInstanceUID
+    for secret in ("Avasarala", "PGBM-002", str(SERIES), tcia_volume.meta["SeriesInstanceUID"]):
+        assert secret not in side_text and secret not in json.dumps(data)
+    assert (tmp_path / "t-out" / "images" / "case_0001.nii.gz").is_file()
