@@ -36,6 +36,25 @@ from medview.viewing.plane import Plane, standard_plane
 MAX_SIZE = 640  # pixels across: the plane covers the volume's diagonal at up to this size
 
 
+def measurement_outline_world(m, vol, n: int = 48) -> np.ndarray:
+    """(N, 3) LPS mm along a measurement: a ruler's two ends, a rectangle's corners (closed) or
+    an ellipse's outline, from the 2D view it was drawn in."""
+    from medview.ui.geometry import view_geometry
+
+    if m.kind == "ruler":
+        return vol.index_to_world(np.array([m.p0, m.p1], float))
+    g = view_geometry(m.view, vol.shape, vol.spacing, vol.direction)
+    (x0, y0), (x1, y1) = g.voxel_to_scene(m.p0), g.voxel_to_scene(m.p1)
+    if m.kind == "rect":
+        pts = [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)]
+    else:
+        t = np.linspace(0, 2 * np.pi, n + 1)
+        cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, abs(x1 - x0) / 2, abs(y1 - y0) / 2
+        pts = list(zip(cx + rx * np.cos(t), cy + ry * np.sin(t), strict=True))
+    ijk = np.array([g.scene_to_voxel(x, y, m.slice_index) for x, y in pts])
+    return vol.index_to_world(ijk)
+
+
 class _ObliqueViewBox(pg.ViewBox):
     def __init__(self, owner: ResliceView) -> None:
         super().__init__(lockAspect=True, invertY=True, enableMenu=False, defaultPadding=0.0)
@@ -168,6 +187,7 @@ class ResliceView(QWidget):
                           (state.window_changed, lambda *_: self._apply_window()),
                           (state.invert_changed, lambda *_: self._apply_window()),
                           (state.layers_changed, self.render), (state.layer_changed, self._on_layer_changed),
+                          (state.measurements_changed, self.render),
                           (state.frame_changed, self._on_frame)):
             sig.connect(slot)
         if oblique:
@@ -325,6 +345,7 @@ class ResliceView(QWidget):
                 item.set_argb_lut(rgba_to_premultiplied(heatmap_lut(layer)),
                                   value_range=(layer.vmin, layer.vmax), update=False)
                 item.set_data(data.astype(np.float32, copy=False))  # the table hides < threshold
+        self._draw_measurements(p, rs)
         col, row, _ = p.world_to_plane(vol.index_to_world(np.asarray(self.state.cursor, float)))
         self.vline.setValue((col + 0.5) * p.spacing)
         self.hline.setValue((row + 0.5) * p.spacing)
@@ -342,6 +363,25 @@ class ResliceView(QWidget):
             self.vb.setRange(QRectF(0, 0, p.width * p.spacing, p.height * p.spacing), padding=0.0)
         if self.oblique:
             self.state.oblique_changed.emit(p)
+
+    def _draw_measurements(self, p: Plane, rs) -> None:
+        """Rulers and ROIs (kept in voxel = world coordinates) that lie in this plane."""
+        for it in getattr(self, "_measure_items", []):
+            self.vb.removeItem(it)
+        self._measure_items = []
+        vol = self.state.volume
+        normal = p.normal / np.linalg.norm(p.normal)
+        tol = 0.5 * rs.voxel_step_mm(normal) + 1e-6
+        for m in self.state.measurements:
+            world = measurement_outline_world(m, vol)
+            cpd = np.array([p.world_to_plane(w) for w in world])
+            if np.abs(cpd[:, 2]).max() > tol:
+                continue  # not in this plane
+            xy = (cpd[:, :2] + 0.5) * p.spacing
+            item = pg.PlotCurveItem(xy[:, 0], xy[:, 1], pen=pg.mkPen("#50ff50", width=1.5))
+            item.setZValue(60)
+            self.vb.addItem(item, ignoreBounds=True)
+            self._measure_items.append(item)
 
     def _place_letters(self) -> None:
         w, h = self.gw.width(), self.gw.height()

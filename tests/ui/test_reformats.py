@@ -226,3 +226,26 @@ def test_mpr_layout_reslices_a_tilted_acquisition_on_the_patient_axes(main_windo
         assert f"Patient {name}" in mpr[name].text.text()
     # one shared Reslicer for the four reformat views
     assert mpr["axial"].reslicer() is mpr["coronal"].reslicer() is win.viewer.oblique.reslicer()
+
+
+def test_measurements_show_in_the_reformat_views_whose_plane_holds_them(main_window):
+    from medview.ui.reslice_view import measurement_outline_world
+    from medview.ui.viewer_state import Measurement
+
+    win = main_window
+    st = win.state
+    vol = _marker_volume()
+    st.set_volume(vol, window=(2000.0, 500.0))
+    st.set_layout("mpr")
+    st.set_cursor((20, 24, 15))
+    QApplication.processEvents()
+    ruler = st.add_measurement(Measurement("ruler", "axial", 15, (5.0, 10.0, 15.0), (30.0, 10.0, 15.0)))
+    roi = st.add_measurement(Measurement("ellipse", "axial", 15, (5.0, 5.0, 15.0), (25.0, 35.0, 15.0)))
+    mpr = win.viewer.mpr
+    assert len(mpr["axial"]._measure_items) == 2  # both lie in the axial plane through k=15
+    assert len(mpr["coronal"]._measure_items) == 0
+    pts = measurement_outline_world(roi, vol)
+    assert np.allclose(pts[:, 2], vol.index_to_world((0, 0, 15))[2])  # the ROI stays on its slice
+    assert np.allclose(measurement_outline_world(ruler, vol), vol.index_to_world(np.array([ruler.p0, ruler.p1])))
+    st.set_cursor((20, 24, 16))  # another axial plane: not shown there
+    assert len(mpr["axial"]._measure_items) == 0
