@@ -80,18 +80,22 @@ def sample_view(arr: np.ndarray, view: View, size: int = SIZE, order: int = 1) -
 
 
 def paste_view(prob: np.ndarray, view: View, shape: tuple[int, int]) -> tuple[np.ndarray, tuple[slice, slice]]:
-    """Network-grid map ``prob`` (size x size) resampled onto the image pixels the view covers;
+    """Network-grid map ``prob`` (size x size) resampled (bilinear, torch) onto the image pixels
+    the view covers, the view's corner rounded to a whole pixel (at most half a pixel off);
     returns (values, (row slice, col slice)) for those pixels."""
-    size = prob.shape[0]
+    import torch
+    import torch.nn.functional as F
+
     h, w = shape
-    r0, r1 = max(0, int(np.floor(view.r0))), min(h, int(np.ceil(view.r0 + view.side)))
-    c0, c1 = max(0, int(np.floor(view.c0))), min(w, int(np.ceil(view.c0 + view.side)))
-    s = size / view.side
-    rr = (np.arange(r0, r1) - view.r0 + 0.5) * s - 0.5
-    cc = (np.arange(c0, c1) - view.c0 + 0.5) * s - 0.5
-    grid = np.stack(np.meshgrid(rr, cc, indexing="ij"))
-    vals = ndimage.map_coordinates(prob.astype(np.float32), grid, order=1, mode="nearest")
-    return vals, (slice(r0, r1), slice(c0, c1))
+    n = max(1, int(round(view.side)))
+    vr, vc = int(round(view.r0)), int(round(view.c0))
+    r0, r1 = max(0, vr), min(h, vr + n)
+    c0, c1 = max(0, vc), min(w, vc + n)
+    if r1 <= r0 or c1 <= c0:
+        return np.zeros((0, 0), np.float32), (slice(0, 0), slice(0, 0))
+    t = torch.from_numpy(np.ascontiguousarray(prob, dtype=np.float32))[None, None]
+    up = F.interpolate(t, size=(n, n), mode="bilinear", align_corners=False)[0, 0].numpy()
+    return up[r0 - vr:r1 - vr, c0 - vc:c1 - vc], (slice(r0, r1), slice(c0, c1))
 
 
 def discs(points: list[tuple[float, float]], size: int = SIZE, radius: float = DISC_RADIUS) -> np.ndarray:

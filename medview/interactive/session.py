@@ -46,6 +46,11 @@ def set_slice_mask(lm: LabelMap, plane_axis: int, index: int, mask2d: np.ndarray
     return _commit(lm, lo, hi, np.expand_dims(box, plane_axis), "AI assist")
 
 
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    s = int(a.sum()) + int(b.sum())
+    return 1.0 if s == 0 else 2.0 * int((a & b).sum()) / s
+
+
 @dataclass
 class SliceState:
     prompts: Prompts = field(default_factory=Prompts)
@@ -57,7 +62,7 @@ class AssistSession:
     def __init__(self, segmenter: Segmenter, labelmap: LabelMap, image: np.ndarray, history: EditHistory | None,
                  value: int = 1, over: str = "background", propagate: bool = True,
                  min_area_ratio: float = 0.25, max_area_ratio: float = 2.5, min_pixels: int = 4,
-                 on_change=None) -> None:
+                 min_overlap: float = 0.3, agree: float = 0.9, on_change=None) -> None:
         self.segmenter = segmenter
         self.lm = labelmap
         self.image = image  # (k, j, i) grey or (k, j, i, 3) colour, the label map's grid
@@ -68,6 +73,8 @@ class AssistSession:
         self.min_area_ratio = min_area_ratio
         self.max_area_ratio = max_area_ratio
         self.min_pixels = min_pixels
+        self.min_overlap = min_overlap  # IoU with the neighbour's mask below this: the object is lost
+        self.agree = agree  # Dice with the slice's earlier mask from which propagation stops
         self.on_change = on_change  # fn(Change): redraw the region
         self.plane_axis = 0
         self.slices: dict[int, SliceState] = {}
@@ -153,8 +160,13 @@ class AssistSession:
                 area, before = int(nxt.sum()), int(src.sum())
                 if area < max(self.min_pixels, self.min_area_ratio * before) or area > self.max_area_ratio * before:
                     break  # the object ends here (or the mask leaks into its surroundings)
+                if int((nxt & src).sum()) < self.min_overlap * int((nxt | src).sum()):
+                    break  # the mask jumped or drifted away from its neighbour's: not the same object
+                existing = np.take(self.lm.array, k, axis=a) == self.value
                 self._record(set_slice_mask(self.lm, a, k, nxt, self.value, self.over))
                 yield k
+                if existing.any() and _dice(existing, nxt) >= self.agree:
+                    break  # the slices beyond were propagated from an agreeing mask: keep them
                 src, k = nxt, k + step
 
     def run(self, it: Iterator[int]) -> list[int]:
