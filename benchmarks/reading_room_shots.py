@@ -96,6 +96,12 @@ def main() -> None:
     st.rotate_oblique.emit("axial", float(np.radians(35)), False)
     shot("04b_rotate_tool_oblique_cut_lines")
     win.tool_actions["navigate"].trigger()
+    # MPR on the patient axes: this T1 is acquired 15 degrees about L-R, so these differ from
+    # the acquisition-plane 2D views; a ruler drawn in the axial view shows in patient axial
+    # only where its plane holds it
+    ob.set_rotation(np.eye(3))
+    st.set_layout("mpr")
+    shot("04c_mpr_patient_axes")
 
     # 4. heatmap with colour bar and threshold
     heat = np.zeros(vol.shape, np.float32)

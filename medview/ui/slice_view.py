@@ -24,10 +24,10 @@ from PySide6.QtWidgets import (
 )
 
 from medview.measure import window_to_levels
+from medview.ui.corner_text import ColorBar, ScaleBar, corner_texts, elide_lines, make_overlay_label
 from medview.ui.fast_image import FastImageItem, rgba_to_premultiplied, window_table
 from medview.ui.geometry import ViewGeometry, take_slice, view_geometry
 from medview.ui.overlay_render import bbox_2d, heatmap_lut, label_lut, label_lut_size, label_slice
-from medview.ui.corner_text import ColorBar, ScaleBar, corner_texts, elide_lines, make_overlay_label
 from medview.ui.viewer_state import HeatmapLayer, LabelLayer, Measurement, ToolEvent, ViewerState
 from medview.viewing.display import axis_slab, slab_half_width
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from medview.ui.compare_view import linked_cursor
 from medview.io.volume import Volume
+from medview.ui.compare_view import linked_cursor
 
 pytestmark = pytest.mark.gui
 

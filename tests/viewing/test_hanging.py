@@ -33,7 +33,8 @@ def test_bundled_protocols_load_and_pick_mr_brain_with_its_prior():
 
 
 def test_rules_modality_description_count_and_priority():
-    ct = Protocol.from_dict({"name": "ct lung", "priority": 5, "match": {"modality": "CT", "series_description": "lung"},
+    ct = Protocol.from_dict({"name": "ct lung", "priority": 5,
+                             "match": {"modality": "CT", "series_description": "lung"},
                              "window": {"preset": "Lung"}})
     any_ = Protocol.from_dict({"name": "any", "priority": -1, "layout": "1x1"})
     big = Protocol.from_dict({"name": "many", "priority": 9, "match": {"min_series": 3}, "layout": "2x2"})
