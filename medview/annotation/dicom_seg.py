@@ -207,6 +207,9 @@ def export_dicom_seg(
     tmp = out_path.with_name(".tmp-" + out_path.name)
     seg.save_as(str(tmp))
     tmp.replace(out_path)
+    from medview.reporting.audit import record
+
+    record("export", lm.reference, {"format": "DICOM SEG", "output": str(out_path)})
     return out_path
 
 

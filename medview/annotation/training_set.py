@@ -102,4 +102,7 @@ def export_training_case(image: Volume, lm: LabelMap, out_dir: str | Path, case_
     ds["medview"] = {"schema": SCHEMA, "updated": now_iso()}
     ds["research_use_only"] = True
     atomic_write_json(ds_path, ds)
+    from medview.reporting.audit import record
+
+    record("export", image.meta, {"format": "training set", "output": str(out), "case": cid})
     return entry

@@ -120,3 +120,10 @@ def verify_chain(path: Path | None = None) -> int | None:
             return n
         prev = hashlib.sha256(raw).hexdigest()
     return None
+
+
+def record_model_run(meta: dict[str, Any] | None, pred: Any, cached: bool = False) -> None:
+    """The one audit entry of a model run (medview.inference.pipeline.run_model: app, CLI, batch)."""
+    record("run_model", meta, {"model": getattr(pred, "model_id", ""), "version": getattr(pred, "model_version", ""),
+                               "sha256": getattr(pred, "model_sha256", ""), "cached": bool(cached),
+                               "top_class": getattr(pred, "top_class", None) or ""})

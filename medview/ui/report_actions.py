@@ -2,8 +2,9 @@
 de-identified export, key images and the audit trail. Glue only: the work is in medview.reporting.
 
 ``install(main_window)`` (called by medview.ui.app with the other panels) adds the menu and hooks
-the audit trail to the window: an opened series, a model run (AI models panel), the first edit
-of a label map (annotation panel) and every export here.
+the audit trail to the window: an opened series and the first edit of a label map (annotation
+panel); model runs and SEG / training-set exports are audited in the core (run_model,
+export_dicom_seg, export_training_case), the exports here by this module.
 """
 
 from __future__ import annotations
@@ -205,12 +206,8 @@ class ReportActions(QObject):
             self._msg(f"Restored {n} measurement(s) saved for this series")
 
     def _on_prediction(self, pred) -> None:
-        from medview.reporting import audit
-
+        """The AI findings the SR and the report carry (the run itself is audited by run_model)."""
         self.predictions = [p for p in self.predictions if p.model_id != pred.model_id] + [pred]
-        meta = self.state.volume.meta if self.state.volume is not None else {}
-        audit.record("run_model", meta, {"model": pred.model_id, "version": pred.model_version,
-                                         "sha256": pred.model_sha256, "top_class": pred.top_class or ""})
 
     # ---- key images ---------------------------------------------------------------------------------
     def add_key_image(self) -> Path | None:

@@ -45,3 +45,26 @@ def test_commands_and_core_exports_are_audited(tmp_path):
     assert main(["deidentify", src, "--out", str(tmp_path / "o.dcm")]) == 0
     assert main(["audit", "--verify"]) == 0
     assert [e["action"] for e in read_log()] == ["deidentify"]
+
+
+def test_model_run_and_seg_export_are_audited(tmp_path):
+    """run_model (app, CLI and batch share it) and the SEG export write their entries."""
+    from medview.annotation.dicom_seg import export_dicom_seg
+    from medview.annotation.labelmap import Label, LabelMap
+    from medview.config import resources_dir
+    from medview.inference.package import find_package
+    from medview.inference.pipeline import run_model
+    from medview.io import load_volume
+
+    crop = resources_dir() / "sample" / "study" / "HippoCrop"
+    vol = load_volume(crop)
+    pred = run_model(find_package("hippocampus"), vol, device="cpu")
+    lm = LabelMap.from_array(vol, pred.labels.array, [Label(1, "anterior", (255, 0, 0)),
+                                                      Label(2, "posterior", (0, 255, 0))])
+    export_dicom_seg(lm, tmp_path / "seg.dcm")
+    run, export = read_log()
+    assert run["action"] == "run_model" and run["detail"]["model"] == "hippocampus"
+    assert run["detail"]["sha256"] == pred.model_sha256 and run["study"]["SeriesInstanceUID"] == \
+        vol.meta["SeriesInstanceUID"]
+    assert export["action"] == "export" and export["detail"]["format"] == "DICOM SEG"
+    assert verify_chain() is None

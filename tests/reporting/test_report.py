@@ -105,4 +105,4 @@ def test_export_sr_and_rtstruct_commands(infer_dirs, tmp_path, capsys):
                  "--out", str(tmp_path / "rt.dcm")]) == 0
     assert main(["import-rtstruct", str(tmp_path / "rt.dcm"), "--reference", str(SERIES),
                  "--out", str(tmp_path / "back.nii.gz")]) == 0
-    assert [e["detail"]["format"] for e in read_log()] == ["DICOM SR", "RTSTRUCT"]
+    assert [e["detail"]["format"] for e in read_log()] == ["DICOM SEG", "DICOM SR", "RTSTRUCT"]
