@@ -165,6 +165,7 @@ def run_model(
         hit = cache.get(key)
         if hit is not None:
             progress(1.0, "done (cached)")
+            _audit(volume, hit, cached=True)
             return dataclasses.replace(hit, from_cache=True, input=input_identity(volume),
                                        input_check=check.to_json())
     if gui_worker:
@@ -209,7 +210,14 @@ def run_model(
     progress(1.0, "done")
     if cache is not None:
         cache.put(key, pred)
+    _audit(volume, pred)
     return pred
+
+
+def _audit(volume: Volume, pred: Prediction, cached: bool = False) -> None:
+    from medview.reporting.audit import record_model_run
+
+    record_model_run(volume.meta, pred, cached)
 
 
 def _run(package, volume, runner, opts, progress, cancelled, timings) -> Prediction:
