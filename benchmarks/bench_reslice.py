@@ -85,6 +85,9 @@ def main() -> None:
     n = args.frames
     fps_obl = n / t_obl
     fps_ax = n / max(t_ax, 1e-9)
+    import os
+
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (others' jobs slow every figure)")
     print(f"volume {args.slices}x{args.size}x{args.size} int16, view 512x512, slab {args.slab} mm MIP "
           f"+ label overlay, {n} frames each (checksum {checksum:.0f})")
     print(f"oblique slab: {1000 * t_obl / n:.1f} ms/frame (worst {1000 * worst:.1f} ms)")
