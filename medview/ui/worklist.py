@@ -113,7 +113,7 @@ class WorklistPanel(QWidget):
         self.cache = cache or DicomCache.default()
         self.studies: list[StudyResult] = []
         self.opened_from: Optional[SourceConfig] = None  # where the open study came from (send target)
-        self._job: Optional[Worker] = None
+        self._jobs: dict[str, Worker] = {}  # "find" / "open" / "send": a new one replaces its own kind only
         self._extra_sources: dict[str, SourceConfig] = {}
         self._pending_seg: Optional[str] = None
 
@@ -223,7 +223,7 @@ class WorklistPanel(QWidget):
         warnings = cfg.warnings()
         self._say("; ".join(warnings) if warnings else f"Searching {cfg.describe()} ...")
         query = self.query()
-        self._run(Worker(find_job, cfg, self.cache, query), self._on_found,
+        self._run("find", Worker(find_job, cfg, self.cache, query), self._on_found,
                   lambda msg, q=query: self._on_find_failed(msg, q))
 
     def _on_found(self, studies: list[StudyResult]) -> None:
@@ -274,10 +274,10 @@ class WorklistPanel(QWidget):
         w.kwargs["on_first"] = lambda img, spacing: w.emit_event("first", (img, spacing))
         w.signals.event.connect(lambda _name, payload, w=w: self._on_first(w, payload))
         self._say(f"Retrieving {study.patient_name or study.patient_id} {study.study_date} ...")
-        self._run(w, self._on_retrieved, self._fail)
+        self._run("open", w, self._on_retrieved, self._fail)
 
     def _on_first(self, worker: Worker, payload) -> None:
-        if worker is not self._job:
+        if worker is not self._jobs.get("open"):
             return
         img, spacing = payload
         self.win.viewer.show_preview(img, spacing)
@@ -331,7 +331,7 @@ class WorklistPanel(QWidget):
                 self._fail(str(exc))
                 return
         self._say(f"Sending to {cfg.describe()} ...")
-        self._run(Worker(send_job, cfg, self.cache, make_seg), self._on_sent, self._fail)
+        self._run("send", Worker(send_job, cfg, self.cache, make_seg), self._on_sent, self._fail)
 
     def _on_sent(self, n: int) -> None:
         self._say(f"Stored {n} instance(s); searching again")
@@ -340,37 +340,38 @@ class WorklistPanel(QWidget):
 
     # ---- plumbing ------------------------------------------------------------------------------------
     def cancel(self) -> None:
-        if self._job is not None:
-            self._job.cancel()
+        for job in list(self._jobs.values()):
+            job.cancel()
 
-    def _run(self, worker: Worker, on_done, on_failed) -> None:
-        if self._job is not None:
-            self._job.cancel()
-        self._job = worker
+    def _run(self, kind: str, worker: Worker, on_done, on_failed) -> None:
+        if kind in self._jobs:
+            self._jobs[kind].cancel()
+        self._jobs[kind] = worker
         worker.signals.progress.connect(lambda f, s, w=worker: self._on_progress(w, f, s))
-        worker.signals.finished.connect(lambda res, w=worker: self._finish(w) and on_done(res))
-        worker.signals.failed.connect(lambda msg, w=worker: self._finish(w) and on_failed(msg))
+        worker.signals.finished.connect(lambda res, w=worker: self._finish(kind, w) and on_done(res))
+        worker.signals.failed.connect(lambda msg, w=worker: self._finish(kind, w) and on_failed(msg))
         self._set_busy(True)
         start(worker)
 
-    def _finish(self, worker: Worker) -> bool:
-        """True when ``worker`` is still the current job (a replaced one reports nothing)."""
-        if worker is not self._job:
+    def _finish(self, kind: str, worker: Worker) -> bool:
+        """True when ``worker`` is still the current job of its kind (a replaced one reports nothing)."""
+        if self._jobs.get(kind) is not worker:
             return False
-        self._job = None
-        self._set_busy(False)
+        del self._jobs[kind]
+        self._set_busy(bool(self._jobs))
         return True
 
     def _on_progress(self, worker: Worker, fraction: float, stage: str) -> None:
-        if worker is self._job:
+        if worker in self._jobs.values():
             self.progress.setValue(int(1000 * max(0.0, min(1.0, fraction))))
             if stage:
                 self.status.setText(stage)
 
     def _set_busy(self, busy: bool) -> None:
+        was = self.cancel_button.isEnabled()
         self.cancel_button.setEnabled(busy)
         self.progress.setVisible(busy)
-        if busy:
+        if busy and not was:
             self.progress.setValue(0)
 
     def _say(self, text: str) -> None:
@@ -385,7 +386,7 @@ class WorklistPanel(QWidget):
         self.failed.emit(message)
 
     def is_busy(self) -> bool:
-        return self._job is not None
+        return bool(self._jobs)
 
 
 def show_worklist(main_window, cache: Optional[DicomCache] = None) -> WorklistPanel:
