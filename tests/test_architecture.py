@@ -10,7 +10,7 @@ from pathlib import Path
 import medview
 
 CORE = ("medview.io", "medview.inference", "medview.annotation", "medview.training", "medview.pacs",
-        "medview.reporting", "medview.viewing")
+        "medview.reporting", "medview.viewing", "medview.campaign")
 
 
 def _core_modules():

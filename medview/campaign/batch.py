@@ -140,6 +140,10 @@ def _result_text(pred) -> str:
     from medview.inference.prediction import label_size_text
 
     text = pred.top_class or ", ".join(f"{i['name']} {label_size_text(i)}" for i in pred.label_info)
+    if pred.grading:  # a grade on its scale, with its value and flag
+        from medview.inference.grading import grade_text
+
+        text = grade_text(pred.grading)
     return text + ("" if pred.input_verified else "  (input not verified)")
 
 
@@ -157,7 +161,7 @@ def run_case(case: Case, job: Job) -> dict[str, Any]:
             done = read_record(out_dir)
             if is_done(done, job, digest):
                 return {**done, "status": "skipped", "seconds": round(time.perf_counter() - t0, 4)}
-        from medview.inference.commands import write_outputs
+        from medview.inference import outputs
         from medview.inference.pipeline import run_model
         from medview.io import load_series
 
@@ -169,7 +173,7 @@ def run_case(case: Case, job: Job) -> dict[str, Any]:
         from medview.campaign.rank import score_prediction
 
         tmp = out_root / PARTIAL / f"{case.name}.{uuid.uuid4().hex[:8]}"
-        files = write_outputs(pred, tmp, volume)
+        files = outputs.write_outputs(pred, tmp, volume)
         rec.update({"status": "ok", "model": job.model_record, "options": job.options, "files": files,
                     "result": _result_text(pred), "input_verified": pred.input_verified,
                     "input": pred.input, "device": pred.device, "messages": list(pred.messages),
@@ -182,9 +186,9 @@ def run_case(case: Case, job: Job) -> dict[str, Any]:
         _publish(tmp, out_dir)
         return rec
     except Exception as exc:  # noqa: BLE001 - one case failing never stops the others
-        from medview.inference.commands import _one_line
+        from medview.inference.outputs import one_line
 
-        reason = _one_line(exc)
+        reason = one_line(exc)
         rec.update({"status": "failed", "reason": reason if case.path in reason else f"{case.path}: {reason}",
                     "seconds": round(time.perf_counter() - t0, 4)})
         return rec

@@ -9,6 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+from medview.inference.outputs import NothingToRun, write_outputs
+from medview.inference.outputs import one_line as _one_line
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("infer", help="run a model on a file, a series folder or a folder of studies")
@@ -141,10 +144,6 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:80] or "series"
 
 
-class NothingToRun(Exception):
-    """The path holds no series that can be run; the message names it and the reason."""
-
-
 def _targets(path: Path):
     """([(name, path, loader)], [(path, reason)]) for a file, a series folder or a folder of studies:
     the series to run, and what the scan could not read (reported as failed cases)."""
@@ -164,55 +163,6 @@ def _targets(path: Path):
                                       s.description) if x) or Path(s.path).name or s.uid
         out.append((label, str(s.path), lambda progress=None, s=s: load_series(s, progress=progress)))
     return out, problems
-
-
-def _save_nifti(volume, path: Path) -> None:
-    """The one place `medview infer` writes a NIfTI output (heatmaps) on the input geometry."""
-    from medview.io import save_volume
-
-    save_volume(volume, path)
-
-
-def _save_segmentation(pred, image, path: Path) -> None:
-    """segmentation.nii.gz + segmentation.json: the label sidecar (names, colours, provenance,
-    reference) that medview.annotation.nifti reads, so `export-seg` names the segments."""
-    from medview.annotation.correction import edit_prediction
-    from medview.annotation.nifti import save_nifti
-
-    lm, _ = edit_prediction(pred, image)
-    save_nifti(lm, path)
-
-
-def write_outputs(pred, out_dir: Path, image=None) -> list[str]:
-    """prediction.json + segmentation (with its label sidecar) / gradcam / uncertainty NIfTI on the
-    input geometry. ``image`` (the Volume it ran on) gives the sidecar's reference."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    if pred.labels is not None:
-        _save_segmentation(pred, image if image is not None else pred.labels, out_dir / "segmentation.nii.gz")
-        written += ["segmentation.nii.gz", "segmentation.json"]
-    if pred.heatmap is not None:
-        name = "uncertainty.nii.gz" if pred.heatmap_kind == "uncertainty" else "gradcam.nii.gz"
-        _save_nifti(pred.heatmap, out_dir / name)
-        written.append(name)
-    js = pred.to_json()
-    js["files"] = written
-    (out_dir / "prediction.json").write_text(json.dumps(js, indent=2) + "\n", encoding="utf-8")
-    return ["prediction.json", *written]
-
-
-def _one_line(exc: BaseException) -> str:
-    """A failure as one line: LoadError / InferenceError messages as they are (they name the file
-    and the reason), anything else with its type so the cause stays findable."""
-    from medview.inference.package import PackageError
-    from medview.inference.pipeline import InferenceError
-    from medview.io import LoadError
-
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    if isinstance(exc, (LoadError, InferenceError, PackageError, NothingToRun)):
-        return text
-    kind = type(exc).__name__ if type(exc).__module__ == "builtins" else f"{type(exc).__module__}.{type(exc).__name__}"
-    return f"cannot read or process it ({kind}: {text})"
 
 
 def run_infer(args: argparse.Namespace) -> int:
@@ -313,6 +263,10 @@ def run_infer(args: argparse.Namespace) -> int:
         from medview.inference.prediction import label_size_text
 
         result = pred.top_class or ", ".join(f"{i['name']} {label_size_text(i)}" for i in pred.label_info)
+        if pred.grading:  # a grade on its scale: "KL 2.5: moderate (KL3, p 0.45); OA present: yes (...)"
+            from medview.inference.grading import grade_text
+
+            result = grade_text(pred.grading)
         if not pred.input_verified:
             result += "  (input not verified)"
         print(f"{prefix}{label}: {result}  [{pred.device}, {pred.total_seconds:.2f} s] -> {out_dir}")

@@ -91,16 +91,16 @@ def test_a_case_failing_while_writing_leaves_the_previous_outputs_whole(seg2d_pa
     assert first["status"] == "ok", first
     pred_before = (tmp_path / "out" / case.name / "prediction.json").read_bytes()
 
-    from medview.inference import commands
+    from medview.inference import outputs
 
-    real = commands.write_outputs
+    real = outputs.write_outputs
 
     def write_then_fail(pred, out_dir, image=None):
         real(pred, out_dir, image)
         (out_dir / "prediction.json").write_text("half")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(commands, "write_outputs", write_then_fail)
+    monkeypatch.setattr(outputs, "write_outputs", write_then_fail)
     second = batch.run_case(case, job)
     assert second["status"] == "failed" and "No space left on device" in second["reason"]
     assert case.path in second["reason"]
