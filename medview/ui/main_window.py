@@ -622,9 +622,11 @@ class MainWindow(QMainWindow):
             self.protocol = None
             return index.largest()
         self.protocol, primary, compare = picked
-        self.state.set_active_view(self.protocol.active_view)
-        self.state.set_layout(self.protocol.layout)
-        self._layout_before_2d = None
+        if self.protocol.active_view:
+            self.state.set_active_view(self.protocol.active_view)
+        if self.protocol.layout:
+            self.state.set_layout(self.protocol.layout)
+            self._layout_before_2d = None
         self._protocol_compare = compare
         return primary or index.largest()
 

@@ -123,6 +123,7 @@ class ResliceView(QWidget):
         self.exact = True
         self._moving = False
         self._layer_edits: dict[str, int] = {}
+        self._want_fit = True
 
         bar = QHBoxLayout()
         bar.setContentsMargins(2, 2, 2, 2)
@@ -305,8 +306,10 @@ class ResliceView(QWidget):
         self.img.set_argb_lut(lut, value_range)
 
     def render(self, fit: bool = False) -> None:
-        if not self.isVisible() and not fit:
-            return  # nothing to see: the 2x2 layout shows us
+        self._want_fit = self._want_fit or fit
+        if not self.isVisible():
+            return  # nothing to see (and no ITK copy made) until a layout shows us
+        fit, self._want_fit = self._want_fit, False
         rs = self.reslicer()
         vol = self.state.volume
         if rs is None or vol is None:

@@ -117,11 +117,17 @@ class Volume3DView(QWidget):
         self.gl = gl.GLViewWidget()
         self.gl.setBackgroundColor("k")
         lay.addWidget(self.gl, 1)
+        self._dirty = True
         state.volume_changed.connect(self.rebuild)
-        state.layers_changed.connect(self._rebuild_surfaces)
+        state.layers_changed.connect(lambda: self.rebuild() if not self.isVisible() else self._rebuild_surfaces())
         state.cursor_changed.connect(self._place_crosshair)
         if state.volume is not None:
             self.rebuild(state.volume)
+
+    def showEvent(self, ev):  # noqa: N802
+        super().showEvent(ev)
+        if self.available and getattr(self, "_dirty", False):
+            self.rebuild()
 
     # ---- building -----------------------------------------------------------------------------
     def set_preset(self, name: str) -> None:
@@ -132,6 +138,10 @@ class Volume3DView(QWidget):
     def rebuild(self, vol=None) -> None:
         if not self.available:
             return
+        if not self.isVisible():  # a hidden 3D view costs nothing: built when shown
+            self._dirty = True
+            return
+        self._dirty = False
         self._rebuild_volume()
         self._rebuild_surfaces()
         self._place_crosshair()
@@ -219,6 +229,8 @@ class Volume3DView(QWidget):
         if self._cross is not None:
             self.gl.removeItem(self._cross)
             self._cross = None
+        if not self.isVisible():
+            return
         if vol is None or vol.shape[0] < 2:
             return
         c = np.asarray(self.state.cursor, float)

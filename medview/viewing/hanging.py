@@ -9,7 +9,7 @@ A protocol is a JSON file (bundled ones in ``resources/hanging_protocols``, the 
                "body_part": "BRAIN|HEAD",
                "series_description": "T1",
                "min_series": 2, "max_series": 20},
-     "layout": "1x3",                      # 1x1, 1x3, 2x2
+     "layout": "1x3",                      # 1x1, 1x3, 2x2, mpr (left out: the user's layout stays)
      "active_view": "axial",
      "primary": [{"series_description": "T1.*(post|gd)"}, {"series_description": "T1"}],  # opened
                                            # first: the largest series of the first rule that finds one
@@ -36,8 +36,8 @@ LAYOUTS = ("1x1", "1x3", "2x2", "mpr")
 class Protocol:
     name: str
     match: dict[str, Any] = field(default_factory=dict)
-    layout: str = "1x3"
-    active_view: str = "axial"
+    layout: str | None = None  # None: the layout the user has stays
+    active_view: str | None = None
     primary: dict[str, Any] | list[dict[str, Any]] = field(default_factory=dict)  # list: in order
     compare: dict[str, Any] | None = None
     link: str = "world"
@@ -49,8 +49,8 @@ class Protocol:
     def from_dict(cls, d: dict[str, Any], source: str = "") -> Protocol:
         if not d.get("name"):
             raise ValueError(f"{source or 'protocol'}: a hanging protocol needs a name")
-        layout = d.get("layout", "1x3")
-        if layout not in LAYOUTS:
+        layout = d.get("layout")
+        if layout is not None and layout not in LAYOUTS:
             raise ValueError(f"{source}: layout must be one of {LAYOUTS}, not {layout!r}")
         link = d.get("link", "world")
         if link not in ("world", "index"):
@@ -65,7 +65,7 @@ class Protocol:
                     except re.error as exc:
                         raise ValueError(f"{source}: {key}.{k} is not a valid regex ({exc})") from exc
         return cls(name=str(d["name"]), match=dict(d.get("match") or {}), layout=layout,
-                   active_view=str(d.get("active_view", "axial")),
+                   active_view=str(d["active_view"]) if d.get("active_view") else None,
                    primary=([dict(r) for r in d["primary"]] if isinstance(d.get("primary"), list)
                             else dict(d.get("primary") or {})),
                    compare=dict(d["compare"]) if d.get("compare") else None, link=link,
@@ -73,8 +73,12 @@ class Protocol:
                    priority=int(d.get("priority", 0)), source=source)
 
     def to_dict(self) -> dict[str, Any]:
-        d = {"name": self.name, "priority": self.priority, "match": self.match, "layout": self.layout,
-             "active_view": self.active_view, "primary": self.primary, "link": self.link}
+        d = {"name": self.name, "priority": self.priority, "match": self.match, "primary": self.primary,
+             "link": self.link}
+        if self.layout:
+            d["layout"] = self.layout
+        if self.active_view:
+            d["active_view"] = self.active_view
         if self.compare:
             d["compare"] = self.compare
         if self.window:

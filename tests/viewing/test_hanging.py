@@ -44,6 +44,7 @@ def test_rules_modality_description_count_and_priority():
     assert choose([ct, any_, big], lung)[0].name == "ct lung"
     assert choose([ct, any_, big], lung + [_s("CT", "x")])[0].name == "many"
     assert choose([ct, any_], [_s("MR", "T1")])[0].name == "any"
+    assert Protocol.from_dict({"name": "keep"}).layout is None  # no layout: the user's stays
     assert choose([ct], [_s("MR", "T1")]) is None
     # body part: checked where the series names it, skipped where it does not
     rule = {"body_part": "BRAIN"}
@@ -65,7 +66,8 @@ def test_bad_protocols_are_refused_by_name(tmp_path):
 
 def test_saved_protocol_overrides_the_bundled_one_of_that_name(tmp_path):
     user = tmp_path / "user"
-    p = Protocol.from_dict({"name": "Any volume: three planes", "priority": -100, "layout": "2x2"})
+    p = Protocol.from_dict({"name": "Any study: the largest series, layout as it is", "priority": -100,
+                            "layout": "2x2"})
     path = save_protocol(p, user)
     assert path.exists() and json.loads(path.read_text())["layout"] == "2x2"
     protos = load_protocols([resources_dir() / "hanging_protocols", user])
