@@ -43,6 +43,7 @@ class Finding:
     probabilities: dict[str, float] = field(default_factory=dict)
     top_class: str | None = None
     model_name: str = ""
+    input: dict[str, Any] = field(default_factory=dict)  # prediction.json "input": path, series_uid ...
 
     @classmethod
     def from_prediction_json(cls, d: dict[str, Any]) -> Finding:
@@ -50,7 +51,17 @@ class Finding:
         probs = {str(k): float(v) for k, v in (d.get("probabilities") or {}).items()}
         top = d.get("top_class") or (max(probs, key=probs.get) if probs else None)  # type: ignore[arg-type]
         return cls(str(m.get("id", "")), str(m.get("version", "")), str(m.get("sha256", "")), probs, top,
-                   str(m.get("name", "")))
+                   str(m.get("name", "")), dict(d.get("input") or {}))
+
+    def check_input(self, reference: Volume) -> None:
+        """Refuse a finding made on another image than the series the SR references."""
+        ran_on = str(self.input.get("series_uid") or "")
+        series = str(reference.meta.get("SeriesInstanceUID") or "")
+        if ran_on and series and ran_on != series:
+            raise SRError(f"the {self.model_id} result was made on series {ran_on}, not on {series}")
+        path = str(self.input.get("path") or "")
+        if not ran_on and path and Path(path).resolve() != Path(str(reference.meta.get("source_path", ""))).resolve():
+            raise SRError(f"the {self.model_id} result was made on {path}, not on this series")
 
 
 @dataclass
@@ -251,7 +262,9 @@ def export_sr(out_path: str | Path, reference: Volume, records: Sequence[Measure
             groups.append(_volume_group(hd, r, seg, algo))
         else:
             groups.append(_roi_group(hd, r, reference, headers, frame_uid, modality))
-    groups.extend(_finding_group(hd, f, headers) for f in findings)
+    for f in findings:
+        f.check_input(reference)
+        groups.append(_finding_group(hd, f, headers))
     if not groups:
         raise SRError("nothing to report: no measurements, segment volumes or AI findings")
 

@@ -104,3 +104,13 @@ def test_sr_of_another_series_is_refused(written, tmp_path):
 def test_volumes_need_a_seg(tcia_volume, tcia_labels, tmp_path):
     with pytest.raises(SRError, match="SEG"):
         export_sr(tmp_path / "x.dcm", tcia_volume, segment_volume_records(tcia_labels))
+
+
+@needs_series
+def test_finding_of_another_image_is_refused(tcia_volume, tmp_path):
+    f = Finding("m", "1", SHA, {"a": 1.0}, "a", input={"series_uid": "1.2.3.999", "path": "/elsewhere"})
+    with pytest.raises(SRError, match="made on series 1.2.3.999"):
+        export_sr(tmp_path / "x.dcm", tcia_volume, [], [f])
+    png = Finding("m", "1", SHA, {"a": 1.0}, "a", input={"path": "/data/photo.png"})
+    with pytest.raises(SRError, match="photo.png"):
+        export_sr(tmp_path / "x.dcm", tcia_volume, [], [png])
