@@ -26,6 +26,7 @@ from medview.progress import CancelledFn, ProgressFn, check_cancelled, no_progre
 MiddleSliceFn = Callable[[int, np.ndarray], None]
 
 _BIG_ENDIAN = "1.2.840.10008.1.2.2"
+_NATIVE_SYNTAXES = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
 _IMPLICIT = "1.2.840.10008.1.2"
 _LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"SQ", b"UT", b"UC", b"UR"}
 
@@ -280,10 +281,21 @@ def _rescale_in_place(out: np.ndarray, slopes: np.ndarray, intercepts: np.ndarra
     return out
 
 
+def read_frame(ref: ImageRef) -> np.ndarray:
+    """One frame as display values (rescale slope/intercept applied; RGB as stored)."""
+    raw = _read_pixels(ref, {})
+    if ref.samples_per_pixel == 1 and (ref.slope != 1.0 or ref.intercept != 0.0):
+        return raw.astype(np.float32) * np.float32(ref.slope) + np.float32(ref.intercept)
+    return raw
+
+
 def _read_pixels(ref: ImageRef, cache: dict[str, np.ndarray]) -> np.ndarray:
     """One frame's stored values; multi-frame files are decoded once and kept in ``cache``."""
-    if ref.pixel_offset is not None and ref.n_frames == 1:
-        raw = _read_native(ref)
+    if ref.pixel_offset is not None and ref.n_frames == 1 and ref.samples_per_pixel == 1:
+        if ref.transfer_syntax in _NATIVE_SYNTAXES:
+            raw = _read_native(ref)
+        else:
+            raw = _decode_encapsulated(ref)
         if raw is not None:
             return raw
     arr = cache.get(ref.path)
@@ -333,6 +345,37 @@ def _read_native(ref: ImageRef) -> Optional[np.ndarray]:
     arr = np.frombuffer(data, dtype=f"{endian}{kind}{itemsize}").reshape(ref.rows, ref.columns)
     if ref.bits_stored < ref.bits_allocated and ref.pixel_representation == 0:
         arr = arr & np.array((1 << ref.bits_stored) - 1, dtype=arr.dtype)
+    return arr
+
+
+def _decode_encapsulated(ref: ImageRef) -> Optional[np.ndarray]:
+    """A compressed single-frame greyscale slice decoded from one read of its file: the
+    encapsulated Pixel Data at the offset the scan recorded goes to pydicom's decoder with the
+    image facts the scan already has (no second parse of the header). None: the full pydicom
+    path decides (and names any error)."""
+    from pydicom.pixels import get_decoder
+    from pydicom.uid import UID
+
+    try:
+        decoder = get_decoder(ref.transfer_syntax)
+    except (NotImplementedError, ValueError):
+        return None
+    with open(ref.path, "rb") as f:
+        data = f.read()
+    off = int(ref.pixel_offset)  # type: ignore[arg-type]
+    big = ref.transfer_syntax == _BIG_ENDIAN
+    header = data[off:off + 12]
+    if len(header) < 12 or header[4:6] not in (b"OB", b"OW") or header[8:12] != b"\xff\xff\xff\xff" or big:
+        return None  # not the explicit-VR encapsulated form every compressed syntax uses
+    try:
+        arr, _ = decoder.as_array(
+            data[off + 12:], rows=ref.rows, columns=ref.columns, samples_per_pixel=1,
+            bits_allocated=ref.bits_allocated, bits_stored=ref.bits_stored,
+            pixel_representation=ref.pixel_representation, photometric_interpretation=ref.photometric,
+            number_of_frames=1, transfer_syntax_uid=UID(ref.transfer_syntax), pixel_keyword="PixelData",
+        )
+    except Exception:  # noqa: BLE001 - the full path below re-decodes and reports the error
+        return None
     return arr
 
 

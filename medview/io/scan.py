@@ -7,9 +7,10 @@ A scan never fails on a bad file: unreadable and non-DICOM files are listed in
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 import numpy as np
 
@@ -25,6 +26,19 @@ _IGNORED_SUFFIXES = {".json", ".txt", ".md", ".csv", ".bval", ".bvec", ".xml", "
 _NATIVE_SYNTAXES = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
 _ENHANCED_MARKER = "PerFrameFunctionalGroupsSequence"
 _DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
+# the only elements a scan keeps (pydicom seeks past the others): what read_header uses
+HEADER_TAGS = [
+    "SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID", "FrameOfReferenceUID",
+    "Modality", "SeriesDescription", "ProtocolName", "SeriesNumber", "PatientName", "PatientID",
+    "StudyDate", "StudyDescription", "WindowCenter", "WindowWidth", "InstanceNumber", "Rows", "Columns",
+    "NumberOfFrames", "SamplesPerPixel", "BitsAllocated", "BitsStored", "PixelRepresentation",
+    "PhotometricInterpretation", "AcquisitionNumber", "TemporalPositionIdentifier", "EchoNumbers",
+    "SliceThickness", "SpacingBetweenSlices", "ImagePositionPatient", "ImageOrientationPatient",
+    "PixelSpacing", "ImagerPixelSpacing", "RescaleSlope", "RescaleIntercept",
+    "PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence",
+]
+_PIXEL_TAGS = (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10",  # PixelData, little / big endian
+               b"\xe0\x7f\x08\x00", b"\xe0\x7f\x09\x00")  # FloatPixelData, DoubleFloatPixelData
 
 
 def file_kind(path: str | Path) -> Optional[str]:
@@ -46,6 +60,11 @@ def looks_like_dicom(path: str | Path) -> bool:
             head = f.read(132)
     except OSError:
         return False
+    return dicom_head(head)
+
+
+def dicom_head(head: bytes) -> bool:
+    """``looks_like_dicom`` on the first 132 bytes of a file."""
     if len(head) >= 132 and head[128:132] == b"DICM":
         return True
     if len(head) < 8:
@@ -68,9 +87,16 @@ def _walk(paths: Iterable[str | Path]) -> list[str]:
     return out
 
 
+PreviewFn = Callable[[np.ndarray, Optional[tuple]], None]
+
+
 def scan(paths: str | Path | Iterable[str | Path], progress: Optional[ProgressFn] = None,
-         cancelled: Optional[CancelledFn] = None) -> StudyIndex:
-    """Scan a folder, a DICOMDIR, a file, or a list of those, reading headers only."""
+         cancelled: Optional[CancelledFn] = None, on_preview: Optional[PreviewFn] = None) -> StudyIndex:
+    """Scan a folder, a DICOMDIR, a file, or a list of those, reading headers only.
+
+    ``on_preview(image, pixel_spacing)``: called once, before the other headers are read, with
+    the decoded middle DICOM file (by name) of what was found, so a viewer can show a slice of
+    a large series while its scan goes on. Its header is not read twice."""
     import pydicom
 
     progress = progress or no_progress
@@ -89,6 +115,7 @@ def scan(paths: str | Path | Iterable[str | Path], progress: Optional[ProgressFn
 
     refs: list[tuple[ImageRef, dict]] = []
     n = len(files)
+    early: dict[str, Any] = _preview(files, on_preview, pydicom) if on_preview is not None else {}
     for i, path in enumerate(files):
         if i % 64 == 0:
             check_cancelled(cancelled)
@@ -104,18 +131,10 @@ def scan(paths: str | Path | Iterable[str | Path], progress: Optional[ProgressFn
         if Path(path).suffix.lower() in _IGNORED_SUFFIXES:
             continue
         try:
-            size = os.path.getsize(path)
+            read = early.pop(path) if path in early else read_header(path, pydicom)
         except OSError as exc:
             index.problems.append((path, f"cannot read: {exc.strerror}"))
             continue
-        if size == 0:
-            index.problems.append((path, "empty file (0 bytes)"))
-            continue
-        if not looks_like_dicom(path):
-            index.problems.append((path, "not a DICOM file (no DICM marker) and not a known image format"))
-            continue
-        try:
-            read = read_header(path, pydicom)
         except Exception as exc:  # noqa: BLE001 - any parse failure is reported, never fatal
             index.problems.append((path, f"unreadable DICOM header: {exc}"))
             continue
@@ -127,6 +146,27 @@ def scan(paths: str | Path | Iterable[str | Path], progress: Optional[ProgressFn
     index.series.extend(group_series(refs))
     index.series.sort(key=_series_sort_key)
     return index
+
+
+def _preview(files: list[str], on_preview: PreviewFn, pydicom) -> dict[str, Any]:
+    """Read and show the middle candidate DICOM file first; returns {path: its read_header result}."""
+    candidates = [f for f in files if file_kind(f) is None and Path(f).suffix.lower() not in _IGNORED_SUFFIXES]
+    if not candidates:
+        return {}
+    path = candidates[len(candidates) // 2]
+    try:
+        read = read_header(path, pydicom)
+    except Exception:  # noqa: BLE001 - the main loop reads it again and reports the problem
+        return {}
+    if isinstance(read, list) and read:
+        ref = read[len(read) // 2][0]  # the middle frame of a multi-frame file
+        try:
+            from medview.io.dicom_series import read_frame
+
+            on_preview(read_frame(ref), ref.pixel_spacing)
+        except Exception:  # noqa: BLE001 - a preview is a courtesy: the load reports real errors
+            pass
+    return {path: read}
 
 
 def _series_sort_key(s: SeriesInfo):
@@ -158,6 +198,82 @@ def _expand_dicomdirs(files: list[str], index: StudyIndex) -> list[str]:
     for p in out:
         seen.setdefault(os.path.normpath(p), None)
     return list(seen)
+
+
+_STRUCT = {"US": "H", "UL": "I", "SS": "h", "SL": "i", "FL": "f", "FD": "d"}
+_TEXT_VRS = {"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UT", "IS", "DS"}
+_TAG_TABLE: dict[int, tuple[str, str]] | None = None  # tag -> (keyword, dictionary VR)
+_HEAD_BYTES = 64 * 1024
+_TAGS: list | None = None
+
+
+def _header_tags() -> list:
+    """HEADER_TAGS as pydicom tags (keywords would be looked up again for every file)."""
+    global _TAGS
+    if _TAGS is None:
+        from pydicom.tag import Tag
+
+        _TAGS = [Tag(kw) for kw in HEADER_TAGS]
+    return _TAGS
+
+
+def _tag_table() -> dict[int, tuple[str, str]]:
+    global _TAG_TABLE
+    if _TAG_TABLE is None:
+        from pydicom.datadict import dictionary_VR, tag_for_keyword
+
+        table = {}
+        for kw in HEADER_TAGS:
+            tag = tag_for_keyword(kw)
+            table[int(tag)] = (kw, dictionary_VR(tag))
+        _TAG_TABLE = table
+    return _TAG_TABLE
+
+
+def header_values(ds) -> dict[str, Any]:
+    """The ``HEADER_TAGS`` present in ``ds`` as plain Python values (str, int/float, lists of
+    them), decoded straight from the raw bytes pydicom read: numbers with ``struct``, ASCII
+    text as it is. Only what needs more (non-ASCII text in a character set, sequences) goes
+    through pydicom's own conversion. About 35 pydicom conversions per file cost more than
+    reading the header itself."""
+    import struct
+
+    out: dict[str, Any] = {}
+    for tag, (kw, dict_vr) in _tag_table().items():
+        if tag not in ds:
+            continue
+        elem = ds.get_item(tag)
+        value = getattr(elem, "value", None)
+        vr = getattr(elem, "VR", None) or dict_vr
+        if not isinstance(value, (bytes, bytearray)) or vr == "SQ":  # already converted, or a sequence
+            out[kw] = ds[tag].value
+            continue
+        if not value:  # empty (type 2) element: what pydicom gives for empty text
+            out[kw] = ""
+            continue
+        if vr in _STRUCT:
+            code = _STRUCT[vr]
+            n = len(value) // struct.calcsize(code)
+            vals = struct.unpack(("<" if elem.is_little_endian else ">") + code * n, value[:n * struct.calcsize(code)])
+            out[kw] = vals[0] if n == 1 else list(vals)
+        elif vr in _TEXT_VRS and value.isascii():
+            text = value.decode("ascii").strip(" \0")
+            parts = text.split("\\") if vr not in ("LT", "ST", "UT") else [text]
+            out[kw] = parts[0] if len(parts) == 1 else [p.strip() for p in parts]
+        else:  # non-ASCII text in the file's character set, or a VR we do not decode here
+            v = ds[tag].value
+            out[kw] = str(v) if vr == "PN" else v
+    return out
+
+
+def _meta_text(file_meta, tag: int) -> str:
+    """A UID of the file meta group, decoded from its raw bytes (no pydicom conversion)."""
+    if not file_meta or tag not in file_meta:
+        return ""
+    value = getattr(file_meta.get_item(tag), "value", None)
+    if isinstance(value, (bytes, bytearray)):
+        return value.decode("ascii", "replace").strip(" \0")
+    return str(value or "")
 
 
 def _float(v, default=None):
@@ -192,90 +308,98 @@ def _first(v):
 
 def read_header(path: str, pydicom_module=None) -> list[tuple[ImageRef, dict]] | str:
     """Header of one DICOM file -> one (ImageRef, series facts) per frame; or a reason string
-    when the file is DICOM but holds no image we can show."""
+    when the file is not DICOM or holds no image we can show. One open per file: the magic,
+    the elements of ``HEADER_TAGS`` (pydicom seeks past the rest) and the tag where the
+    pixel data starts are all read through it."""
     pydicom = pydicom_module
     if pydicom is None:
         import pydicom
     with open(path, "rb") as f:
-        ds = pydicom.dcmread(f, stop_before_pixels=True, force=True)
-        pixel_offset = f.tell()
-    sop_class = str(ds.get("SOPClassUID", ""))
+        head = f.read(_HEAD_BYTES)  # the header of nearly every file: parsed from memory
+        if not head:
+            return "empty file (0 bytes)"
+        if not dicom_head(head):
+            return "not a DICOM file (no DICM marker) and not a known image format"
+        buf = io.BytesIO(head)
+        ds = pydicom.dcmread(buf, stop_before_pixels=True, force=True, specific_tags=_header_tags())
+        pixel_offset = buf.tell()
+        pixel_tag = head[pixel_offset:pixel_offset + 4]
+        if len(head) == _HEAD_BYTES and pixel_offset + 4 > len(head):  # a longer header: the same file again
+            f.seek(0)
+            ds = pydicom.dcmread(f, stop_before_pixels=True, force=True, specific_tags=_header_tags())
+            pixel_offset = f.tell()
+            pixel_tag = f.read(4)
+    hv = header_values(ds)
+    sop_class = str(hv.get("SOPClassUID") or "")
     file_meta = getattr(ds, "file_meta", None) or {}
-    meta_class = str(file_meta.get("MediaStorageSOPClassUID", ""))
+    meta_class = _meta_text(file_meta, 0x00020002)
     if sop_class == _DICOMDIR_CLASS or meta_class == _DICOMDIR_CLASS:
         return "a DICOMDIR index, not an image (open its folder or the DICOMDIR itself)"
-    if "Rows" not in ds or "Columns" not in ds:
+    if hv.get("Rows") in (None, "") or hv.get("Columns") in (None, ""):
         if len(ds) == 0:
             return "not a DICOM file (no data elements could be parsed)"
         return f"DICOM without an image (SOP class {sop_class or 'unknown'}: no Rows/Columns)"
-    transfer_syntax = str(file_meta.get("TransferSyntaxUID", "") or "")
+    transfer_syntax = _meta_text(file_meta, 0x00020010)
     if not transfer_syntax:
         # no meta header: pydicom guessed the encoding; record what it used
         transfer_syntax = "1.2.840.10008.1.2" if getattr(ds, "is_implicit_VR", True) else "1.2.840.10008.1.2.1"
     series = {
-        "series_uid": str(ds.get("SeriesInstanceUID", "")),
-        "modality": str(ds.get("Modality", "")),
-        "description": str(ds.get("SeriesDescription", "") or ds.get("ProtocolName", "") or ""),
-        "series_number": _int(ds.get("SeriesNumber")),
-        "patient_name": str(ds.get("PatientName", "") or ""),
-        "patient_id": str(ds.get("PatientID", "") or ""),
-        "study_uid": str(ds.get("StudyInstanceUID", "")),
-        "study_date": str(ds.get("StudyDate", "") or ""),
-        "study_description": str(ds.get("StudyDescription", "") or ""),
-        "frame_of_reference_uid": str(ds.get("FrameOfReferenceUID", "")),
-        "window_center": _float(_first(ds.get("WindowCenter"))),
-        "window_width": _float(_first(ds.get("WindowWidth"))),
+        "series_uid": str(hv.get("SeriesInstanceUID") or ""),
+        "modality": str(hv.get("Modality") or ""),
+        "description": str(hv.get("SeriesDescription", "") or hv.get("ProtocolName", "") or ""),
+        "series_number": _int(hv.get("SeriesNumber")),
+        "patient_name": str(hv.get("PatientName", "") or ""),
+        "patient_id": str(hv.get("PatientID", "") or ""),
+        "study_uid": str(hv.get("StudyInstanceUID") or ""),
+        "study_date": str(hv.get("StudyDate", "") or ""),
+        "study_description": str(hv.get("StudyDescription", "") or ""),
+        "frame_of_reference_uid": str(hv.get("FrameOfReferenceUID") or ""),
+        "window_center": _float(_first(hv.get("WindowCenter"))),
+        "window_width": _float(_first(hv.get("WindowWidth"))),
     }
     base = dict(
         path=path,
-        sop_uid=str(ds.get("SOPInstanceUID", "")),
-        instance_number=_int(ds.get("InstanceNumber"), 0),
-        rows=int(ds.Rows),
-        columns=int(ds.Columns),
-        n_frames=_int(ds.get("NumberOfFrames"), 1) or 1,
-        samples_per_pixel=_int(ds.get("SamplesPerPixel"), 1),
-        bits_allocated=_int(ds.get("BitsAllocated"), 16),
-        bits_stored=_int(ds.get("BitsStored"), 16),
-        pixel_representation=_int(ds.get("PixelRepresentation"), 0),
-        photometric=str(ds.get("PhotometricInterpretation", "MONOCHROME2")),
+        sop_uid=str(hv.get("SOPInstanceUID") or ""),
+        instance_number=_int(hv.get("InstanceNumber"), 0),
+        rows=_int(hv.get("Rows"), 0),
+        columns=_int(hv.get("Columns"), 0),
+        n_frames=_int(hv.get("NumberOfFrames"), 1) or 1,
+        samples_per_pixel=_int(hv.get("SamplesPerPixel"), 1),
+        bits_allocated=_int(hv.get("BitsAllocated"), 16),
+        bits_stored=_int(hv.get("BitsStored"), 16),
+        pixel_representation=_int(hv.get("PixelRepresentation"), 0),
+        photometric=str(hv.get("PhotometricInterpretation") or "MONOCHROME2"),
         transfer_syntax=transfer_syntax,
-        acquisition_number=_int(ds.get("AcquisitionNumber")),
-        temporal_position=_int(ds.get("TemporalPositionIdentifier")),
-        echo_number=_int(_first(ds.get("EchoNumbers"))),
-        slice_thickness=_float(ds.get("SliceThickness")),
-        spacing_between_slices=_float(ds.get("SpacingBetweenSlices")),
+        acquisition_number=_int(hv.get("AcquisitionNumber")),
+        temporal_position=_int(hv.get("TemporalPositionIdentifier")),
+        echo_number=_int(_first(hv.get("EchoNumbers"))),
+        slice_thickness=_float(hv.get("SliceThickness")),
+        spacing_between_slices=_float(hv.get("SpacingBetweenSlices")),
     )
-    has_pixels = pixel_offset is not None and _peek_pixel_tag(path, pixel_offset)
-    if not has_pixels and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+    if pixel_tag not in _PIXEL_TAGS:
         return "DICOM header without pixel data"
-    native = transfer_syntax in _NATIVE_SYNTAXES and base["samples_per_pixel"] == 1
-    base["pixel_offset"] = pixel_offset if native else None
+    # where the Pixel Data element starts: the loader reads native slices straight from it and
+    # decodes compressed ones from the bytes of one read (no second parse of the header)
+    base["pixel_offset"] = pixel_offset if pixel_tag == _PIXEL_TAGS[0] or pixel_tag == _PIXEL_TAGS[1] else None
 
     if _ENHANCED_MARKER in ds and base["n_frames"] >= 1:
         return [(ref, series) for ref in _enhanced_frames(ds, base)]
 
-    position = ds.get("ImagePositionPatient")
-    orientation = ds.get("ImageOrientationPatient")
-    spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
+    position = hv.get("ImagePositionPatient")
+    orientation = hv.get("ImageOrientationPatient")
+    spacing = hv.get("PixelSpacing") or hv.get("ImagerPixelSpacing")
     ref = ImageRef(
         **base,
         position=tuple(float(v) for v in position) if position is not None and len(position) == 3 else None,
         orientation=tuple(float(v) for v in orientation) if orientation is not None and len(orientation) == 6
         else None,
         pixel_spacing=(float(spacing[0]), float(spacing[1])) if spacing is not None and len(spacing) == 2 else None,
-        slope=_float(ds.get("RescaleSlope"), 1.0) or 1.0,
-        intercept=_float(ds.get("RescaleIntercept"), 0.0),
+        slope=_float(hv.get("RescaleSlope"), 1.0) or 1.0,
+        intercept=_float(hv.get("RescaleIntercept"), 0.0),
     )
     if ref.n_frames > 1:  # classic multi-frame (US cine, NM, Hitachi...): frames share one header
         return [(ImageRef(**{**ref.__dict__, "frame": f}), series) for f in range(ref.n_frames)]
     return [(ref, series)]
-
-
-def _peek_pixel_tag(path: str, offset: int) -> bool:
-    with open(path, "rb") as f:
-        f.seek(offset)
-        tag = f.read(4)
-    return tag in (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10")
 
 
 def _enhanced_frames(ds, base: dict) -> list[ImageRef]:

@@ -48,10 +48,10 @@ def load_presets() -> dict[str, Any]:
         return {"ct": [], "auto_percentiles": [0.5, 99.5]}
 
 
-def scan_job(path: str, progress=None, cancelled=None):
+def scan_job(path: str, progress=None, cancelled=None, on_preview=None):
     from medview.io import scan
 
-    return scan(path, progress=progress, cancelled=cancelled)
+    return scan(path, progress=progress, cancelled=cancelled, on_preview=on_preview)
 
 
 def load_job(series, progress=None, cancelled=None, on_middle_slice=None, percentiles=(0.5, 99.5)):
@@ -213,6 +213,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Scanning {path} ...")
         self._show_progress(True)
         w = Worker(scan_job, path)
+        # a slice of what is being scanned shows before the scan of a large folder ends
+        w.kwargs["on_preview"] = lambda img, spacing: w.emit_event("preview", (img, spacing))
+        w.signals.event.connect(lambda name, payload, w=w: self._on_scan_preview(w, payload))
         w.signals.progress.connect(self._on_progress)
         w.signals.finished.connect(lambda index, p=path, w=w: self._on_scanned(w, p, index))
         w.signals.failed.connect(lambda msg, p=path, w=w: self._on_failed(f"{p}: {msg}", w))
@@ -788,6 +791,10 @@ class MainWindow(QMainWindow):
                 continue
             m.addAction(f"{s.study_date or ''} {s.modality} {s.description or Path(s.path).name}".strip(),
                         lambda s=s: self.compare.open_series(s))
+
+    def _on_scan_preview(self, worker, payload) -> None:
+        if worker is self._scan_worker and self.state.volume is None:
+            self.viewer.show_preview(*payload)
 
     def _on_preview(self, series, payload) -> None:
         if series is not self.current_series or self.state.volume is not None:
