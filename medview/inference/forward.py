@@ -38,7 +38,9 @@ class FallBackToCPU(Exception):
 # ---------------------------------------------------------------------------------------------
 _NET_LOCK = threading.Lock()
 _NETS: "OrderedDict[tuple, Any]" = OrderedDict()
-_NET_CACHE_SIZE = 4
+# bounded by the networks' parameter bytes, not their number: every bundled model together is
+# ~0.2 GB, so switching between them never re-reads and re-hashes weights
+_NET_CACHE_BYTES = 1 << 30
 CAM_OBJECTS: "OrderedDict[tuple, Any]" = OrderedDict()  # Grad-CAM objects (medview.inference.cam)
 
 
@@ -53,9 +55,17 @@ def get_network(package: ModelPackage, device: Any, purpose: str = "infer"):
     net = load_network(package, device)
     with _NET_LOCK:
         _NETS[key] = net
-        while len(_NETS) > _NET_CACHE_SIZE:
+        while len(_NETS) > 1 and sum(_param_bytes(n) for n in _NETS.values()) > _NET_CACHE_BYTES:
             _NETS.popitem(last=False)
     return net
+
+
+def _param_bytes(net) -> int:
+    try:
+        return sum(p.numel() * p.element_size() for p in net.parameters()) + sum(
+            b.numel() * b.element_size() for b in net.buffers())
+    except AttributeError:  # not a torch module (tests may cache a stand-in)
+        return 0
 
 
 def cache_lock() -> threading.Lock:

@@ -36,8 +36,16 @@ from medview.inference.package import ModelPackage, PackageError
 from medview.inference.postprocess import field_of_view, keep_largest_parts, labels_from_probs, largest_part
 from medview.inference.prediction import Prediction, label_statistics
 from medview.inference.results_cache import DEFAULT_CACHE, ResultsCache
-from medview.inference.tta import (TTA_MODES, TTA_SETTINGS, class_outputs, flip_dims, resolve_setting,
-                                   seg_probs, tta_mean, tta_mode)
+from medview.inference.tta import (
+    TTA_MODES,
+    TTA_SETTINGS,
+    class_outputs,
+    flip_dims,
+    resolve_setting,
+    seg_probs,
+    tta_mean,
+    tta_mode,
+)
 from medview.io.volume import Volume
 from medview.progress import CancelledFn, ProgressFn, check_cancelled, no_progress
 
@@ -287,11 +295,12 @@ def _run_2d(package, volume, runner, opts, progress, cancelled, timings, pred):
             t_inf += time.perf_counter() - t
             t = time.perf_counter()
             for i, kk in enumerate(ks):
-                labels[kk] = lab_np[i] if target is None else preprocess.resize_labels(lab_np[i], (height, width))
+                lab_i = lab_np[i]
+                if keep_largest:  # one lesion per photograph: drop satellite specks (at the model's size)
+                    lab_i = keep_largest_parts(lab_i)
+                labels[kk] = lab_i if target is None else preprocess.resize_labels(lab_i, (height, width))
                 if unc_np is not None:
                     heat[kk] = unc_np[i] if target is None else preprocess.resize(unc_np[i][None], (height, width))[0]
-                if keep_largest:  # one lesion per photograph: drop satellite specks
-                    labels[kk] = keep_largest_parts(labels[kk])
                 if fov_level:  # nothing is found in the black surround of a fundus / endoscope image
                     outside = ~field_of_view(volume.array[kk], float(fov_level))
                     labels[kk][outside] = 0
@@ -325,7 +334,11 @@ def _run_2d(package, volume, runner, opts, progress, cancelled, timings, pred):
         raw = cam_maps(package, runner, np.concatenate(prepared, axis=0), cam, idx, cancelled, _to_tensor)
         for kk in range(depth):
             m = preprocess.unpad(raw[kk], pads)
-            heat[kk] = m if target is None else preprocess.resize(m[None], (height, width))[0]
+            box = preprocess.field_box(volume.array[kk], package.input.get("crop"))
+            if box is not None:  # the network saw the field-of-view crop: the map goes back on it
+                heat[kk] = preprocess.place_in_box(m, box, (height, width))
+            else:
+                heat[kk] = m if target is None else preprocess.resize(m[None], (height, width))[0]
         top = float(heat.max())
         pred.heatmap = volume.like(heat / top if top > 0 else heat)
         pred.heatmap_kind = cam
