@@ -91,3 +91,19 @@ def test_shipped_grader_on_held_out_images(model_id, shared_data, tmp_path):
     # a constant or random network cannot do this on two images per grade
     assert mae <= 1.0, (mae, p.argmax(1), y)
     assert flag_auc >= 0.75, flag_auc
+
+
+def test_infer_prints_the_grade_on_its_scale(shared_data, capsys, tmp_path):
+    if not (bundled_models_dir() / "knee-oa" / "model.json").is_file():
+        pytest.skip("knee-oa package not bundled")
+    from medview.cli import main
+
+    image = sorted((shared_data / "xray-knee-kl" / "val" / "2").glob("*"))[0]
+    assert main(["infer", "--model", "knee-oa", str(image), "--out", str(tmp_path / "out"),
+                 "--unverified-ok", "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    line = [s.split("] ", 1)[-1] for s in out.splitlines() if f"{image.name}: " in s][0]  # "[1/1] " prefix off
+    d = json.loads(next((tmp_path / "out").rglob("prediction.json")).read_text())["grading"]
+    # "KL 2.4: minimal (KL2, p 0.61); OA present: yes (p 0.83 >= 0.50)"
+    assert line.startswith(f"{image.name}: KL {d['value']:.1f}: {d['grade_word']} ({d['grade_name']}, p ")
+    assert f"OA present: {'yes' if d['flag']['positive'] else 'no'}" in line
