@@ -99,18 +99,15 @@ def _package(job: Job):
 
 
 def _torch_threads(job: Job) -> None:
+    """Torch threads for this task: the job's count (a LocalCluster: cores / workers). Left
+    alone when None: a Dask nanny starts its workers with OMP_NUM_THREADS=1, so a site's
+    `dask worker --nworkers N --nthreads 1` gives each task one torch thread already."""
+    if job.threads is None:
+        return
     import torch
 
-    n = job.threads
-    if n is None:
-        try:  # on a Dask worker: its cores shared by the tasks it runs at once
-            from distributed import get_worker
-
-            n = max(1, (os.cpu_count() or 1) // max(1, get_worker().state.nthreads))
-        except (ImportError, ValueError, AttributeError):
-            return
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
+    if torch.get_num_threads() != job.threads:
+        torch.set_num_threads(job.threads)
 
 
 def read_record(out_dir: Path) -> dict[str, Any] | None:
