@@ -56,6 +56,7 @@ def ranking_on_split(pkg, part: str = "val", out: Path | None = None, method: st
     job = batch.make_job(pkg, out, tta=pkg.task == "segmentation", unverified_ok=True, resume=True,
                          rank_method=method, device="cpu")
     res = batch.run_batch(found, job, workers=workers, scheduler=scheduler, on_record=on_record)
+    rank.write_worklist(Path(out), rank.worklist(res.records), job.model_record)  # the app's queue reads it
     by_name = {r["case"]: r for r in res.records}
     scores, errors, quality, rows, failed = [], [], [], [], []
     alt: list[float] = []

@@ -50,6 +50,7 @@ class AdjudicationView(QWidget):
         self.info_label = QLabel("No case")
         self.info_label.setWordWrap(True)
         self.view = pg.GraphicsLayoutWidget()
+        self.view.setMinimumSize(360, 320)
         self.plot = self.view.addViewBox(lockAspect=True, invertY=True)
         self.item = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.item)

@@ -22,6 +22,8 @@ class CampaignDocks:
             d.setObjectName(f"campaign-{title}")
             d.setWidget(make())
             self.win.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, d)
+            if self.docks:  # campaign panels share one tabbed dock area, each gets the full height
+                self.win.tabifyDockWidget(next(iter(self.docks.values())), d)
             self.docks[title] = d
         d.show()
         d.raise_()
