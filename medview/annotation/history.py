@@ -49,8 +49,13 @@ class Entry:
     @classmethod
     def from_change(cls, ch: Change) -> Entry:
         return cls(ch.name, tuple(ch.lo), tuple(ch.old.shape), ch.old.dtype.str,  # type: ignore[arg-type]
-                   zlib.compress(np.ascontiguousarray(ch.old).tobytes(), 1),
-                   zlib.compress(np.ascontiguousarray(ch.new).tobytes(), 1))
+                   zlib.compress(raw_bytes(ch.old), 1), zlib.compress(raw_bytes(ch.new), 1))
+
+
+def raw_bytes(a: np.ndarray):
+    """The array's bytes without a copy when it is contiguous (zlib reads any buffer)."""
+    a = np.ascontiguousarray(a)
+    return memoryview(a).cast("B") if a.size else b""
 
 
 Listener = Callable[[str, Change], None]
@@ -135,7 +140,11 @@ class EditHistory:
         return change
 
     def _commit(self, ch: Change) -> None:
-        self._undo.append(Entry.from_change(ch))
+        entry = Entry.from_change(ch)
+        # listeners (undo.log, the workspace journal) reuse the compressed values: compressing a
+        # long 3D stroke's box once instead of three times is most of the stroke-end time
+        ch.entry, ch.new_z = entry, entry.new_z  # type: ignore[attr-defined]
+        self._undo.append(entry)
         self._redo.clear()
         self._update_stats(ch)
         self.labelmap.provenance.strokes += 1
@@ -174,6 +183,7 @@ class EditHistory:
         apply_values(self.labelmap, e.lo, old)
         self._redo.append(e)
         ch = Change(e.lo, e.hi, new, old, f"Undo {e.name}")
+        ch.new_z = e.old_z  # type: ignore[attr-defined]  # its new values are the entry's old ones
         self.labelmap.provenance.undos += 1
         self._update_stats(ch)
         self._emit("undo", ch)
@@ -187,6 +197,7 @@ class EditHistory:
         apply_values(self.labelmap, e.lo, new)
         self._undo.append(e)
         ch = Change(e.lo, e.hi, old, new, f"Redo {e.name}")
+        ch.new_z = e.new_z  # type: ignore[attr-defined]
         self.labelmap.provenance.redos += 1
         self._update_stats(ch)
         self._emit("redo", ch)

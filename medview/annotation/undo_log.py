@@ -31,7 +31,7 @@ class UndoLog:
 
     def __call__(self, kind: str, change: Change) -> None:
         if kind == "do":
-            e = Entry.from_change(change)
+            e = getattr(change, "entry", None) or Entry.from_change(change)  # compressed once, by the history
             header = {"kind": "do", "name": e.name, "lo": list(e.lo), "shape": list(e.shape), "dtype": e.dtype,
                       "old_len": len(e.old_z)}
             rec = encode_record(header, e.old_z + e.new_z)

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from medview.annotation.history import EditHistory
+from medview.annotation.history import EditHistory, raw_bytes
 from medview.annotation.journal import (  # noqa: F401  (re-exported: the workspace's file API)
     atomic_write_bytes,
     atomic_write_json,
@@ -317,7 +317,8 @@ class Workspace:
         self._queue.put(("region", self.seq, tuple(change.lo), tuple(new.shape), self._table(self.labelmap)))
         self._append({"seq": self.seq, "kind": "region", "op": kind, "name": change.name,
                       "lo": list(change.lo), "shape": list(new.shape), "dtype": new.dtype.str,
-                      "table": self._table(self.labelmap)}, zlib.compress(new.tobytes(), 1))
+                      "table": self._table(self.labelmap)},
+                     getattr(change, "new_z", None) or zlib.compress(raw_bytes(new), 1))
 
     def _on_table(self, kind: str, label: Label | None) -> None:
         assert self.labelmap is not None
