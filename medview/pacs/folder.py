@@ -59,7 +59,7 @@ class FolderSource(StudySource):
         (progress or no_progress)(1.0, "Local folder")
         for s in self._dicom_series():
             if s.study_uid == study_uid and (s.series_uid or s.uid) == series_uid:
-                files = s.files()
+                files = s.files  # a property of SeriesInfo
                 if on_first is not None and files:
                     on_first(Path(files[len(files) // 2]))
                 return Path(files[0]).parent if files else Path(s.path)
