@@ -63,11 +63,18 @@ def _label(s: SeriesInfo) -> str:
     return " ".join(x for x in parts if x) or Path(s.path).name or s.uid
 
 
-def discover(source: str | Path) -> tuple[list[Case], list[tuple[str, str]]]:
-    """(cases, problems) for a file, a series folder or a folder of studies. ``problems`` are the
-    files the scan could not read, ``(path, reason)``: a campaign lists them as failed cases."""
+PACS_PREFIX = "pacs:"
+NOT_IMAGES = ("SEG", "SR", "PR", "KO", "RTSTRUCT", "REG")
+
+
+def discover(source: str | Path, cancelled=None) -> tuple[list[Case], list[tuple[str, str]]]:
+    """(cases, problems) for a file, a series folder, a folder of studies, or a PACS source
+    (``pacs:SOURCE[?filters]``, see ``discover_pacs``). ``problems`` are what could not be read
+    or retrieved, ``(path, reason)``: a campaign lists them as failed cases."""
     from medview.io import scan
 
+    if str(source).startswith(PACS_PREFIX):
+        return discover_pacs(str(source), cancelled=cancelled)
     root = Path(source)
     if not root.exists():
         raise NoCases(f"{root}: does not exist")
@@ -85,6 +92,73 @@ def discover(source: str | Path) -> tuple[list[Case], list[tuple[str, str]]]:
             k += 1
         used.add(name)
         cases.append(Case(name=name, path=str(s.path), series=s, label=_label(s)))
+    return cases, problems
+
+
+def _query(filters: dict[str, str]):
+    from medview.pacs.model import StudyQuery
+
+    date = filters.pop("date", "")
+    lo, _, hi = date.partition("-") if "-" in date else (date, "", date)
+    known = {"patient_id", "patient_name", "modality", "accession", "study_uid"}
+    unknown = set(filters) - known
+    if unknown:
+        raise NoCases(f"unknown PACS filter {', '.join(sorted(unknown))} (known: date, {', '.join(sorted(known))})")
+    return StudyQuery(date_from=lo, date_to=hi, **filters)
+
+
+def discover_pacs(spec: str, cancelled=None) -> tuple[list[Case], list[tuple[str, str]]]:
+    """The image series of the studies a PACS source finds, retrieved into the DICOM cache
+    (``medview.pacs``): ``pacs:NAME`` (a configured source, a DICOMweb URL, dicom://AET@HOST:PORT
+    or a folder), optionally ``?modality=MR&date=20260101-20260630&patient_id=P*``. Series
+    MedView wrote there (SEG, SR) and other non-image series are left out; a series that cannot
+    be retrieved is a problem, the others go on. Retrieval runs here, one series after the other
+    (the cache keeps finished series), before the cases go to the workers."""
+    from urllib.parse import parse_qsl
+
+    from medview.io import scan
+    from medview.pacs.model import PacsError
+    from medview.pacs.registry import open_source
+
+    name, _, q = spec[len(PACS_PREFIX):].partition("?")
+    filters = dict(parse_qsl(q))
+    query = _query(dict(filters))
+    try:
+        src = open_source(name)
+        studies = src.find_studies(query)
+    except PacsError as exc:
+        raise NoCases(f"{spec}: {exc}") from exc
+    cases: list[Case] = []
+    problems: list[tuple[str, str]] = []
+    for st in studies:
+        try:
+            series = src.study_series(st.study_uid)
+        except PacsError as exc:
+            problems.append((f"{src.name} study {st.study_uid}", str(exc)))
+            continue
+        for se in series:
+            if se.modality in NOT_IMAGES or se.is_medview_result:
+                continue
+            if query.modality and se.modality.upper() != query.modality.upper():
+                continue
+            where = f"{src.name} study {st.study_uid} series {se.series_uid}"
+            try:
+                folder = src.retrieve_series(st.study_uid, se.series_uid, cancelled=cancelled)
+            except PacsError as exc:
+                problems.append((where, str(exc)))
+                continue
+            found = [s for s in scan(folder).series if (s.series_uid or s.uid) == se.series_uid]
+            if not found:
+                problems.append((where, f"retrieved into {folder} but no readable image of it there"))
+                continue
+            uid_hash = hashlib.sha1(se.series_uid.encode()).hexdigest()[:8]
+            label = " ".join(x for x in (st.patient_id, st.study_date, f"S{se.number}" if se.number else "",
+                                         se.description) if x)
+            cases.append(Case(name=safe_name(f"{st.patient_id or 'patient'}_{st.study_date or 'nodate'}_"
+                                             f"S{se.number if se.number is not None else ''}_{uid_hash}"),
+                              path=str(folder), series=found[0], label=label or se.series_uid))
+    if not cases and not problems:
+        raise NoCases(f"{spec}: no image series match")
     return cases, problems
 
 

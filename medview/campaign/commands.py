@@ -86,14 +86,17 @@ def _run_and_report(found, problems, job, args):
     return 1 if c.failed else 0
 
 
-def default_campaign_dir(source: Path, model_id: str) -> Path:
+def default_campaign_dir(source: str | Path, model_id: str) -> Path:
     import hashlib
 
     from medview import config
-    from medview.campaign.cases import safe_name
+    from medview.campaign.cases import PACS_PREFIX, safe_name
 
-    tag = hashlib.sha1(str(source.resolve()).encode()).hexdigest()[:8]
-    return config.user_data_dir() / "campaigns" / f"{safe_name(source.name)}-{tag}" / model_id
+    text = str(source)
+    key = text if text.startswith(PACS_PREFIX) else str(Path(text).resolve())
+    name = safe_name(text if text.startswith(PACS_PREFIX) else Path(text).name)
+    tag = hashlib.sha1(key.encode()).hexdigest()[:8]
+    return config.user_data_dir() / "campaigns" / f"{name}-{tag}" / model_id
 
 
 def run_rank(args) -> int:
@@ -107,7 +110,7 @@ def run_rank(args) -> int:
     if not args.source:
         print("error: give a SOURCE folder (or --held-out val|test)", file=sys.stderr)
         return 2
-    source = Path(args.source)
+    source = args.source  # a folder, or pacs:SOURCE (kept a string: a URL's // must survive)
     try:
         found, problems = cases.discover(source)
     except cases.NoCases as exc:

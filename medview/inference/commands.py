@@ -15,7 +15,8 @@ from medview.inference.outputs import one_line as _one_line
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("infer", help="run a model on a file, a series folder or a folder of studies")
-    p.add_argument("path", help="image file, series folder, or a folder of studies (batch)")
+    p.add_argument("path", help="image file, series folder, a folder of studies (batch), or pacs:SOURCE[?modality=MR"
+                                "&date=YYYYMMDD-YYYYMMDD] (batch over a PACS source, see docs/CAMPAIGNS.md)")
     p.add_argument("--model", required=True, help="model id (see `medview models`) or a package folder")
     p.add_argument("--out", required=True, help="output folder (one sub-folder per series in a batch)")
     p.add_argument("--device", dest="infer_device", default=None, help="auto (default), cpu, cuda, cuda:N, mps")
@@ -196,18 +197,19 @@ def run_infer(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(max(1, args.threads))
     path = Path(args.path)
-    if not path.exists():
+    pacs = str(args.path).startswith("pacs:")  # pacs:SOURCE[?filters]: the campaign batch retrieves the studies
+    if not pacs and not path.exists():
         print(f"error: {path}: does not exist", file=sys.stderr)
         return 2
-    if path.is_dir() or args.resume or args.workers or args.scheduler:
+    if pacs or path.is_dir() or args.resume or args.workers or args.scheduler:
         from medview.campaign.cases import NoCases, discover
 
         try:  # several cases (or batch options): the campaign batch, one Dask task per case
-            found, found_problems = discover(path)
+            found, found_problems = discover(args.path if pacs else path)
         except (NoCases, OSError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        if len(found) + len(found_problems) > 1 or args.resume or args.workers or args.scheduler:
+        if pacs or len(found) + len(found_problems) > 1 or args.resume or args.workers or args.scheduler:
             from medview.campaign.commands import batch_infer
 
             return batch_infer(args, pkg, found, found_problems)

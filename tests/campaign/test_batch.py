@@ -118,3 +118,24 @@ def test_case_names_follow_the_path_below_the_source(tmp_path):
     assert {c.name for c in again} == {"a_case000", "a_case001", "b_case000", "0-first_case000"}
     with pytest.raises(cases.NoCases, match="does not exist"):
         cases.discover(tmp_path / "missing")
+
+
+def test_cases_from_a_pacs_source_leave_out_non_image_series(tmp_path):
+    """pacs:FOLDER goes through the StudySource interface (the folder implementation here; a
+    DICOMweb or DIMSE source answers the same calls)."""
+    import shutil
+
+    from pydicom.data import get_testdata_file
+
+    for name in ("CT_small.dcm", "MR_small.dcm"):
+        shutil.copy(get_testdata_file(name), tmp_path / name)
+    found, problems = cases.discover(f"pacs:{tmp_path}")
+    assert len(found) == 2 and not problems
+    assert {c.series.modality for c in found} == {"CT", "MR"}
+    assert all(c.path == str(tmp_path) and c.name for c in found) and len({c.name for c in found}) == 2
+    (mr,), _ = cases.discover(f"pacs:{tmp_path}?modality=MR")
+    assert mr.series.modality == "MR" and mr.name == next(c.name for c in found if c.series.modality == "MR")
+    with pytest.raises(cases.NoCases, match="no image series match"):
+        cases.discover(f"pacs:{tmp_path}?modality=US")
+    with pytest.raises(cases.NoCases, match="unknown PACS filter"):
+        cases.discover(f"pacs:{tmp_path}?colour=red")
