@@ -13,10 +13,22 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from scipy import ndimage
 
 from medview.annotation.labelmap import LabelMap
 from medview.annotation.ops import Change, _commit, _plane_box, plane_axis_of
+
+
+class _LazyNdimage:
+    """scipy.ndimage on first use: importing it costs ~0.5 s, and the annotation panels import
+    this module before the main window's first paint."""
+
+    def __getattr__(self, name: str):
+        from scipy import ndimage as real
+
+        return getattr(real, name)
+
+
+ndimage = _LazyNdimage()
 
 PAINT_OVER = ("all", "background", "label")
 

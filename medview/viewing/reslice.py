@@ -8,7 +8,6 @@ sample parallel planes ``step_mm`` apart over ``slab_mm`` and combine them (mip/
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from medview.viewing.plane import Plane
 
@@ -39,6 +38,8 @@ def reslice(volume, plane: Plane, array: np.ndarray | None = None, order: int = 
     """(h, w) image of ``array`` (default ``volume.array``; any [k, j, i] array on the volume's
     grid, e.g. a label map with order=0) on ``plane``. Outside the volume: ``fill`` (default the
     array minimum; 0 for labels)."""
+    from scipy import ndimage  # here, not at import: scipy.ndimage costs ~0.5 s before the first paint
+
     data = volume.array if array is None else array
     if data.ndim != 3:
         raise ValueError(f"reslice needs a 3D [k, j, i] array, got shape {data.shape}")
