@@ -49,7 +49,12 @@ class ReportActions(QObject):
 
     # ---- menu ----------------------------------------------------------------------------------
     def _make_menu(self) -> None:
-        m = self.win.menuBar().addMenu("&Report")
+        from PySide6.QtWidgets import QMenu
+
+        bar = self.win.menuBar()
+        m = QMenu("&Report", bar)
+        help_menu = next((a for a in bar.actions() if a.text().replace("&", "") == "Help"), None)
+        bar.insertMenu(help_menu, m) if help_menu is not None else bar.addMenu(m)  # before Help
         self.menu = m
         self.actions = {
             "key": m.addAction("Add key image (active view)", self.add_key_image),
