@@ -49,6 +49,7 @@ class Segmenter:
         self.version = version
         self.model_id = model_id
         self.threshold = threshold
+        self.last_confidence = 0.0
 
     @classmethod
     def from_package(cls, package) -> Segmenter:
@@ -104,6 +105,10 @@ class Segmenter:
         vals, sl = self._run_view(image_norm, view, prompts, prev)
         out = prev.copy()
         out[sl] = vals >= self.threshold
+        inside = vals[vals >= self.threshold]
+        # mean foreground probability of the result: low where the network is unsure (the
+        # propagation uses it to find the object's end)
+        self.last_confidence = float(inside.mean()) if inside.size else 0.0
         self._honour_clicks(out, prompts)
         if box is not None:  # a box says the object lies inside it
             inside = np.zeros(shape, bool)

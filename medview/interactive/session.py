@@ -62,7 +62,8 @@ class AssistSession:
     def __init__(self, segmenter: Segmenter, labelmap: LabelMap, image: np.ndarray, history: EditHistory | None,
                  value: int = 1, over: str = "background", propagate: bool = True,
                  min_area_ratio: float = 0.25, max_area_ratio: float = 2.5, min_pixels: int = 4,
-                 min_overlap: float = 0.3, agree: float = 0.9, on_change=None) -> None:
+                 min_overlap: float = 0.3, agree: float = 0.9, min_start_ratio: float = 0.35,
+                 on_change=None) -> None:
         self.segmenter = segmenter
         self.lm = labelmap
         self.image = image  # (k, j, i) grey or (k, j, i, 3) colour, the label map's grid
@@ -75,6 +76,10 @@ class AssistSession:
         self.min_pixels = min_pixels
         self.min_overlap = min_overlap  # IoU with the neighbour's mask below this: the object is lost
         self.agree = agree  # Dice with the slice's earlier mask from which propagation stops
+        # a mask smaller than this fraction of the prompted slice's is the object's tapering end
+        # (the network tends to carry a small mask on past it; 0.35 chosen on the hippocampus
+        # validation volumes: Dice after 1 / 3 / 10 clicks 0.599 / 0.699 / 0.759 vs 0.565 / 0.676 / 0.744 without)
+        self.min_start_ratio = min_start_ratio
         self.on_change = on_change  # fn(Change): redraw the region
         self.plane_axis = 0
         self.slices: dict[int, SliceState] = {}
@@ -152,13 +157,15 @@ class AssistSession:
         n = self.lm.array.shape[a]
         if not self.propagate or n == 1 or not mask.any():
             return
+        start_area = int(mask.sum())
         for step in (1, -1):
             src = mask
             k = c + step
             while 0 <= k < n and not self._stopped and k not in self.slices:
                 nxt = self.segmenter.predict(self.normalised(a, k), Prompts(), src)
                 area, before = int(nxt.sum()), int(src.sum())
-                if area < max(self.min_pixels, self.min_area_ratio * before) or area > self.max_area_ratio * before:
+                if area < max(self.min_pixels, self.min_area_ratio * before, self.min_start_ratio * start_area) \
+                        or area > self.max_area_ratio * before:
                     break  # the object ends here (or the mask leaks into its surroundings)
                 if int((nxt & src).sum()) < self.min_overlap * int((nxt | src).sum()):
                     break  # the mask jumped or drifted away from its neighbour's: not the same object

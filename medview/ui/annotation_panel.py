@@ -292,7 +292,8 @@ class AnnotationPanel(QWidget):
     def _on_volume(self, vol) -> None:
         self._refresh_session()
         if vol is not None:  # a photograph has no pixel size: the brush is measured in pixels
-            self.radius_spin.setSuffix(f" {vol.length_unit}")
+            for spin in (self.radius_spin, self.ops.smooth_mm, self.ops.margin_mm):
+                spin.setSuffix(f" {vol.length_unit}")
         if vol is not None and not vol.is_rgb:
             self.tools.set_threshold_from_window()  # a sensible threshold-paint range to start from
         if vol is not None and self._pending_restore is not None:

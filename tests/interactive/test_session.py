@@ -16,6 +16,7 @@ def _setup(propagate=True, **kw):
     lm = LabelMap.empty(Volume(np.zeros(img.shape, np.int16)))
     h = EditHistory(lm)
     seg = BrightRegionSegmenter()
+    kw.setdefault("min_start_ratio", 0.0)  # stop only at the caps (the ratio rule has its own test)
     return AssistSession(seg, lm, img, h, value=1, propagate=propagate, **kw), lm, h, ball
 
 
@@ -70,3 +71,10 @@ def test_ai_results_do_not_paint_over_other_labels_by_default():
     assert (lm.array[10, 20:28, 20:24] == 2).all() and lm.array[10, 24, 26] == 1
     ch = set_slice_mask(lm, 0, 10, np.ones((48, 48), bool), 1, over="all")
     assert ch is not None and (lm.array[10] == 1).all()
+
+
+def test_a_mask_tapering_below_a_fraction_of_the_prompted_one_ends_the_object():
+    s, lm, h, ball = _setup(min_start_ratio=0.35)
+    done = s.run(s.click(0, 10, 24.0, 24.0, True))
+    # prompted slice: pi 7^2 = 154 px; slices 4 and 16 (about 40 px) are below 35% of it
+    assert set(done) == set(range(5, 16))
