@@ -1,7 +1,7 @@
 """Does Grad-CAM point at the finding? Share of the heatmap's mass inside a known region.
 
-For the classifiers whose data sets outline the finding (PH2 lesion masks for skin-lesion,
-BUSI tumour masks for breast-us), each held-out image is run through the real inference
+For the classifiers whose data sets outline the finding (PH2 lesion masks for skin-lesion; the
+BUSI copy in MEDVIEW_DATA has no tumour masks, so breast-us cannot be measured), each held-out image is run through the real inference
 pipeline (``run_model`` with ``cam``, as the app does) and the heatmap (0..1 on the image grid)
 is compared with the mask: ``inside = sum(heat * mask) / sum(heat)``. ``area`` (the mask's
 share of the image) is what a heatmap spread evenly would score, so ``inside / area`` says how
@@ -20,17 +20,12 @@ from medview.training.recipes import RECIPES
 
 
 def _mask_path(model_id: str, sample: datasets.Sample) -> Path | None:
-    if model_id == "skin-lesion":
-        return sample.extra.get("mask")
-    if model_id == "breast-us":  # BUSI: case.png -> case_mask.png (normal images have empty masks)
-        p = sample.image.with_name(sample.image.stem + "_mask.png")
-        return p if p.is_file() else None
-    return None
+    return sample.extra.get("mask") if model_id == "skin-lesion" else None
 
 
-REGION_MODELS = ("skin-lesion", "breast-us")
+REGION_MODELS = ("skin-lesion",)
 # which predictions count: the finding the map should explain
-FINDING_CLASSES = {"skin-lesion": ["melanoma"], "breast-us": ["benign", "malignant"]}
+FINDING_CLASSES = {"skin-lesion": ["melanoma"]}
 
 
 def cam_in_region(model_id: str, package: str | Path | None = None, part: str = "test",
@@ -42,7 +37,7 @@ def cam_in_region(model_id: str, package: str | Path | None = None, part: str = 
     from medview.io.files import read_image_file
 
     if model_id not in REGION_MODELS:
-        raise ValueError(f"no region masks for {model_id!r} (only {', '.join(REGION_MODELS)})")
+        raise ValueError(f"no region masks for {model_id!r} in the data (only {', '.join(REGION_MODELS)})")
     pkg = find_package(str(package) if package else model_id)
     split = RECIPES[model_id].split()
     samples = split.test if part == "test" else split.val
@@ -76,7 +71,7 @@ def cam_in_region(model_id: str, package: str | Path | None = None, part: str = 
                 "inside_median": round(float(np.median(inside)), 4),
                 "area_mean": round(float(area.mean()), 4),
                 "lift": round(float(inside.mean() / max(area.mean(), 1e-9)), 3)}
-    return {"model": model_id, "package": str(pkg.folder) if hasattr(pkg, "folder") else str(pkg),
+    return {"model": model_id, "package": str(pkg.path),
             "part": part, "method": method, "finding_classes": FINDING_CLASSES[model_id],
             "finding_predictions": summary(finding), "all_with_mask": summary(rows), "images": rows}
 

@@ -50,7 +50,7 @@ def register(subparsers) -> None:
     e.add_argument("--card", action="store_true",
                    help="rewrite the package's MODEL_CARD.md with these numbers (and reliability.png)")
     e.add_argument("--cam-region", nargs="?", const="gradcam", default=None, metavar="METHOD",
-                   help="measure the share of Grad-CAM mass inside the finding's mask (skin-lesion, breast-us; "
+                   help="measure the share of Grad-CAM mass inside the finding's mask (skin-lesion: PH2 lesion masks; "
                    "METHOD gradcam (default) or gradcam++) instead of the class metrics")
     e.add_argument("--card-extra", type=Path, default=None, help=argparse.SUPPRESS)
     e.add_argument("--checkpoint-name", default=None, help=argparse.SUPPRESS)
