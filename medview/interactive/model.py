@@ -50,6 +50,7 @@ class Segmenter:
         self.model_id = model_id
         self.threshold = threshold
         self.last_confidence = 0.0
+        self.tta = True  # mirror averaging on prompted images (propagation passes tta=False)
 
     @classmethod
     def from_package(cls, package) -> Segmenter:
@@ -61,23 +62,34 @@ class Segmenter:
         return cls(net, size, package.version, package.id, float(package.output.get("threshold", 0.5)))
 
     # -----------------------------------------------------------------------------------------
-    def probabilities(self, batch: np.ndarray) -> np.ndarray:
-        """(N, 6, S, S) network inputs -> (N, S, S) foreground probabilities."""
+    def probabilities(self, batch: np.ndarray, tta: bool = False) -> np.ndarray:
+        """(N, 6, S, S) network inputs -> (N, S, S) foreground probabilities; ``tta``: the mean
+        with the left-right mirror (chosen on the polyp validation images: NoC@90 2.60 vs 2.90
+        without; four flips gave 2.86)."""
         import torch
 
         with torch.inference_mode():
-            out = self.net(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
-            return torch.softmax(out, 1)[:, 1].numpy()
+            x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+            if tta:
+                x = torch.cat([x, x.flip(-1)])
+            p = torch.softmax(self.net(x), 1)[:, 1]
+            if tta:
+                n = batch.shape[0]
+                p = (p[:n] + p[n:].flip(-1)) / 2
+            return p.numpy()
 
-    def _run_view(self, image_norm, view, prompts: Prompts, prev: np.ndarray) -> tuple[np.ndarray, tuple]:
+    def _run_view(self, image_norm, view, prompts: Prompts, prev: np.ndarray, tta: bool) -> tuple[np.ndarray, tuple]:
         x = g.network_input(image_norm, view, prompts.clicks, prev, prompts.pos_strokes, prompts.neg_strokes,
                             self.size)
-        prob = self.probabilities(x[None])[0]
+        prob = self.probabilities(x[None], tta)[0]
         return g.paste_view(prob, view, image_norm.shape[1:])
 
-    def predict(self, image_norm: np.ndarray, prompts: Prompts, prev_mask: np.ndarray | None = None) -> np.ndarray:
+    def predict(self, image_norm: np.ndarray, prompts: Prompts, prev_mask: np.ndarray | None = None,
+                tta: bool | None = None) -> np.ndarray:
         """The object's new boolean mask. ``image_norm`` from ``guidance.normalise_image``;
-        ``prev_mask`` the object's current mask (kept outside the view the network looks at)."""
+        ``prev_mask`` the object's current mask (kept outside the view the network looks at);
+        ``tta`` (default ``self.tta``) averages with the mirrored input."""
+        tta = self.tta if tta is None else tta
         shape = image_norm.shape[1:]
         prev = np.zeros(shape, bool) if prev_mask is None else prev_mask.astype(bool)
         if not prompts.has_positive() and not prev.any():
@@ -91,7 +103,7 @@ class Segmenter:
                               None, prompts.pos_strokes, prompts.neg_strokes)
         elif not prev.any():
             # first interaction: look at the whole image, then zoom on what was found
-            vals, sl = self._run_view(image_norm, g.whole_view(shape), prompts, prev)
+            vals, sl = self._run_view(image_norm, g.whole_view(shape), prompts, prev, tta)
             first = np.zeros(shape, bool)
             first[sl] = vals >= self.threshold
             first = self._keep_prompted(first, prompts)
@@ -102,7 +114,7 @@ class Segmenter:
                 return first
         else:
             view = g.focus_view(shape, np.concatenate([np.argwhere(prev), pts]))
-        vals, sl = self._run_view(image_norm, view, prompts, prev)
+        vals, sl = self._run_view(image_norm, view, prompts, prev, tta)
         out = prev.copy()
         out[sl] = vals >= self.threshold
         inside = vals[vals >= self.threshold]

@@ -162,7 +162,7 @@ class AssistSession:
             src = mask
             k = c + step
             while 0 <= k < n and not self._stopped and k not in self.slices:
-                nxt = self.segmenter.predict(self.normalised(a, k), Prompts(), src)
+                nxt = self.segmenter.predict(self.normalised(a, k), Prompts(), src, tta=False)  # speed
                 area, before = int(nxt.sum()), int(src.sum())
                 if area < max(self.min_pixels, self.min_area_ratio * before, self.min_start_ratio * start_area) \
                         or area > self.max_area_ratio * before:

@@ -15,7 +15,8 @@ class BrightRegionSegmenter(Segmenter):
         super().__init__(net=None, version="9.9.9", model_id="fake-interactive")
         self.calls = 0
 
-    def predict(self, image_norm: np.ndarray, prompts: Prompts, prev_mask: np.ndarray | None = None) -> np.ndarray:
+    def predict(self, image_norm: np.ndarray, prompts: Prompts, prev_mask: np.ndarray | None = None,
+                tta: bool | None = None) -> np.ndarray:
         self.calls += 1
         bright = image_norm[0] > 0.5
         lab, _ = ndimage.label(bright)
