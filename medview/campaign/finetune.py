@@ -32,6 +32,11 @@ import numpy as np
 
 from medview.progress import CancelledFn, ProgressFn, no_progress
 
+# peak learning rate of a fine-tune, as a fraction of the recipe's: a few dozen corrected cases at
+# the from-scratch rate pull a good model away from what it knew (polyp, 30 Kvasir test-part cases,
+# 4 min: held-out Dice 0.776 at 1/2, 0.816 at 1/10, against 0.859 for the bundled parent)
+LR_SCALE = 0.1
+
 
 class FinetuneError(ValueError):
     """The export or model cannot be fine-tuned; the message says why."""
@@ -122,10 +127,12 @@ def _checkpoints_in(folder: Path):
 
 def finetune(recipe_id: str, export_dir: str | Path, init: str | None = None, minutes: float = 3.0,
              holdout: float = 0.25, max_epochs: int | None = None, dest_root: Path | None = None,
+             lr_scale: float = LR_SCALE,
              progress: ProgressFn | None = None, cancelled: CancelledFn | None = None,
              log: Callable[[str], None] = print) -> FinetuneResult:
     """See the module docstring. ``init``: the package to start from (default: the family's
-    active version); ``dest_root``: the models folder for the new version (default: the user's)."""
+    active version); ``dest_root``: the models folder for the new version (default: the user's);
+    ``lr_scale``: peak learning rate as a fraction of the recipe's."""
     from medview import config
     from medview.campaign import versions
     from medview.inference.package import validate
@@ -158,7 +165,7 @@ def finetune(recipe_id: str, export_dir: str | Path, init: str | None = None, mi
             train_model(recipe_id, minutes=minutes, data=_training_folder(train_pairs, export_dir, work / "train"),
                         init=str(parent.path), out=work / "candidate", fresh=True, max_epochs=max_epochs,
                         progress=lambda f, s: progress(0.8 * f, s), cancelled=cancelled, log=log,
-                        checkpoint_name="finetune")
+                        checkpoint_name="finetune", lr=recipe.lr * lr_scale)
         progress(0.8, "held-out check: parent")
         old_score, old_cases = held_out_dice(parent, test_pairs, lambda f, s: progress(0.8 + 0.1 * f, s), cancelled)
         cand = validate(work / "candidate")

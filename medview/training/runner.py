@@ -262,11 +262,13 @@ def train_model(
     log: Callable[[str], None] = engine.say,
     max_epochs: int | None = None,
     checkpoint_name: str | None = None,
+    lr: float | None = None,
 ) -> dict[str, Any]:
     """Train ``model_id`` (a recipe id) and return the training state (best epoch, history).
 
     With ``data`` (an annotation training-set export) the recipe's data set is replaced by that
-    export, and ``init`` names the model package whose weights start the training.
+    export, and ``init`` names the model package whose weights start the training. ``lr``
+    replaces the peak learning rate (default: the recipe's, halved with ``init``).
     """
     import torch
 
@@ -304,6 +306,8 @@ def train_model(
     )
     if init:
         cfg.lr = recipe.lr / 2
+    if lr is not None:
+        cfg.lr = lr
     if recipe.kind == "classification":
         import torch.nn as nn
 
