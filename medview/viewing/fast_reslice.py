@@ -30,6 +30,7 @@ class Reslicer:
         self._fill = float(volume.array.min()) if volume.array.size else 0.0
         self._filtered = None  # the image pre-filtered for projected slabs, and its key
         self._filtered_key: tuple | None = None
+        self._pending_key: tuple | None = None
         self._label_images: dict = {}  # layer -> (key, ITK copy) for labels asked twice unchanged
         self._last_label_key: dict = {}
         self._to_index = np.linalg.inv(volume.direction @ np.diag(volume.spacing))
@@ -43,7 +44,9 @@ class Reslicer:
 
         ``exact=False`` (for interaction): the same slab, but projected along the voxel axis
         nearest the normal from a volume pre-filtered along that axis (cached), so a frame costs
-        one plane; a feature ``d`` mm off the plane then shows ``d * tan(tilt)`` mm aside."""
+        one plane; a feature ``d`` mm off the plane then shows ``d * tan(tilt)`` mm aside. When
+        the tilt changes the width the filter needs by more than 25 % or the nearest voxel axis,
+        it is rebuilt on a background thread while frames keep using the old one."""
         if mode not in SLAB_MODES:
             raise ValueError(f"slab mode must be one of {SLAB_MODES}, got {mode!r}")
         if not exact and slab_mm > 0:
@@ -56,15 +59,45 @@ class Reslicer:
         axis = int(np.argmax(cosines))
         # the slab between the planes +-slab/2 meets a line along that axis over slab/cos mm
         width = max(1, int(round(slab_mm / (cosines[axis] * self.volume.spacing[axis]))) | 1)
-        key = (axis, width, mode)
+        key = (axis, width, mode, float(slab_mm))
         old = self._filtered_key
-        # while dragging, a cached filter within 25% of the width needed is kept (one pass over
-        # the volume costs ~0.5 s); the exact slab follows when the drag stops
-        if old is None or old[0] != axis or old[2] != mode or abs(old[1] - width) > 0.25 * width:
-            arr = sliding_window(self.volume.array, width, 2 - axis, mode)
-            self._filtered = self.volume.like(arr).to_sitk()
-            self._filtered_key = key
+        # a new thickness or mode: build it now (one pass over the volume, ~0.5 s)
+        usable = old is not None and old[2:] == key[2:]
+        if not usable:
+            self._filtered, self._filtered_key = self._build_filtered(key), key
+        elif old[0] != axis or abs(old[1] - width) > 0.25 * width:
+            # the tilt moved the slab to another voxel axis or off the cached width: rebuild it
+            # on another thread and keep drawing with the old one (a frame never waits; the
+            # exact slab follows on release)
+            self._rebuild_filtered_later(key)
         return self._resample(self._filtered, plane, 0.0, mode, None, fill)
+
+    def _build_filtered(self, key):
+        axis, width, mode, _slab = key
+        return self.volume.like(sliding_window(self.volume.array, width, 2 - axis, mode)).to_sitk()
+
+    def _rebuild_filtered_later(self, key) -> None:
+        import threading
+
+        if self._pending_key == key:
+            return
+        self._pending_key = key
+
+        def work():
+            img = self._build_filtered(key)
+            if self._pending_key == key:  # not superseded meanwhile
+                self._filtered, self._filtered_key = img, key  # one assignment each: atomic
+                self._pending_key = None
+
+        t = threading.Thread(target=work, name="slab-prefilter", daemon=True)
+        t.start()
+        self._pending_thread = t
+
+    def wait_prefilter(self, timeout: float | None = None) -> None:
+        """For tests and benchmarks: until a background slab pre-filter is done."""
+        t = getattr(self, "_pending_thread", None)
+        if t is not None:
+            t.join(timeout)
 
     def _resample(self, image, plane: Plane, slab_mm: float, mode: str, step_mm, fill) -> np.ndarray:
         sitk = self._sitk

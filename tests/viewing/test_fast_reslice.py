@@ -72,3 +72,16 @@ def test_sliding_window_equals_scipy(mode, ref):
         for w in (1, 3, 7, 13, 31):
             for ax in (0, 1, 2):
                 assert np.array_equal(sliding_window(a, w, ax, mode), ref(a, w, axis=ax, mode="nearest"))
+
+
+def test_projected_slab_rebuilds_its_prefilter_in_the_background():
+    v = _vol()
+    rs = Reslicer(v)
+    p = standard_plane("axial", v)
+    rs.image(p, slab_mm=10.0, exact=False)
+    first = rs._filtered_key
+    tilted = p.rotated(np.radians(50), axis=(1, 0, 0))  # the slab meets k over a longer run
+    img = rs.image(tilted, slab_mm=10.0, exact=False)  # drawn with the old filter meanwhile
+    assert img.shape == (tilted.height, tilted.width)
+    rs.wait_prefilter(30)
+    assert rs._filtered_key != first and rs._filtered_key[1] > first[1]
