@@ -29,6 +29,15 @@ def linked_cursor(main_vol, cursor, other_vol, link: str, normal_axis: int = 2):
     return None
 
 
+def load_compared(series, progress=None, cancelled=None):
+    """Worker job: (volume, its first window) of the series to compare."""
+    from medview.io import load_series
+    from medview.viewing.display import first_window
+
+    vol = load_series(series, progress=progress, cancelled=cancelled)
+    return vol, first_window(vol.meta, vol.array)[0]
+
+
 def same_frame(a, b) -> bool:
     fa, fb = a.meta.get("FrameOfReferenceUID"), b.meta.get("FrameOfReferenceUID")
     return bool(fa) and fa == fb
@@ -80,14 +89,12 @@ class ComparePane(QWidget):
 
     # ---- open / close -----------------------------------------------------------------------------
     def open_series(self, series, link: str | None = None) -> None:
-        from medview.ui.main_window import load_job
-
         if self._worker is not None:
             self._worker.cancel()
         self.series = series
         self.title.setText(f"Loading {series.study_date} {series.description} ...")
         self.show()
-        w = Worker(load_job, series)
+        w = Worker(load_compared, series)
         w.signals.finished.connect(lambda res, w=w, ln=link: self._on_loaded(w, res, ln))
         w.signals.failed.connect(lambda msg, w=w: self._on_failed(w, msg))
         self._worker = start(w)
@@ -115,7 +122,7 @@ class ComparePane(QWidget):
         if worker is not self._worker:
             return
         self._worker = None
-        vol, window, _range, _source = result
+        vol, window = result
         self.show_volume(vol, window, link)
 
     def _on_failed(self, worker, msg: str) -> None:
