@@ -38,7 +38,11 @@ def render(state: dict[str, Any], measured: list[tuple[str, str]], notes: list[s
         "each click follows the click.",
         "- 3D: the prompted slice is segmented, then its mask is carried slice by slice to the neighbours "
         "(each from the neighbour's mask, no click), until the mask vanishes, shrinks below 25% or grows beyond "
-        "250% of its neighbour (the object's end), a slice the user prompted, or Stop.", "",
+        "250% of its neighbour, overlaps it by IoU < 0.3, falls below 35% of the prompted slice's area (chosen on "
+        "the validation volumes), agrees (Dice >= 0.9) with what the slice held, reaches a slice the user "
+        "prompted, or Stop is pressed.",
+        "- Prompted images are averaged with their left-right mirror (chosen on the polyp validation images: "
+        "NoC@90 2.60 vs 2.90 without; four flips 2.86); propagation runs one pass per slice.", "",
         "## Training", "",
         f"- Command: `medview train interactive-2d --minutes {state.get('train_minutes', 0):g} --fresh` "
         f"(fixed seed {state.get('seed')}; initialised from the bundled `polyp` U-Net, the guidance input "

@@ -53,3 +53,28 @@ def test_a_negative_click_removes_what_it_is_on(segmenter):
     assert m2[48, 30] and m2[48, 70]
     m3 = segmenter.predict(norm, Prompts([g.Click(48, 30, True), g.Click(48, 70, True), g.Click(48, 70, False)]), m2)
     assert m3[48, 30] and not m3[48, 70]
+
+
+def test_a_scribble_or_a_box_alone_segments_held_out_polyps(segmenter, shared_data):
+    from scipy import ndimage
+
+    from medview.interactive import guidance as g
+    from medview.interactive import simulate
+    from medview.interactive.model import Prompts
+    from medview.training import datasets
+
+    scribbled, boxed = [], []
+    for s in datasets.kvasir().test[:6]:
+        img = datasets.read_image(s.image)
+        gt = datasets.read_mask(s.target).astype(bool)
+        norm = g.normalise_image(img)
+        r, _c = g.inscribed_centre(gt)
+        stroke = np.zeros_like(gt)
+        stroke[r - 1:r + 2, :] = True  # a horizontal stroke through the object, inside it
+        stroke &= ndimage.binary_erosion(gt, iterations=5)
+        scribbled.append(simulate.dice(segmenter.predict(norm, Prompts(pos_strokes=stroke)), gt))
+        rows, cols = np.nonzero(gt)
+        box = (rows.min() - 3.0, cols.min() - 3.0, rows.max() + 3.0, cols.max() + 3.0)
+        boxed.append(simulate.dice(segmenter.predict(norm, Prompts(box=box)), gt))
+    assert np.mean(scribbled) > 0.85, scribbled
+    assert np.mean(boxed) > 0.8, boxed
