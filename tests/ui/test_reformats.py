@@ -249,3 +249,24 @@ def test_measurements_show_in_the_reformat_views_whose_plane_holds_them(main_win
     assert np.allclose(measurement_outline_world(ruler, vol), vol.index_to_world(np.array([ruler.p0, ruler.p1])))
     st.set_cursor((20, 24, 16))  # another axial plane: not shown there
     assert len(mpr["axial"]._measure_items) == 0
+
+
+def test_rtstruct_opens_as_overlay_on_its_series(loaded_window, tmp_path, qtbot):
+    rt = pytest.importorskip("medview.reporting.rtstruct")
+    if not hasattr(rt, "export_rtstruct"):
+        pytest.skip("medview.reporting has no RTSTRUCT writer to make a test file")
+    from medview.annotation.labelmap import Label, LabelMap
+
+    win = loaded_window
+    vol = win.state.volume
+    arr = np.zeros(vol.shape, np.uint8)
+    arr[10:12, 150:220, 160:240] = 1
+    lm = LabelMap(vol.like(arr), [Label(1, "GTV", (255, 128, 0))])
+    path = rt.export_rtstruct(lm, tmp_path / "rt.dcm", vol.meta["source_files"])
+    with qtbot.waitSignal(win.state.layers_changed, timeout=60000):
+        win.open_path(str(path))  # an RTSTRUCT opened while its series is shown: an overlay
+    assert win.state.volume is vol
+    layer = win.state.layer("overlay: rt.dcm")
+    assert layer is not None and layer.names[1] == "GTV"
+    filled = int((layer.volume.array > 0).sum())
+    assert abs(filled - int(arr.sum())) < 0.1 * arr.sum()  # contours refilled: close to the mask
