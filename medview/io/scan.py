@@ -19,6 +19,7 @@ from medview.progress import CancelledFn, ProgressFn, check_cancelled, no_progre
 
 VOLUME_SUFFIXES = {".nii": "nifti", ".nii.gz": "nifti", ".nrrd": "nrrd", ".nhdr": "nrrd",
                    ".mha": "mha", ".mhd": "mha"}
+_VOLUME_ENDINGS = tuple(VOLUME_SUFFIXES)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif"}
 # files that are never images; skipped silently rather than listed as problems
 _IGNORED_SUFFIXES = {".json", ".txt", ".md", ".csv", ".bval", ".bvec", ".xml", ".py", ".zip", ".raw",
@@ -44,10 +45,11 @@ _PIXEL_TAGS = (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10",  # PixelData, little / 
 def file_kind(path: str | Path) -> Optional[str]:
     """'nifti' | 'nrrd' | 'mha' | 'image' from the name, or None (maybe DICOM: look at content)."""
     name = str(path).lower()
-    for suffix, kind in VOLUME_SUFFIXES.items():
-        if name.endswith(suffix):
-            return kind
-    if Path(name).suffix in IMAGE_SUFFIXES:
+    if name.endswith(_VOLUME_ENDINGS):
+        for suffix, kind in VOLUME_SUFFIXES.items():
+            if name.endswith(suffix):
+                return kind
+    if os.path.splitext(name)[1] in IMAGE_SUFFIXES:
         return "image"
     return None
 
@@ -128,7 +130,7 @@ def scan(paths: str | Path | Iterable[str | Path], progress: Optional[ProgressFn
             index.series.append(SeriesInfo(uid=f"file:{path}", kind=kind, path=path,
                                            description=Path(path).name, n_images=1))
             continue
-        if Path(path).suffix.lower() in _IGNORED_SUFFIXES:
+        if os.path.splitext(path)[1].lower() in _IGNORED_SUFFIXES:
             continue
         try:
             read = early.pop(path) if path in early else read_header(path, pydicom)
@@ -239,13 +241,18 @@ def header_values(ds) -> dict[str, Any]:
     import struct
 
     out: dict[str, Any] = {}
-    for tag, (kw, dict_vr) in _tag_table().items():
-        if tag not in ds:
+    table = _tag_table()
+    elements = getattr(ds, "_dict", None)  # pydicom's tag -> raw element map (public API: slower)
+    if elements is None:
+        elements = {int(t): ds.get_item(t) for t in ds.keys()}
+    for tag, elem in elements.items():
+        entry = table.get(tag)
+        if entry is None:
             continue
-        elem = ds.get_item(tag)
-        value = getattr(elem, "value", None)
-        vr = getattr(elem, "VR", None) or dict_vr
-        if not isinstance(value, (bytes, bytearray)) or vr == "SQ":  # already converted, or a sequence
+        kw, dict_vr = entry
+        value = elem.value
+        vr = elem.VR or dict_vr
+        if not isinstance(value, bytes) or vr == "SQ":  # already converted, or a sequence
             out[kw] = ds[tag].value
             continue
         if not value:  # empty (type 2) element: what pydicom gives for empty text
@@ -253,8 +260,9 @@ def header_values(ds) -> dict[str, Any]:
             continue
         if vr in _STRUCT:
             code = _STRUCT[vr]
-            n = len(value) // struct.calcsize(code)
-            vals = struct.unpack(("<" if elem.is_little_endian else ">") + code * n, value[:n * struct.calcsize(code)])
+            size = struct.calcsize(code)
+            n = len(value) // size
+            vals = struct.unpack(("<" if elem.is_little_endian else ">") + code * n, value[:n * size])
             out[kw] = vals[0] if n == 1 else list(vals)
         elif vr in _TEXT_VRS and value.isascii():
             text = value.decode("ascii").strip(" \0")
@@ -382,7 +390,7 @@ def read_header(path: str, pydicom_module=None) -> list[tuple[ImageRef, dict]] |
     # decodes compressed ones from the bytes of one read (no second parse of the header)
     base["pixel_offset"] = pixel_offset if pixel_tag == _PIXEL_TAGS[0] or pixel_tag == _PIXEL_TAGS[1] else None
 
-    if _ENHANCED_MARKER in ds and base["n_frames"] >= 1:
+    if hv.get(_ENHANCED_MARKER) is not None and base["n_frames"] >= 1:
         return [(ref, series) for ref in _enhanced_frames(ds, base)]
 
     position = hv.get("ImagePositionPatient")
