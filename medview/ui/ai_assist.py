@@ -57,13 +57,18 @@ class AIAssistController(QObject):
         return True
 
     def model_text(self) -> str:
-        from medview.inference.package import find_package
+        """The model's id and version (looked up once: the panel refreshes often)."""
+        if self.segmenter is not None:
+            return f"{self.segmenter.model_id} {self.segmenter.version}"
+        if getattr(self, "_model_text", None) is None:
+            from medview.inference.package import find_package
 
-        try:
-            pkg = find_package(self.model_id)
-        except Exception as exc:  # noqa: BLE001 - shown, never raised into the panel
-            return f"no interactive model: {exc}"
-        return f"{pkg.id} {pkg.version}"
+            try:
+                pkg = find_package(self.model_id)
+                self._model_text = f"{pkg.id} {pkg.version}"
+            except Exception as exc:  # noqa: BLE001 - shown, never raised into the panel
+                self._model_text = f"no interactive model: {exc}"
+        return self._model_text
 
     def _assist(self):
         """The AssistSession of the open label map and active label (a new one when they changed)."""
