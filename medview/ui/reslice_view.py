@@ -140,11 +140,16 @@ class ResliceView(QWidget):
         self.mode_box.addItems(["mip", "minip", "mean"])
         self.slab_box.valueChanged.connect(lambda _v: self.render())
         self.mode_box.currentTextChanged.connect(lambda _m: self.render())
+        from PySide6.QtWidgets import QCheckBox
+
+        self.cubic_box = QCheckBox("cubic")
+        self.cubic_box.setToolTip("cubic B-spline interpolation (slower; linear while dragging)")
+        self.cubic_box.toggled.connect(lambda _on: self.render())
         reset = QPushButton("Reset")
         reset.setToolTip("back to the plain plane (no tilt)")
         reset.clicked.connect(lambda: self.set_rotation(np.eye(3)))
         title = QLabel("Oblique" if oblique else "Patient")
-        for w in (title, self.base_box, QLabel("slab"), self.slab_box, self.mode_box, reset):
+        for w in (title, self.base_box, QLabel("slab"), self.slab_box, self.mode_box, self.cubic_box, reset):
             bar.addWidget(w)
         reset.setVisible(oblique)
         bar.addStretch(1)
@@ -318,7 +323,8 @@ class ResliceView(QWidget):
         p = self.plane = self.current_plane()
         slab = float(self.slab_box.value())
         mode = self.mode_box.currentText()
-        img = rs.image(p, slab_mm=slab, mode=mode, exact=self.exact)
+        img = rs.image(p, slab_mm=slab, mode=mode, exact=self.exact,
+                       cubic=self.exact and self.cubic_box.isChecked())
         self.last_image = img
         t = QTransform.fromScale(p.spacing, p.spacing)
         self.img.setTransform(t)

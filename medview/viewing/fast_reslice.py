@@ -37,8 +37,8 @@ class Reslicer:
 
     def image(self, plane: Plane, slab_mm: float = 0.0, mode: str = "mip",
               step_mm: float | None = None, fill: float | None = None,
-              exact: bool = True) -> np.ndarray:
-        """(h, w) float32 linear resample of the image on ``plane`` (slab: ``mode`` over
+              exact: bool = True, cubic: bool = False) -> np.ndarray:
+        """(h, w) float32 linear (``cubic``: cubic B-spline) resample of the image on ``plane`` (slab: ``mode`` over
         ``slab_mm`` centred on the plane, samples ``step_mm`` apart, default one voxel along the
         plane normal, as a ray caster steps).
 
@@ -51,7 +51,7 @@ class Reslicer:
             raise ValueError(f"slab mode must be one of {SLAB_MODES}, got {mode!r}")
         if not exact and slab_mm > 0:
             return self._projected_slab(plane, slab_mm, mode, fill)
-        return self._resample(self._image, plane, slab_mm, mode, step_mm, fill)
+        return self._resample(self._image, plane, slab_mm, mode, step_mm, fill, cubic)
 
     def _projected_slab(self, plane: Plane, slab_mm: float, mode: str, fill) -> np.ndarray:
         normal = plane.normal / np.linalg.norm(plane.normal)
@@ -99,7 +99,8 @@ class Reslicer:
         if t is not None:
             t.join(timeout)
 
-    def _resample(self, image, plane: Plane, slab_mm: float, mode: str, step_mm, fill) -> np.ndarray:
+    def _resample(self, image, plane: Plane, slab_mm: float, mode: str, step_mm, fill,
+                  cubic: bool = False) -> np.ndarray:
         sitk = self._sitk
         step = float(step_mm or self.voxel_step_mm(plane.normal))
         offsets = slab_offsets(slab_mm, step)
@@ -114,7 +115,7 @@ class Reslicer:
         f.SetOutputSpacing((float(plane.spacing), depth_step, float(plane.spacing)))
         f.SetOutputDirection(tuple(np.stack([u, w, v], axis=1).reshape(-1)))
         f.SetOutputOrigin(tuple(float(x) for x in origin))
-        f.SetInterpolator(sitk.sitkLinear)
+        f.SetInterpolator(sitk.sitkBSpline if cubic else sitk.sitkLinear)
         f.SetOutputPixelType(sitk.sitkFloat32)
         f.SetDefaultPixelValue(self._fill if fill is None else float(fill))
         out = f.Execute(image)  # keep it alive: the array below is a view of its buffer

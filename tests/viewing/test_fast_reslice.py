@@ -27,6 +27,11 @@ def test_reslicer_matches_the_map_coordinates_reference():
         inner = ref > ref.min()  # away from the volume's edge (ITK and scipy pad differently)
         inner = ndimage.binary_erosion(inner, iterations=2)
         assert np.abs(got - ref)[inner].max() < 1.0, view
+        cub = rs.image(p, cubic=True)  # cubic B-spline, as scipy's order 3 (edges differ)
+        ref3 = reslice(v, p, order=3)
+        deep = ndimage.binary_erosion(inner, iterations=6)
+        assert np.median(np.abs(cub - ref3)[deep]) < 0.02 * np.ptp(ref3[deep])
+        assert np.median(np.abs(cub - ref3)[deep]) < np.median(np.abs(got - ref3)[deep])  # not linear
         r, c = np.argwhere(got > 2000).mean(axis=0)  # centre of the marker
         col, row, _ = p.world_to_plane(world)
         assert abs(r - row) <= 0.51 and abs(c - col) <= 0.51
