@@ -565,12 +565,15 @@ def is_closing(root: str | Path) -> bool:
     return t is not None and t.is_alive()
 
 
-@atexit.register
-def _join_closing() -> None:  # a quit right after closing a session still writes its last snapshot
+def wait_closed(timeout: float = 30.0) -> None:
+    """Wait for every session still closing (``close(wait=False)``) to finish its files."""
     with _CLOSING_LOCK:
         threads = list(_CLOSING.values())
     for t in threads:
-        t.join(30.0)
+        t.join(timeout)
+
+
+atexit.register(wait_closed)  # a quit right after closing a session still writes its last snapshot
 
 
 # ---- loading / recovery -------------------------------------------------------------------------
