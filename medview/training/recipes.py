@@ -100,7 +100,7 @@ _add(Recipe(
         {"dims": 2, "channels": "green", "size": None, "spacing": None, "orientation": None,
          "normalization": {"kind": "local_contrast", "sigma": 8}, "roi_size": [128, 128], "pad_to_multiple": 16},
         {"labels": [{"value": 1, "name": "vessel", "color": [255, 64, 64]}], "activation": "softmax",
-         "threshold": 0.5, "tta": "dihedral", "fov_threshold": 0.08}),
+         "threshold": 0.5, "tta": "dihedral", "fov_threshold": 0.08, "tta_default": "fast"}),
     split=datasets.drive, minutes=30, batch_size=16, lr=2e-3, patch=(96, 96), val_every=5,
     augment={"flip_h": True, "flip_v": True, "rot90": True, "gain": 0.15}, select="f1",
 ))
@@ -156,7 +156,7 @@ _add(Recipe(
         {**UNET2D, "in_channels": 3, "num_classes": 3, "dropout": 0.2},
         {"dims": 2, "channels": "rgb", "size": [192, 192], "spacing": None, "orientation": None,
          "normalization": {"kind": "zscore"}},
-        {"classes": datasets.PH2_CLASSES, "activation": "softmax", "tta": "dihedral"},
+        {"classes": datasets.PH2_CLASSES, "activation": "softmax", "tta": "dihedral", "tta_default": "fast"},
         gradcam="model.1.submodule.1.submodule.1.submodule.1.submodule"),
     split=datasets.ph2, minutes=12, batch_size=16, lr=1e-3, max_epochs=300,
     augment={"flip_h": True, "flip_v": True, "rot90": True, "rotate_deg": 20, "scale": 0.1, "shift": 0.05,
