@@ -80,7 +80,7 @@ def test_adjudication_view_overlays_readers_and_saves_decisions(qtbot, tmp_path)
 
 
 def test_finetune_panel_cancel_and_version_choice(qtbot, tmp_path):
-    from test_finetune import _blob_export
+    from test_campaign_finetune import _blob_export
 
     from medview import config
     from medview.campaign import versions
