@@ -100,3 +100,33 @@ def test_pretrained_encoder_initialises_the_classifier(shared_data, tmp_path):
                if not np.array_equal(before[k].numpy(), after[k].numpy()) and after[k].dtype.is_floating_point]
     assert any(k.startswith("layer4") for k in changed) and "conv1.weight" in changed
     assert np.array_equal(before["fc.weight"].numpy(), after["fc.weight"].numpy())  # the head starts fresh
+
+
+def test_grad_cam_of_a_cropping_model_lands_on_the_field_not_the_black_margin(tmp_path):
+    torch = pytest.importorskip("torch")
+    from PIL import Image
+
+    from medview.inference import networks, package
+    from medview.inference.pipeline import run_model
+    from medview.io.files import read_image_file
+
+    img, inside = _fundus()
+    rng = np.random.default_rng(1)
+    img[inside] = rng.integers(40, 255, size=(int(inside.sum()), 3))  # texture for the CAM to see
+    Image.fromarray(img).save(tmp_path / "fundus.png")
+    m = {"id": "toy-dr", "name": "Toy DR grader", "version": "1.0.0", "task": "classification",
+         "modality": ["OT", ""],
+         "network": {"architecture": "resnet10", "args": {"spatial_dims": 2, "n_input_channels": 3,
+                                                          "num_classes": 5, "widen_factor": 0.25}},
+         "input": {"dims": 2, "channels": "rgb", "size": [64, 64], "crop": {"kind": "field_of_view", "level": 0.1},
+                   "normalization": {"kind": "zscore"}},
+         "output": {"classes": ["none", "mild", "moderate", "severe", "proliferative"]},
+         "gradcam_layer": "layer2"}
+    torch.manual_seed(0)
+    net = networks.build_network("resnet10", m["network"]["args"])
+    pkg = package.write_package(tmp_path / "toy", m, net.state_dict(), "# toy\nresearch use only")
+    vol = read_image_file(tmp_path / "fundus.png")
+    pred = run_model(pkg, vol, cam="gradcam", device="cpu", unverified_ok=True)
+    heat = np.asarray(pred.heatmap.array).reshape(inside.shape)
+    assert heat[:, 161:].max() == 0  # right of the field's square: the network never saw it
+    assert heat[:, 20:161].max() > 0.5
