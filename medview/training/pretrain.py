@@ -131,10 +131,8 @@ def pretrain(model_id: str, out: Path, minutes: float = 10.0, batch_size: int = 
         epoch += 1
         history.append(round(float(np.mean(ep_losses)), 4) if ep_losses else None)
         losses = ep_losses
-    state = {k: v for k, v in net.state_dict().items()}
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    ckpt.save_weights(state, out)
+    ckpt.save_weights(net.state_dict(), out)  # makes the folder; the head is not saved
     record = {
         "model_id": model_id, "method": "SimCLR (NT-Xent)", "temperature": temperature,
         "batch_size": bs, "lr": lr, "minutes": minutes, "epochs": epoch, "steps": steps,
