@@ -127,9 +127,32 @@ def check_models(report: Report, models_dir, device, require_models: bool, state
         step(report, f"model {pkg.id} {pkg.version}", lambda pkg=pkg: run_one(pkg, vols, device, state), say)
 
 
+def run_interactive(pkg) -> tuple[str, str]:
+    """A click-driven model: one positive click on the synthetic image's large bright blob."""
+    from medview.interactive import guidance as g
+    from medview.interactive.model import Prompts, Segmenter
+
+    vol = _synthetic_2d(pkg)
+    img = vol.array[0]
+    h, w = img.shape[:2]
+    row, col = 0.4 * h, 0.45 * w  # the centre of the larger blob
+    t0 = time.perf_counter()
+    seg = Segmenter.from_package(pkg)
+    mask = seg.predict(g.normalise_image(img), Prompts([g.Click(row, col, True)]))
+    dt = time.perf_counter() - t0
+    frac = float(mask.mean())
+    if not mask[int(row), int(col)]:
+        return FAIL, f"one click on a synthetic blob: the mask ({int(mask.sum())} px) misses the clicked pixel"
+    if frac > 0.9:
+        return FAIL, f"one click on a synthetic blob: the mask covers {frac:.0%} of the image"
+    return PASS, f"one click on a synthetic {w}x{h} blob: {int(mask.sum())} px ({frac:.0%} of the image, {dt:.2f} s on cpu)"
+
+
 def run_one(pkg, vols: list, device, state: dict) -> tuple[str, str]:
     from medview.inference.pipeline import run_model
 
+    if pkg.task == "interactive-segmentation":
+        return run_interactive(pkg)
     vol, what = choose_input(pkg, vols)
     if vol is None:
         return SKIP, what
