@@ -140,3 +140,17 @@ def test_loaded_libraries_lists_what_this_process_mapped():
     libs = selftest.loaded_libraries()
     assert any("libtorch" in p for p in libs)
     assert all(p.startswith("/") and ".so" in p for p in libs)
+
+
+def test_self_test_passes_on_the_shipped_models(tmp_path):
+    """What the frozen build runs in CI: every bundled package, the click-driven one included."""
+    from medview.config import bundled_models_dir
+
+    root = bundled_models_dir()
+    if not any(root.glob("*/model.json")):
+        pytest.skip(f"no bundled model packages in {root}")
+    report = selftest.run_self_test(models_dir=root, out_dir=tmp_path, gui=False, stream=open("/dev/null", "w"))
+    assert report.ok, report.table()
+    checks = _by_name(report)
+    assert any(name.startswith("model interactive-2d") and c.status == "PASS" and "one click" in c.detail
+               for name, c in checks.items()), report.table()
