@@ -68,6 +68,25 @@ if [ $rc = 0 ] && command -v xvfb-run >/dev/null; then  # the desktop platform p
   set -e
   grep -E "^(main window shown|sample shown)|SELF-TEST" "$work/selftest-xcb.log" || tail -20 "$work/selftest-xcb.log"
 fi
+if [ $rc = 0 ]; then  # campaign batch in the frozen app: Dask worker processes need freeze_support
+  echo "== $exe infer --workers 2 (frozen Dask batch on 6 synthetic images, then --resume)"
+  mkdir -p "$work/batch-in"
+  "$PY" -c "import sys, numpy as np; from PIL import Image
+r = np.random.default_rng(0)
+[Image.fromarray(r.integers(0, 255, (128, 128), dtype=np.uint8)).save(f'{sys.argv[1]}/case{i}.png') for i in range(6)]" "$work/batch-in"
+  count() { "$PY" -c "import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], 0))" "$work/batch-out/batch.json" "$1" 2>/dev/null || echo 0; }
+  set +e
+  run_frozen infer --model breast-us "$work/batch-in" --out "$work/batch-out" --workers 2 --unverified-ok \
+    > "$work/batch.log" 2>&1
+  brc=$?; ok_cases=$(count ok)
+  run_frozen infer --model breast-us "$work/batch-in" --out "$work/batch-out" --workers 2 --unverified-ok --resume \
+    > "$work/batch-resume.log" 2>&1
+  rrc=$?; skipped_cases=$(count skipped)
+  set -e
+  tail -2 "$work/batch.log"; tail -2 "$work/batch-resume.log"
+  echo "== frozen batch: exit $brc, $ok_cases of 6 cases ok; --resume: exit $rrc, $skipped_cases of 6 skipped"
+  [ $brc = 0 ] && [ $rrc = 0 ] && [ "$ok_cases" = 6 ] && [ "$skipped_cases" = 6 ] || { rc=1; echo "frozen batch failed (logs: $work/batch*.log)"; }
+fi
 echo "== check.sh total $((t2 - t0)) s; app folder $(du -sh "$app" | cut -f1) ($(du -sm "$app" | cut -f1) MiB)"
 [ $rc = 0 ] || { KEEP=1; echo "CHECK FAILED"; exit 1; }
 echo "CHECK PASSED"
