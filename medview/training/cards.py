@@ -158,9 +158,11 @@ FAILURE_MODES: dict[str, list[str]] = {
         "IMD013.jpg`): a faint, light-brown atypical nevus is called common nevus with p = 0.89.",
         "Small, dark melanomas can be missed: IMD405.jpg (a small melanoma in a large field of skin) is called "
         "atypical nevus (0.73, melanoma 0.03); its Grad-CAM peaks beside the darkest part of the lesion.",
-        "Grad-CAM comes from the encoder's bottom block (12 x 12 cells for a 192 px input) and is coarse: "
-        "on large lesions it often lights up the lesion border or the image margin rather than the centre "
-        "(seen on IMD058.jpg); read it as a rough pointer, not a lesion outline.",
+        "Grad-CAM comes from the encoder's first block (`model.0`, full 192 px resolution), chosen on the validation "
+        "part because it put the most Grad-CAM mass inside the PH2 lesion masks (see the card's Grad-CAM section). "
+        "Seen on test images: on a small or mid-sized lesion (IMD013, IMD405) the map lies on the lesion; on a very "
+        "large melanoma (IMD058) plain Grad-CAM lights the skin outside the lesion and its pale regression area, "
+        "Grad-CAM++ fills the lesion better. Read it as a pointer to what drove the call, not a lesion outline.",
         "Not validated on other skin types, devices or non-dermoscopic photographs.",
     ],
 }
@@ -177,8 +179,10 @@ def _network_words(arch: str) -> str:
     return f"MONAI `{arch}`"
 
 
-def _cam_layer_words(arch: str) -> str:
-    return "the encoder's bottom block" if arch == "UNetEncoderClassifier" else "last residual stage"
+def _cam_layer_words(arch: str, layer: str) -> str:
+    if arch == "UNetEncoderClassifier":
+        return "the encoder's first block, full resolution" if layer == "model.0" else "the encoder's bottom block"
+    return "last residual stage"
 
 
 def render(model_id: str, state: dict[str, Any], report: dict[str, Any] | None, printed: list[str] | None = None,
@@ -220,7 +224,7 @@ def render(model_id: str, state: dict[str, Any], report: dict[str, Any] | None, 
         f"- Augmentation: `{json.dumps(r.augment)}`.", "",
     ]
     if m.get("gradcam_layer"):
-        lines += [f"Grad-CAM: target layer `{m['gradcam_layer']}` ({_cam_layer_words(m['network']['architecture'])}); "
+        lines += [f"Grad-CAM: target layer `{m['gradcam_layer']}` ({_cam_layer_words(m['network']['architecture'], m['gradcam_layer'])}); "
                   "shown in the app and "
                   f"by `medview infer --cam`.", ""]
     if extra:
