@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from medview.inference import device as devmod
+from medview.inference import ordinal
 from medview.inference.forward import CAM_OBJECTS, cache_lock, get_network
 from medview.inference.package import ModelPackage
 
@@ -28,6 +29,8 @@ def cam_maps(package: ModelPackage, runner, batch: np.ndarray, kind: str, class_
     from medview.progress import check_cancelled
 
     layer = package.gradcam_layer
+    if ordinal.is_ordinal(package.output):
+        class_idx = 0  # one graded value: the map shows what raises the grade, whichever class is shown
     if not layer:
         raise CamError(f"model {package.id} names no Grad-CAM layer")
     dev = runner.device

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from medview.inference import acceptance, grading, networks, preprocess
+from medview.inference import acceptance, grading, networks, ordinal, preprocess
 from medview.inference.acceptance import InputCheck
 
 SCHEMA_VERSION = 1
@@ -266,8 +266,12 @@ def manifest_errors(m: dict[str, Any]) -> list[str]:
         if out.get("tta_default") not in (None, "fast", "accurate"):
             errs.append("output.tta_default must be \"fast\" (one pass) or \"accurate\" (the mean over output.tta)")
         act = out.get("activation", "softmax")
-        if act not in ("softmax", "sigmoid", "none"):
-            errs.append(f"output.activation {act!r} must be softmax, sigmoid or none")
+        if act == ordinal.ACTIVATION:
+            if task != "classification":
+                errs.append("output.activation ordinal_probit is for a graded classification model")
+            errs.extend(ordinal.validate(out, len(out.get("classes") or [])))
+        elif act not in ("softmax", "sigmoid", "none"):
+            errs.append(f"output.activation {act!r} must be softmax, sigmoid, none or ordinal_probit")
 
     w = need("weights", dict)
     if w is not None:

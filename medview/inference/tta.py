@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 
+from medview.inference import ordinal
 from medview.inference.package import ModelPackage
 
 TTA_MODES = ("dihedral", "hflip")
@@ -81,6 +82,8 @@ def activation(package: ModelPackage, logits):
     act = package.output.get("activation", "softmax")
     if package.task == "regression" or act == "none":
         return logits
+    if act == ordinal.ACTIVATION:  # one graded value -> ordered class probabilities
+        return ordinal.probabilities_torch(logits, package.output)
     if act == "sigmoid":
         return torch.sigmoid(logits)
     return torch.softmax(logits, dim=1)

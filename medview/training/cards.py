@@ -78,10 +78,13 @@ FAILURE_MODES: dict[str, list[str]] = {
         "severe vs proliferative) are where most errors sit, and severe/proliferative have only 14 and 13 "
         "training images.",
         "Not measured on another camera's photographs here (the issue's EyePACS-style set is held back); expect a "
-        "drop: normalisation is local contrast (Gaussian sigma 10 px at the source resolution) but there is no "
-        "field-of-view crop yet.",
-        "The grade shown is the most probable class; the continuous value is the expected grade under the "
-        "class probabilities, not a separate regression head.",
+        "drop. The field-of-view crop (the lit disc's bounding square) and local-contrast normalisation "
+        "(Gaussian sigma 10 px) are meant to survive a camera change, but only one camera was seen in training.",
+        "The network gives ONE value regressed on the grade; the five probabilities come from an ordered-probit "
+        "link whose cut points and noise scale were fitted on the validation part (66 images), so the grade "
+        "boundaries carry that small sample's uncertainty. The grade shown is the most probable class; the "
+        "continuous value is the expected grade under those probabilities. Grad-CAM shows what raises the "
+        "value (the same map whichever class is selected).",
     ],
     "knee-oa": [
         "KL1 (doubtful) vs KL0/KL2 is the hard boundary, also between human readers.",
@@ -209,6 +212,11 @@ def render(model_id: str, state: dict[str, Any], report: dict[str, Any] | None, 
         f", size {inp.get('size')}, spacing {inp.get('spacing')}, roi {inp.get('roi_size')}, "
         f"pad to multiple of {inp.get('pad_to_multiple')} (built with `medview.inference.preprocess`, the "
         "same functions the app uses).",
+        *([f"- Ordinal head: one value regressed on the grade (smooth L1), class probabilities "
+           f"P(grade = k) from an ordered-probit link (`medview.inference.ordinal`) with cut points "
+           f"{state['ordinal']['cut_points']} and sigma {state['ordinal']['sigma']} fitted on the validation part "
+           f"(quadratic weighted kappa of the cut points there {state['ordinal'].get('fitted_qwk')}; "
+           "optimistic, being fitted on the same images)."] if (state or {}).get("ordinal") else []),
         f"- Output: {m['task']}, {m['output'].get('activation')} over "
         + (", ".join(m['output'].get('classes', [])) or "background, " + ", ".join(
             lab['name'] for lab in m['output'].get('labels', []))) + ".", "",

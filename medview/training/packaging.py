@@ -21,6 +21,8 @@ def package_from_checkpoint(model_id: str, out: Path | None = None, checkpoint_n
     state = ckpt.read_state(name) or {}
     sd = ckpt.load_weights(ckpt.checkpoint_dir(name) / "best.safetensors")
     m = recipe.new_manifest()
+    if state.get("ordinal"):  # an ordinal head's cut points and sigma, fitted on validation
+        m["output"]["ordinal"] = {"cut_points": state["ordinal"]["cut_points"], "sigma": state["ordinal"]["sigma"]}
     if state.get("grading_threshold") is not None:
         m["output"]["grading"]["flag"]["threshold"] = round(float(state["grading_threshold"]), 4)
     m["training"] = {

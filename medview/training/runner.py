@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from medview.inference import ordinal
 from medview.progress import ProgressFn
 from medview.training import checkpoint as ckpt
 from medview.training import datasets, engine, metrics
@@ -317,12 +318,18 @@ def train_model(
         w = counts.sum() / np.maximum(counts, 1) / len(counts)
         ce = nn.CrossEntropyLoss(weight=torch.tensor(w, dtype=torch.float32))
         loss_fn = ordinal_loss(ce, recipe.ordinal_weight) if recipe.ordinal_weight else ce
+        ordinal_head = ordinal.is_ordinal(manifest["output"])
+        if ordinal_head:  # one graded value, regressed on the grade; cut points fitted on validation
+            def loss_fn(out, y):
+                return torch.nn.functional.smooth_l1_loss(out[:, 0], y.to(out.dtype))
         data_, make = (X, Y), _batches_cls(recipe, cfg)
 
         def recalibrate(n):  # with the training augmentation, so the statistics match training
             engine.recalibrate_batchnorm(n, (x for x, _ in make(data_, np.random.default_rng(0))))
 
         def validate(n):
+            if ordinal_head:  # cut points + sigma for these weights, on validation (saved with the best)
+                fit_ordinal_head(recipe, n, val_items, manifest)
             probs = np.stack([predict_probs(recipe, n, it, manifest) for it in val_items])
             rep = cls_metrics(recipe, probs, np.array([it["y"] for it in val_items]))
             sel = rep[recipe.select]
@@ -356,6 +363,11 @@ def train_model(
                          recalibrate=recalibrate if recipe.kind == "classification" else None)
     if recipe.calibrate and recipe.kind == "classification":
         state["calibration"] = calibrate_checkpoint(recipe, cfg.model_id, net, val_items, log)
+    if recipe.kind == "classification" and ordinal.is_ordinal(manifest["output"]):
+        net.load_state_dict(ckpt.load_weights(ckpt.checkpoint_dir(cfg.model_id) / "best.safetensors"))
+        net.eval()
+        state["ordinal"] = fit_ordinal_head(recipe, net, val_items, manifest)
+        log(f"ordinal head fitted on validation with the best weights: {state['ordinal']}")
     if recipe.kind == "classification" and (manifest["output"].get("grading") or {}).get("flag"):
         state["grading_threshold"] = choose_grading_threshold(recipe, cfg.model_id, net, val_items, manifest, log)
     state["train_minutes"] = cfg.minutes
@@ -383,6 +395,30 @@ def calibrate_checkpoint(recipe: Recipe, name: str, net, val_items: list[dict], 
     ckpt.save_weights(net.state_dict(), d / "best.safetensors")
     log(f"calibration on validation: {info}")
     return info
+
+
+def graded_values(recipe: Recipe, net, item: dict[str, Any], manifest: dict) -> float:
+    """An ordinal head's raw value for one item, averaged over the manifest's TTA views."""
+    import torch
+
+    from medview.inference.package import ModelPackage
+    from medview.inference.tta import tta_mean, tta_mode
+
+    x = torch.from_numpy(item["x"][None])
+    mode = tta_mode(ModelPackage(Path("."), manifest), x.ndim - 2, "accurate")
+    with torch.no_grad():
+        out = tta_mean(mode, net, x, dense=False) if mode else net(x)
+    return float(out[0, 0])
+
+
+def fit_ordinal_head(recipe: Recipe, net, val_items: list[dict], manifest: dict) -> dict[str, Any]:
+    """Fit ``output.ordinal`` (cut points, sigma) on VALIDATION and write it into ``manifest``."""
+    from medview.training.ordinal_fit import fit
+
+    v = np.array([graded_values(recipe, net, it, manifest) for it in val_items])
+    spec = fit(v, np.array([it["y"] for it in val_items]), len(manifest["output"]["classes"]))
+    manifest["output"]["ordinal"] = {"cut_points": spec["cut_points"], "sigma": spec["sigma"]}
+    return spec
 
 
 def choose_grading_threshold(recipe: Recipe, name: str, net, val_items: list[dict], manifest: dict,

@@ -130,3 +130,19 @@ def test_grad_cam_of_a_cropping_model_lands_on_the_field_not_the_black_margin(tm
     heat = np.asarray(pred.heatmap.array).reshape(inside.shape)
     assert heat[:, 161:].max() == 0  # right of the field's square: the network never saw it
     assert heat[:, 20:161].max() > 0.5
+
+
+def test_card_command_says_how_a_pretrained_encoder_was_made(tmp_path):
+    """A package started from our own encoder is reproducible from its card: the command names
+    the pretraining run (from the encoder's sidecar JSON), not a path on one machine."""
+    import json
+
+    from medview.training.recipes import train_command
+
+    enc = tmp_path / "enc-fundus.safetensors"
+    enc.write_bytes(b"")
+    assert train_command("dr-grade", {"init": str(enc)}) == "medview train dr-grade --init enc-fundus.safetensors"
+    enc.with_suffix(".json").write_text(json.dumps({"model_id": "dr-grade", "minutes": 8.0}))
+    assert train_command("dr-grade", {"init": str(enc), "train_minutes": 15}) == (
+        "medview pretrain dr-grade --minutes 8 --out enc-fundus.safetensors && "
+        "medview train dr-grade --init enc-fundus.safetensors")
