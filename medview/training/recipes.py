@@ -228,6 +228,17 @@ def train_command(model_id: str, state: dict) -> str:
     """The `medview train` command that reproduces a run (its initialisation included)."""
     init = state.get("init")
     recipe_init = RECIPES[model_id].init_from
+    pretrain = ""
+    if init and str(init).endswith(".safetensors"):  # our own pretrained encoder: say how it was made
+        import json
+        from pathlib import Path
+
+        info = Path(init).with_suffix(".json")
+        name = Path(init).name
+        if info.is_file():
+            meta = json.loads(info.read_text())
+            pretrain = f"medview pretrain {meta['model_id']} --minutes {meta['minutes']:g} --out {name} && "
+        init = name
     if init:
         flag = "" if init == recipe_init else f" --init {init}"
     else:
@@ -235,4 +246,4 @@ def train_command(model_id: str, state: dict) -> str:
     minutes = state.get("train_minutes")
     if minutes is not None and minutes != RECIPES[model_id].minutes:
         flag += f" --minutes {minutes:g}"
-    return f"medview train {model_id}{flag}"
+    return f"{pretrain}medview train {model_id}{flag}"
