@@ -143,6 +143,7 @@ def run_export_sr(args: argparse.Namespace) -> int:
     from medview.reporting.sr import Finding, SRError, export_sr
     from medview.reporting.validate import dciodvfy, dciodvfy_path
 
+    written_seg = None  # a SEG this command made for the SR: removed again if the SR is refused
     try:
         ref = _reference(args.reference)
         inputs = gather(args.session, ref)
@@ -158,10 +159,14 @@ def run_export_sr(args: argparse.Namespace) -> int:
                 model = (pv.model_id, pv.model_version or "", pv.model_sha256 or "")
         if seg is None and any(r.kind == "volume" for r in records):
             out = Path(args.out)
-            seg = export_dicom_seg(inputs.labelmap, out.with_name(out.stem + "_seg.dcm"), ref.meta["source_files"])
-            print(f"wrote {seg} (the SEG the segment volumes reference)")
+            seg = written_seg = export_dicom_seg(inputs.labelmap, out.with_name(out.stem + "_seg.dcm"),
+                                                 ref.meta["source_files"])
         out = export_sr(args.out, ref, records, findings, seg_path=seg, segmentation_model=model)
+        if written_seg is not None:
+            print(f"wrote {written_seg} (the SEG the segment volumes reference)")
     except (LoadError, SegError, SRError, SessionError, ValueError, OSError) as exc:
+        if written_seg is not None:
+            Path(written_seg).unlink(missing_ok=True)
         return _fail(str(exc))
     kinds = {}
     for r in records:

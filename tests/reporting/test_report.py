@@ -106,3 +106,23 @@ def test_export_sr_and_rtstruct_commands(infer_dirs, tmp_path, capsys):
     assert main(["import-rtstruct", str(tmp_path / "rt.dcm"), "--reference", str(SERIES),
                  "--out", str(tmp_path / "back.nii.gz")]) == 0
     assert [e["detail"]["format"] for e in read_log()] == ["DICOM SEG", "DICOM SR", "RTSTRUCT"]
+
+
+@needs_series
+def test_refused_export_sr_leaves_no_seg_behind(infer_dirs, tmp_path, capsys):
+    """A finding made on another series refuses the SR; the SEG made for it is not left behind."""
+    import json
+
+    from medview.cli import main
+
+    from .conftest import SERIES
+
+    seg_dir, cls_dir = infer_dirs
+    pred = json.loads((cls_dir / "prediction.json").read_text())
+    pred["input"] = {**(pred.get("input") or {}), "series_uid": "1.2.3.999", "path": "/elsewhere"}
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(pred))
+    assert main(["export-sr", str(seg_dir), "--reference", str(SERIES), "--out", str(tmp_path / "sr.dcm"),
+                 "--prediction", str(other)]) != 0
+    assert "1.2.3.999" in capsys.readouterr().err
+    assert not (tmp_path / "sr_seg.dcm").exists() and not (tmp_path / "sr.dcm").exists()
