@@ -188,6 +188,33 @@ def _cam_layer_words(arch: str, layer: str) -> str:
     return "last residual stage"
 
 
+def _graded_section(m: dict[str, Any], state: dict[str, Any] | None) -> list[str]:
+    """How a graded model's result reads (app, CLI, prediction.json), from its grading block."""
+    g = m["output"].get("grading")
+    if not g:
+        return []
+    classes = m["output"]["classes"]
+    words = g.get("words") or classes
+    flag = g.get("flag") or {}
+    thr = (state or {}).get("grading_threshold", flag.get("threshold"))
+    scale = g.get("scale", "grade")
+    lines = ["## Graded output", "",
+             f"- Scale {scale} 0-{len(classes) - 1}: " + ", ".join(f"{c} = {w}" for c, w in zip(classes, words)) + ".",
+             "- The grade is the most probable class (so the grade and the probabilities never disagree); the "
+             "continuous value is the expected grade sum_k k p_k, marked on the scale in the app's models panel "
+             "beside the class probabilities."]
+    if flag:
+        lines.append(f"- Flag \"{flag['name']}\": P(grade >= {flag['min_grade']}) = the sum of the upper classes' "
+                     f"probabilities, positive at >= {float(thr):.4f} (threshold maximising Youden's J on the "
+                     "validation part, written into the manifest by training).")
+    lines += ["- `medview infer` prints one line per image, e.g. `" + f"{scale} 2.4: {words[min(2, len(words) - 1)]} "
+              f"({classes[min(2, len(classes) - 1)]}, p 0.61)" + (f"; {flag['name']}: yes (p 0.83 >= 0.50)`" if flag
+                                                                   else "`") + " (an example of the format);",
+              "  prediction.json carries `probabilities` under the class names and `grading` {scale, grade, "
+              "grade_name, grade_word, value, flag {name, min_grade, probability, threshold, positive}}.", ""]
+    return lines
+
+
 def render(model_id: str, state: dict[str, Any], report: dict[str, Any] | None, printed: list[str] | None = None,
            extra: str = "") -> str:
     r = RECIPES[model_id]
@@ -235,6 +262,7 @@ def render(model_id: str, state: dict[str, Any], report: dict[str, Any] | None, 
         lines += [f"Grad-CAM: target layer `{m['gradcam_layer']}` ({_cam_layer_words(m['network']['architecture'], m['gradcam_layer'])}); "
                   "shown in the app and "
                   f"by `medview infer --cam`.", ""]
+    lines += _graded_section(m, state)
     if extra:
         lines += [extra, ""]
     lines += ["## Held-out test metrics", ""]

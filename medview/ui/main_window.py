@@ -239,7 +239,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Reading overlay {Path(path).name} ...")
         run_job(overlay_job, path, vol,
                 on_finished=lambda lm, p=path, v=vol: self._on_overlay(p, v, lm),
-                on_failed=lambda msg, p=path: self._on_failed(f"{p}: {msg}"))
+                on_failed=lambda msg, p=path: self._on_failed(f"{p}: {msg}"), owner=self)
 
     def _on_overlay(self, path: str, vol, labelmap) -> None:
         from medview.ui.viewer_state import LabelLayer
@@ -765,7 +765,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"4D series: {len(frames)} volumes (Volume box in the toolbar)", 8000)
 
         run_job(read_frames, path, vol.array, on_finished=done,
-                on_failed=lambda msg: self.statusBar().showMessage(f"4D browsing off: {msg}", 10000))
+                on_failed=lambda msg: self.statusBar().showMessage(f"4D browsing off: {msg}", 10000), owner=self)
 
     def _on_compare_loaded(self, _vol) -> None:
         """Each compared view as wide as one main view; the same magnification at once."""

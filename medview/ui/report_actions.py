@@ -108,7 +108,8 @@ class ReportActions(QObject):
         def failed(msg: str) -> None:
             self._jobs.remove(w)
             self._error(msg)
-        w = run_job(fn, *args, pass_progress=False, on_finished=finished, on_failed=failed, **kwargs)
+        w = run_job(fn, *args, pass_progress=False, on_finished=finished, on_failed=failed,
+                    owner=self.win, **kwargs)
         self._jobs.append(w)
 
     def wait_idle(self, timeout_s: float = 60.0) -> bool:
@@ -262,17 +263,18 @@ class ReportActions(QObject):
             self._msg(f"Report written: {out}")
         self._run(job, done=done)
 
-    def export_sr(self, path: str | Path) -> None:
-        from medview.reporting import audit
-
+    def sr_writer(self):
+        """A function ``write(path) -> (sr_path, seg_path_or_None)`` for this session's SR (with
+        the SEG its segment volumes reference), safe to run on a worker; None (and a message)
+        when the image is not DICOM."""
         inputs = self._inputs()
         vol, lm = inputs.image, inputs.labelmap
         if not vol.meta.get("source_files"):
             self._error("A DICOM SR needs a DICOM series: this image was not loaded from DICOM")
-            return
+            return None
         records = inputs.all_measurements()
 
-        def job():
+        def write(path):
             from medview.annotation.dicom_seg import export_dicom_seg
             from medview.reporting.sr import export_sr
 
@@ -283,13 +285,27 @@ class ReportActions(QObject):
             pv = lm.provenance if lm is not None else None
             model = (pv.model_id, pv.model_version or "", pv.model_sha256 or "") if pv is not None and pv.model_id \
                 else None
-            return export_sr(path, vol, records, inputs.findings, seg_path=seg, segmentation_model=model), seg
+            try:
+                return export_sr(path, vol, records, inputs.findings, seg_path=seg, segmentation_model=model), seg
+            except Exception:
+                if seg is not None:  # the SR was refused: no orphan SEG
+                    Path(seg).unlink(missing_ok=True)
+                raise
+        return write
+
+    def export_sr(self, path: str | Path) -> None:
+        from medview.reporting import audit
+
+        write = self.sr_writer()
+        if write is None:
+            return
+        vol = self.state.volume
 
         def done(result) -> None:
             out, seg = result
             audit.record("export", vol.meta, {"format": "DICOM SR", "output": str(out), "seg": str(seg or "")})
             self._msg(f"DICOM SR written: {out}" + (f" (segment volumes reference {Path(seg).name})" if seg else ""))
-        self._run(job, done=done)
+        self._run(write, path, done=done)
 
     def import_sr(self, path: str | Path) -> int:
         from medview.reporting.sr import SRError, read_sr

@@ -93,14 +93,23 @@ def start(worker: Worker, pool: QThreadPool | None = None) -> Worker:
     return worker
 
 
+def _while_alive(owner, callback):
+    import shiboken6
+
+    def call(*args):
+        if shiboken6.isValid(owner):
+            callback(*args)
+    return call
+
+
 def run_job(fn: Callable[..., Any], *args: Any, on_finished=None, on_failed=None, on_progress=None,
-            pool: QThreadPool | None = None, **kwargs: Any) -> Worker:
-    """Shortcut: build a Worker, connect the given callbacks, start it, return it."""
+            pool: QThreadPool | None = None, owner=None, **kwargs: Any) -> Worker:
+    """Shortcut: build a Worker, connect the given callbacks, start it, return it.
+    ``owner``: a QObject whose deletion (a closed window) drops the callbacks, so a job that
+    finishes late never touches a deleted widget."""
     w = Worker(fn, *args, **kwargs)
-    if on_finished is not None:
-        w.signals.finished.connect(on_finished)
-    if on_failed is not None:
-        w.signals.failed.connect(on_failed)
-    if on_progress is not None:
-        w.signals.progress.connect(on_progress)
+    for signal, callback in ((w.signals.finished, on_finished), (w.signals.failed, on_failed),
+                             (w.signals.progress, on_progress)):
+        if callback is not None:
+            signal.connect(callback if owner is None else _while_alive(owner, callback))
     return start(w, pool)

@@ -89,12 +89,14 @@ def open_job(config: SourceConfig, cache: DicomCache, study: StudyResult, on_fir
     return cache.study_dir(study.study_uid), [s.series_uid for s in segs]
 
 
-def send_job(config: SourceConfig, cache: DicomCache, make_seg, progress=None, cancelled=None) -> int:
-    """Write a SEG with ``make_seg(path)`` into a temporary folder and store it on the source."""
+def send_job(config: SourceConfig, cache: DicomCache, make_files, progress=None, cancelled=None) -> int:
+    """Write DICOM objects with ``make_files(path)`` (a SEG, or an SR and the SEG it references:
+    one path or several) into a temporary folder and store them on the source."""
     with tempfile.TemporaryDirectory(prefix="medview-send-") as tmp:
-        seg = make_seg(Path(tmp) / "seg.dcm")
+        made = make_files(Path(tmp) / "result.dcm")
+        files = [Path(f) for f in (made if isinstance(made, (list, tuple)) else [made]) if f]
         check_cancelled(cancelled)
-        return open_source(config, cache).store([seg], progress)
+        return open_source(config, cache).store(files, progress)
 
 
 # ---- the panel -------------------------------------------------------------------------------------
@@ -150,6 +152,10 @@ class WorklistPanel(QWidget):
         self.send_annotation_button.clicked.connect(self.send_annotation)
         self.send_ai_button = QPushButton("Send AI result (SEG)", self)
         self.send_ai_button.clicked.connect(self.send_ai_result)
+        self.send_sr_button = QPushButton("Send report (SR)", self)
+        self.send_sr_button.setToolTip("The session's measurements and AI findings as a DICOM SR "
+                                       "(with the SEG its segment volumes reference)")
+        self.send_sr_button.clicked.connect(self.send_report)
         self.progress = QProgressBar(self)
         self.progress.setRange(0, 1000)
         self.status = QLabel("", self)
@@ -170,6 +176,7 @@ class WorklistPanel(QWidget):
         send = QHBoxLayout()
         send.addWidget(self.send_annotation_button)
         send.addWidget(self.send_ai_button)
+        send.addWidget(self.send_sr_button)
         layout = QVBoxLayout(self)
         layout.addLayout(grid)
         layout.addLayout(buttons)
@@ -320,6 +327,15 @@ class WorklistPanel(QWidget):
             self._fail("No AI segmentation to send: run a segmentation model in the AI models panel first")
             return
         self.send(lambda path, p=pred, im=image: prediction_seg(p, im, path))
+
+    def send_report(self) -> None:
+        actions = getattr(self.win, "report_actions", None)
+        if actions is None or self.win.state.volume is None:
+            self._fail("No report to send: open a study first")
+            return
+        write = actions.sr_writer()
+        if write is not None:
+            self.send(write)
 
     def send(self, make_seg) -> None:
         """Store the SEG ``make_seg(path)`` writes on the source the open study came from."""

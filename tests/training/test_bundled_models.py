@@ -149,6 +149,8 @@ def test_recipe_reproduces_shipped_manifest(model_id):
     recipe = RECIPES[model_id].manifest
     if "grading" in recipe["output"]:  # the flag threshold is chosen on validation by training
         shipped["output"]["grading"]["flag"]["threshold"] = recipe["output"]["grading"]["flag"]["threshold"]
+    if "ordinal" in recipe["output"] and "ordinal" in shipped["output"]:  # cut points: fitted on validation
+        shipped["output"]["ordinal"] = recipe["output"]["ordinal"]
     for key in ("network", "input", "output", "task"):
         assert shipped[key] == recipe[key], key
     card = (bundled_models_dir() / model_id / "MODEL_CARD.md").read_text()

@@ -132,3 +132,36 @@ def test_down_server_is_one_line_and_lists_the_cached_studies(qtbot, main_window
     assert len(errors) == 1 and "cannot connect" in errors[0] and "\n" not in errors[0]
     assert "from the cache (offline)" in worklist.status.text()
     assert _cell(worklist, 0, "Patient ID") == "PGBM-003"
+
+
+def test_send_report_stores_an_sr_of_the_measurements(qtbot, main_window, worklist, tmp_path):
+    """Send report (SR): the session's ruler goes to the server as a TID 1500 SR that reads back."""
+    import pydicom
+
+    from medview.reporting.measurements import make_record
+    from medview.reporting.sr import read_sr
+    from medview.ui.report_actions import install
+    from medview.ui.worklist import open_source
+
+    install(main_window)
+    _search(qtbot, worklist, patient_id="PGBM-003")
+    with qtbot.waitSignal(main_window.volume_loaded, timeout=60000):
+        worklist.open_button.click()
+    vol = main_window.state.volume
+    ruler = make_record(vol, "ruler", (10, 20, 3), (60, 80, 3), name="sent diameter")
+    main_window.report_actions.add_records([ruler])
+    with qtbot.waitSignal(worklist.searched, timeout=30000):
+        with qtbot.waitSignal(worklist.sent, timeout=30000) as sent:
+            worklist.send_sr_button.click()
+    assert sent.args[0] >= 1
+    assert "SR" in _cell(worklist, 0, "Modalities")
+    # retrieved into a fresh cache, the SR is there and reads back as the ruler on its series
+    fresh = DicomCache(tmp_path / "cache-sr")
+    src = open_source(worklist.current_config(), fresh)
+    study_uid = vol.meta["StudyInstanceUID"]
+    src.retrieve_study(study_uid, None, None)
+    srs = [p for p in fresh.study_dir(study_uid).rglob("*.dcm")
+           if getattr(pydicom.dcmread(p, stop_before_pixels=True), "Modality", "") == "SR"]
+    assert srs
+    content = read_sr(srs[0], vol)
+    assert any(abs(m.values.get("length_mm", 0) - ruler.values["length_mm"]) < 1e-3 for m in content.measurements)
