@@ -105,6 +105,8 @@ def _evaluate(args) -> int:
         if args.json:
             runner.save_json(crep, args.json)
         return 0
+    if args.card and not _training_record(args):
+        return 2
     rep = runner.evaluate_model(args.model_id, package=args.package, part=args.part,
                                 progress=ProgressBar(f"evaluate {args.model_id}"), threshold=args.threshold,
                                 tta_setting=args.tta_views)
@@ -114,16 +116,32 @@ def _evaluate(args) -> int:
     if args.json:
         runner.save_json(rep, args.json)
     if args.card:
-        _write_card(args, rep, lines)
+        return _write_card(args, rep, lines)
     return 0
 
 
-def _write_card(args, rep: dict, printed: list[str]) -> None:
+def _training_record(args) -> dict | None:
+    """The checkpoint state of the run that made the package; None (and one line) when this machine
+    lacks it: without it the card's data, split and training sections would come out empty."""
+    from medview.training import checkpoint
+
+    name = args.checkpoint_name or args.model_id
+    state = checkpoint.read_state(name)
+    if not state:
+        print(f"error: no training record '{name}' in {checkpoint.checkpoint_dir(name).parent} on this machine: "
+              "MODEL_CARD.md left as it is (retrain with `medview train`, or name the run with --checkpoint-name)",
+              file=sys.stderr)
+    return state
+
+
+def _write_card(args, rep: dict, printed: list[str]) -> int:
     from medview.inference.package import find_package
-    from medview.training import cards, checkpoint, metrics
+    from medview.training import cards, metrics
 
     pkg = find_package(str(args.package) if args.package else args.model_id)
-    state = checkpoint.read_state(args.checkpoint_name or args.model_id) or {}
+    state = _training_record(args)
+    if not state:
+        return 2
     if state.get("best_epoch") != pkg.manifest.get("training", {}).get("best_epoch"):
         print("warning: checkpoints/ state does not match the package's training record", file=sys.stderr)
     extra = args.card_extra.read_text() if args.card_extra else ""
@@ -139,6 +157,7 @@ def _write_card(args, rep: dict, printed: list[str]) -> None:
                                 f"{args.model_id}: top-class confidence vs accuracy")
     pkg.card_path.write_text(text, encoding="utf-8")
     print(f"wrote {pkg.card_path}")
+    return 0
 
 
 def format_report(rep: dict) -> list[str]:
