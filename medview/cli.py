@@ -48,13 +48,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _plain_gui_args(argv: list[str]) -> tuple[str | None, str | None] | None:
+    """``(device, path)`` when ``argv`` can only mean the GUI: nothing, ``--device D``/``--device=D``
+    and at most one PATH that exists and cannot be a sub-command name (it holds a path separator or
+    a dot). None otherwise: the full parser (every area's sub-commands) decides."""
+    import os
+
+    device, rest, i = None, [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--device" and i + 1 < len(argv):
+            device, i = argv[i + 1], i + 2
+            continue
+        if a.startswith("--device="):
+            device = a.split("=", 1)[1]
+        elif a.startswith("-"):
+            return None
+        else:
+            rest.append(a)
+        i += 1
+    if not rest:
+        return device, None
+    path = rest[0]
+    if len(rest) == 1 and (os.sep in path or "." in path) and os.path.exists(path):
+        return device, path
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--self-test" in argv:  # the frozen app's top-level flag = the `self-test` sub-command
         argv = ["self-test", *[a for a in argv if a != "--self-test"]]
+    gui = _plain_gui_args(argv)
+    if gui is not None:
+        from medview.ui.app import pause_gc_until_first_paint
+
+        pause_gc_until_first_paint()  # start-up allocates ~1M objects: no cyclic GC passes over them
     from medview.app_logging import setup_logging
 
     setup_logging()  # rotating log file in the user log folder (cheap: no Qt, no torch)
+    if gui is not None:  # `medview [--device D] [PATH]`: no area's sub-commands imported (start-up)
+        from medview.ui.app import run_app
+
+        return run_app(gui[1], device=gui[0])
     parser = build_parser()
     known = {a for a in parser._subparsers._group_actions[0].choices}  # type: ignore[union-attr]
     # `medview PATH` and plain `medview` open the GUI

@@ -6,8 +6,37 @@ import os
 import sys
 
 
+def pause_gc_until_first_paint() -> None:
+    """Start-up (Qt, pyqtgraph, the window) allocates about a million objects and the cyclic GC
+    would walk them a hundred-odd times before the first paint; hold it until then (run_app's
+    first paint, or 5 s at most, calls ``resume_gc``). ``MEDVIEW_STARTUP_GC=default`` keeps
+    Python's default behaviour (benchmarks/bench_start.py --gc-default compares)."""
+    import gc
+
+    if os.environ.get("MEDVIEW_STARTUP_GC") != "default" and gc.isenabled():
+        gc.disable()
+        _gc_paused[0] = True
+
+
+_gc_paused = [False]
+
+
+def resume_gc() -> None:
+    """After the first paint: collect once, then freeze the start-up objects (modules, classes,
+    widgets: they live as long as the app) so later full collections (GUI pauses while scrolling)
+    no longer walk them; idempotent."""
+    import gc
+
+    if _gc_paused[0]:
+        _gc_paused[0] = False
+        gc.collect()
+        gc.freeze()
+        gc.enable()
+
+
 def run_app(path: str | None, device: str | None = None) -> int:
     """Create the QApplication and MainWindow, open ``path`` (else the bundled sample study)."""
+    pause_gc_until_first_paint()  # no-op when `medview`'s fast path already did
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -19,12 +48,15 @@ def run_app(path: str | None, device: str | None = None) -> int:
 
     win = MainWindow()
     win.device = device  # the inference panel reads it (auto/cpu/cuda...); None = auto
-    _install_panels(win, background=True)
     start_path = path or default_path()
-    # open the study only once the window has painted: the scan worker's first imports (pydicom,
-    # gdcm) hold the GIL and would otherwise delay the first paint the user waits for
+    # the side panels (their modules import the annotation, inference-package and reporting code:
+    # ~0.2 s) and the study (the scan worker's first imports, pydicom and gdcm, hold the GIL) come
+    # only once the window has painted, so neither delays the first paint the user waits for
     when_first_painted(win, lambda: _after_first_paint(win, start_path))
     win.show()
+    from PySide6.QtCore import QTimer
+
+    QTimer.singleShot(5000, resume_gc)  # in case no paint ever comes (no screen)
     _report_compute_device(win)
     if os.environ.get("MEDVIEW_EXIT_AFTER_MS"):  # smoke tests / screenshots: quit on a timer
         from PySide6.QtCore import QTimer
@@ -40,10 +72,32 @@ def _after_first_paint(win, start_path: str | None) -> None:
         from PySide6.QtWidgets import QApplication
 
         print(f"first_paint {time.time():.6f}", flush=True)
-        QApplication.instance().quit()
-        return
+        resume_gc()
+        if os.environ["MEDVIEW_FIRST_PAINT_EXIT"] != "ready":
+            QApplication.instance().quit()
+            return
+        _quit_when_study_shown(win)  # bench_start.py --ready: also time panels + sample study
+    resume_gc()
+    _install_panels(win, background=True)
     if start_path:
         win.open_path(start_path)
+
+
+def _quit_when_study_shown(win) -> None:
+    """Print ``ready <time>`` and quit once the side panels are in and a series is on screen."""
+    import time
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    def poll() -> None:
+        if getattr(win.state, "volume", None) is not None:
+            print(f"ready {time.time():.6f}", flush=True)
+            QApplication.instance().quit()
+        else:
+            QTimer.singleShot(10, poll)
+
+    QTimer.singleShot(0, poll)
 
 
 def when_first_painted(window, callback) -> None:
