@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
@@ -238,8 +239,6 @@ def header_values(ds) -> dict[str, Any]:
     text as it is. Only what needs more (non-ASCII text in a character set, sequences) goes
     through pydicom's own conversion. About 35 pydicom conversions per file cost more than
     reading the header itself."""
-    import struct
-
     out: dict[str, Any] = {}
     table = _tag_table()
     elements = getattr(ds, "_dict", None)  # pydicom's tag -> raw element map (public API: slower)
@@ -255,23 +254,184 @@ def header_values(ds) -> dict[str, Any]:
         if not isinstance(value, bytes) or vr == "SQ":  # already converted, or a sequence
             out[kw] = ds[tag].value
             continue
-        if not value:  # empty (type 2) element: what pydicom gives for empty text
-            out[kw] = ""
-            continue
-        if vr in _STRUCT:
-            code = _STRUCT[vr]
-            size = struct.calcsize(code)
-            n = len(value) // size
-            vals = struct.unpack(("<" if elem.is_little_endian else ">") + code * n, value[:n * size])
-            out[kw] = vals[0] if n == 1 else list(vals)
-        elif vr in _TEXT_VRS and value.isascii():
-            text = value.decode("ascii").strip(" \0")
-            parts = text.split("\\") if vr not in ("LT", "ST", "UT") else [text]
-            out[kw] = parts[0] if len(parts) == 1 else [p.strip() for p in parts]
-        else:  # non-ASCII text in the file's character set, or a VR we do not decode here
+        v = _decode_raw(vr, value, elem.is_little_endian)
+        if v is _PYDICOM:  # non-ASCII text in the file's character set, or a VR we do not decode here
             v = ds[tag].value
-            out[kw] = str(v) if vr == "PN" else v
+            v = str(v) if vr == "PN" else v
+        out[kw] = v
     return out
+
+
+_PYDICOM = object()  # _decode_raw: "this one needs pydicom's conversion"
+_STRUCT_CODES = {(vr, little): ("<" if little else ">", code, struct.calcsize(code))
+                 for vr, code in _STRUCT.items() for little in (True, False)}
+
+
+def _decode_raw(vr: str, value: bytes, little: bool = True):
+    """One element's raw bytes as a plain value (as ``header_values`` documents), or _PYDICOM."""
+    if not value:  # empty (type 2) element: what pydicom gives for empty text
+        return ""
+    sc = _STRUCT_CODES.get((vr, little))
+    if sc is not None:
+        order, code, size = sc
+        n = len(value) // size
+        if n == 1:
+            return struct.unpack_from(order + code, value)[0]
+        return list(struct.unpack(order + code * n, value[:n * size]))
+    if vr in _TEXT_VRS and value.isascii() and b"\x1b" not in value:  # ESC: ISO 2022 code extensions
+        text = value.decode("ascii").strip(" \0")
+        parts = text.split("\\") if vr not in ("LT", "ST", "UT") else [text]
+        return parts[0] if len(parts) == 1 else [p.strip() for p in parts]
+    return _PYDICOM
+
+
+# explicit VR: these have 2 reserved bytes and a 4-byte length; every other VR a 2-byte length
+_LONG_VRS = frozenset((b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"))
+_SHORT_VRS = frozenset((b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT",
+                        b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US"))
+_ALL_VRS = _LONG_VRS | _SHORT_VRS
+_PIXEL_TAG_INTS = frozenset((0x7FE00010, 0x7FE00008, 0x7FE00009))
+_IMPLICIT_LE = "1.2.840.10008.1.2"
+_CHARSET_TAG = 0x00080005
+_UNDEFINED = 0xFFFFFFFF
+_ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+_U16, _U32, _TAG = struct.Struct("<H"), struct.Struct("<I"), struct.Struct("<HH")
+
+
+def _explicit_le(transfer_syntax: str) -> bool:
+    """Explicit VR little endian data sets: the native syntax and the encapsulated (compressed)
+    ones pydicom knows as such. Big endian, deflated and unknown syntaxes are left to pydicom."""
+    return (transfer_syntax == "1.2.840.10008.1.2.1" or transfer_syntax == "1.2.840.10008.1.2.5"
+            or transfer_syntax.startswith(("1.2.840.10008.1.2.4.", "1.2.840.10008.1.2.8.")))
+
+
+def _skip_undefined(head: bytes, pos: int, implicit: bool, depth: int = 0) -> int | None:
+    """Past an undefined-length value (a sequence's items, or encapsulated fragments) that starts
+    at ``pos``; the position after its Sequence Delimitation Item, or None (malformed, too deep,
+    or past the bytes read)."""
+    end = len(head)
+    while pos + 8 <= end:
+        tag = (_U16.unpack_from(head, pos)[0] << 16) | _U16.unpack_from(head, pos + 2)[0]
+        length = _U32.unpack_from(head, pos + 4)[0]
+        pos += 8
+        if tag == _SEQ_END:
+            return pos
+        if tag != _ITEM:
+            return None
+        if length != _UNDEFINED:
+            pos += length
+            continue
+        if depth > 8:
+            return None
+        while True:  # an item of undefined length: elements up to its Item Delimitation Item
+            if pos + 8 > end:
+                return None
+            g, e = _TAG.unpack_from(head, pos)
+            if (g << 16 | e) == _ITEM_END:
+                pos += 8
+                break
+            step = _element(head, pos, implicit, depth + 1)
+            if step is None:
+                return None
+            pos = step[0]
+    return None
+
+
+def _element(head: bytes, pos: int, implicit: bool, depth: int = 0):
+    """The element at ``pos``: (position after it, tag, VR bytes or None, value start, length),
+    an undefined length already skipped (its length then None); None when it cannot be parsed
+    from these bytes alone."""
+    end = len(head)
+    if pos + 8 > end:
+        return None
+    g, e = _TAG.unpack_from(head, pos)
+    tag = (g << 16) | e
+    if implicit:
+        vr = None
+        if head[pos + 4:pos + 6] in _ALL_VRS and g != 0xFFFE:
+            return None  # explicit VR data in an implicit VR file: pydicom sorts that out
+        length = _U32.unpack_from(head, pos + 4)[0]
+        start = pos + 8
+    else:
+        vr = head[pos + 4:pos + 6]
+        if vr in _SHORT_VRS:
+            length = _U16.unpack_from(head, pos + 6)[0]
+            start = pos + 8
+        elif vr in _LONG_VRS:
+            if pos + 12 > end:
+                return None
+            length = _U32.unpack_from(head, pos + 8)[0]
+            start = pos + 12
+        else:
+            return None
+    if length == _UNDEFINED:
+        after = _skip_undefined(head, start, implicit or vr == b"UN", depth)
+        return None if after is None else (after, tag, vr, start, None)
+    if start + length > end:
+        return None
+    return start + length, tag, vr, start, length
+
+
+def _fast_header(head: bytes, complete: bool):
+    """``read_header``'s common case without pydicom: a file with the 128-byte preamble and
+    'DICM', its data set in implicit or explicit VR little endian, the elements of
+    ``HEADER_TAGS`` (every other element, sequences of undefined length included, skipped by its
+    length) decoded by ``_decode_raw`` exactly as ``header_values`` decodes pydicom's raw
+    elements, up to the Pixel Data tag. ``complete``: ``head`` is the whole file.
+
+    Returns (values, media SOP class, transfer syntax, elements kept, pixel offset, the 4 bytes
+    there), or None whenever anything is unusual (no preamble, big endian or deflated syntax,
+    non-ASCII text, a wanted sequence, a VR we do not decode, a header longer than ``head``,
+    truncation): pydicom then reads the file, as before."""
+    if len(head) < 144 or head[128:132] != b"DICM":
+        return None
+    table = _tag_table()
+    end = len(head)
+    pos = 132
+    meta: dict[int, bytes] = {}
+    while pos + 8 <= end and head[pos:pos + 2] == b"\x02\x00":  # file meta: explicit VR LE
+        step = _element(head, pos, False)
+        if step is None or step[4] is None:
+            return None
+        pos, tag, _vr, start, length = step
+        if tag in (0x00020002, 0x00020010):
+            meta[tag] = head[start:start + length]
+    ts = meta.get(0x00020010, b"").decode("ascii", "replace").strip(" \0")
+    if ts == _IMPLICIT_LE:
+        implicit = True
+    elif _explicit_le(ts):
+        implicit = False
+    else:
+        return None
+    values: dict[str, Any] = {}
+    kept = 0
+    while True:
+        if pos + 8 > end:
+            if complete and pos == end:  # the whole file read, no pixel data
+                return values, meta, ts, kept, pos, b""
+            return None
+        g, e = _TAG.unpack_from(head, pos)
+        tag = (g << 16) | e
+        if tag in _PIXEL_TAG_INTS:
+            return values, meta, ts, kept, pos, head[pos:pos + 4]
+        step = _element(head, pos, implicit)
+        if step is None:
+            return None
+        pos, tag, vr_bytes, start, length = step
+        entry = table.get(tag)
+        if entry is None:
+            if tag == _CHARSET_TAG:
+                kept += 1  # pydicom keeps it beside the specific tags
+            continue
+        kw, dict_vr = entry
+        vr = vr_bytes.decode("ascii") if vr_bytes is not None else dict_vr
+        if length is None or vr == "SQ":
+            return None  # a wanted sequence (enhanced multi-frame): pydicom's data sets
+        v = _decode_raw(vr, head[start:start + length])
+        if v is _PYDICOM:
+            return None
+        values[kw] = v
+        kept += 1
 
 
 def _meta_text(file_meta, tag: int) -> str:
@@ -322,35 +482,43 @@ def read_header(path: str, pydicom_module=None) -> list[tuple[ImageRef, dict]] |
     pydicom = pydicom_module
     if pydicom is None:
         import pydicom
+    ds = None
     with open(path, "rb") as f:
         head = f.read(_HEAD_BYTES)  # the header of nearly every file: parsed from memory
         if not head:
             return "empty file (0 bytes)"
         if not dicom_head(head):
             return "not a DICOM file (no DICM marker) and not a known image format"
-        buf = io.BytesIO(head)
-        ds = pydicom.dcmread(buf, stop_before_pixels=True, force=True, specific_tags=_header_tags())
-        pixel_offset = buf.tell()
-        pixel_tag = head[pixel_offset:pixel_offset + 4]
-        if len(head) == _HEAD_BYTES and pixel_offset + 4 > len(head):  # a longer header: the same file again
-            f.seek(0)
-            ds = pydicom.dcmread(f, stop_before_pixels=True, force=True, specific_tags=_header_tags())
-            pixel_offset = f.tell()
-            pixel_tag = f.read(4)
-    hv = header_values(ds)
+        fast = _fast_header(head, complete=len(head) < _HEAD_BYTES)
+        if fast is not None:  # the common case, decoded here (as header_values would)
+            hv, meta, transfer_syntax, n_kept, pixel_offset, pixel_tag = fast
+            meta_class = meta.get(0x00020002, b"").decode("ascii", "replace").strip(" \0")
+        else:
+            buf = io.BytesIO(head)
+            ds = pydicom.dcmread(buf, stop_before_pixels=True, force=True, specific_tags=_header_tags())
+            pixel_offset = buf.tell()
+            pixel_tag = head[pixel_offset:pixel_offset + 4]
+            if len(head) == _HEAD_BYTES and pixel_offset + 4 > len(head):  # a longer header: the same file again
+                f.seek(0)
+                ds = pydicom.dcmread(f, stop_before_pixels=True, force=True, specific_tags=_header_tags())
+                pixel_offset = f.tell()
+                pixel_tag = f.read(4)
+    if ds is not None:
+        hv = header_values(ds)
+        file_meta = getattr(ds, "file_meta", None) or {}
+        meta_class = _meta_text(file_meta, 0x00020002)
+        n_kept = len(ds)
+        transfer_syntax = _meta_text(file_meta, 0x00020010)
+        if not transfer_syntax:
+            # no meta header: pydicom guessed the encoding; record what it used
+            transfer_syntax = "1.2.840.10008.1.2" if getattr(ds, "is_implicit_VR", True) else "1.2.840.10008.1.2.1"
     sop_class = str(hv.get("SOPClassUID") or "")
-    file_meta = getattr(ds, "file_meta", None) or {}
-    meta_class = _meta_text(file_meta, 0x00020002)
     if sop_class == _DICOMDIR_CLASS or meta_class == _DICOMDIR_CLASS:
         return "a DICOMDIR index, not an image (open its folder or the DICOMDIR itself)"
     if hv.get("Rows") in (None, "") or hv.get("Columns") in (None, ""):
-        if len(ds) == 0:
+        if n_kept == 0:
             return "not a DICOM file (no data elements could be parsed)"
         return f"DICOM without an image (SOP class {sop_class or 'unknown'}: no Rows/Columns)"
-    transfer_syntax = _meta_text(file_meta, 0x00020010)
-    if not transfer_syntax:
-        # no meta header: pydicom guessed the encoding; record what it used
-        transfer_syntax = "1.2.840.10008.1.2" if getattr(ds, "is_implicit_VR", True) else "1.2.840.10008.1.2.1"
     series = {
         "series_uid": str(hv.get("SeriesInstanceUID") or ""),
         "modality": str(hv.get("Modality") or ""),
