@@ -80,11 +80,6 @@ FAILURE_MODES: dict[str, list[str]] = {
         "Not measured on another camera's photographs here (the issue's EyePACS-style set is held back); expect a "
         "drop. The field-of-view crop (the lit disc's bounding square) and local-contrast normalisation "
         "(Gaussian sigma 10 px) are meant to survive a camera change, but only one camera was seen in training.",
-        "The network gives ONE value regressed on the grade; the five probabilities come from an ordered-probit "
-        "link whose cut points and noise scale were fitted on the validation part (66 images), so the grade "
-        "boundaries carry that small sample's uncertainty. The grade shown is the most probable class; the "
-        "continuous value is the expected grade under those probabilities. Grad-CAM shows what raises the "
-        "value (the same map whichever class is selected).",
     ],
     "knee-oa": [
         "KL1 (doubtful) vs KL0/KL2 is the hard boundary, also between human readers.",
@@ -215,6 +210,47 @@ def _graded_section(m: dict[str, Any], state: dict[str, Any] | None) -> list[str
     return lines
 
 
+def _grader_modes(m: dict[str, Any]) -> list[str]:
+    """What a graded output's construction means for its reader (ordinal head or softmax)."""
+    if not m["output"].get("grading"):
+        return []
+    if m["output"].get("activation") == "ordinal_probit":
+        return ["The network gives ONE value regressed on the grade; the five probabilities come from an "
+                "ordered-probit link whose cut points and noise scale were fitted on the validation part, so the "
+                "grade boundaries carry that small sample's uncertainty. The grade shown is the most probable "
+                "class; the continuous value is the expected grade under those probabilities. Grad-CAM shows what "
+                "raises the value (the same map whichever class is selected)."]
+    return ["The grade shown is the most probable class; the continuous value is the expected grade under the "
+            "class probabilities (a 5-way softmax trained with an ordinal term), not a separate regression head."]
+
+
+def _time_line(model_id: str, state: dict[str, Any]) -> str:
+    select = RECIPES[model_id].select
+    if state.get("elapsed_s") is not None and state.get("best") is not None:
+        return (f"- Time: {state['elapsed_s'] / 60:.1f} min on 2 shared CPU cores (torch CPU), {state.get('epoch')} "
+                f"epochs; best validation {select} {state['best']:.4f} at epoch {state.get('best_epoch')}.")
+    # rebuilt from the package's training record (the run's checkpoint state is on another machine)
+    return (f"- Time: a {state.get('train_minutes')} min budget on 2 shared CPU cores (torch CPU), {state.get('epoch')} "
+            f"epochs; checkpoint of epoch {state.get('best_epoch')} chosen on validation by {select} (the run's "
+            f"score was not kept in the package: `medview evaluate {model_id} --part val` re-measures it).")
+
+
+def state_from_manifest(model_id: str, manifest: dict[str, Any], data_root=None) -> dict[str, Any] | None:
+    """A card's training facts from a package's own ``training`` record (written by packaging),
+    for a machine without the run's checkpoint state; the split is rebuilt from the recipe
+    (deterministic). None when the package has no such record."""
+    t = manifest.get("training")
+    if not t or t.get("best_epoch") is None:
+        return None
+    split = RECIPES[model_id].split(data_root) if data_root is not None else RECIPES[model_id].split()
+    flag = (manifest["output"].get("grading") or {}).get("flag") or {}
+    return {"seed": t.get("seed"), "epoch": t.get("epochs"), "best_epoch": t.get("best_epoch"),
+            "init": t.get("init"), "train_minutes": t.get("minutes"), "elapsed_s": t.get("elapsed_s"),
+            "best": t.get("best_score"), "ordinal": manifest["output"].get("ordinal"),
+            "grading_threshold": flag.get("threshold"),
+            "split": {"description": split.description, **split.summary(), "test": [x.name for x in split.test]}}
+
+
 def render(model_id: str, state: dict[str, Any], report: dict[str, Any] | None, printed: list[str] | None = None,
            extra: str = "") -> str:
     r = RECIPES[model_id]
@@ -242,8 +278,9 @@ def render(model_id: str, state: dict[str, Any], report: dict[str, Any] | None, 
         *([f"- Ordinal head: one value regressed on the grade (smooth L1), class probabilities "
            f"P(grade = k) from an ordered-probit link (`medview.inference.ordinal`) with cut points "
            f"{state['ordinal']['cut_points']} and sigma {state['ordinal']['sigma']} fitted on the validation part "
-           f"(quadratic weighted kappa of the cut points there {state['ordinal'].get('fitted_qwk')}; "
-           "optimistic, being fitted on the same images)."] if (state or {}).get("ordinal") else []),
+           + (f"(quadratic weighted kappa of the cut points there {state['ordinal']['fitted_qwk']}; "
+              "optimistic, being fitted on the same images)." if state["ordinal"].get("fitted_qwk") is not None
+              else "(in the manifest's output.ordinal).")] if (state or {}).get("ordinal") else []),
         f"- Output: {m['task']}, {m['output'].get('activation')} over "
         + (", ".join(m['output'].get('classes', [])) or "background, " + ", ".join(
             lab['name'] for lab in m['output'].get('labels', []))) + ".", "",
@@ -253,9 +290,7 @@ def render(model_id: str, state: dict[str, Any], report: dict[str, Any] | None, 
            else f"{r.lr:g}, ")
         + f"batch {r.batch_size}, cosine schedule over the time budget, checkpoint chosen on the validation part, "
         "resumable checkpoints in checkpoints/).",
-        f"- Time: {state.get('elapsed_s', 0) / 60:.1f} min on 2 shared CPU cores (torch CPU), "
-        f"{state.get('epoch')} epochs; best validation {r.select} {state.get('best', float('nan')):.4f} at epoch "
-        f"{state.get('best_epoch')}.",
+        _time_line(model_id, state),
         f"- Augmentation: `{json.dumps(r.augment)}`.", "",
     ]
     if m.get("gradcam_layer"):
@@ -285,5 +320,5 @@ def render(model_id: str, state: dict[str, Any], report: dict[str, Any] | None, 
                          f"{b['observed']:.3f} |")
         lines += ["", "With this few test images the bins are coarse; treat the probabilities as a ranking, "
                   "not as calibrated risks.", ""]
-    lines += ["## Known failure modes", ""] + [f"- {t}" for t in FAILURE_MODES[model_id]] + [""]
+    lines += ["## Known failure modes", ""] + [f"- {t}" for t in FAILURE_MODES[model_id] + _grader_modes(m)] + [""]
     return "\n".join(lines)

@@ -121,17 +121,26 @@ def _evaluate(args) -> int:
 
 
 def _training_record(args) -> dict | None:
-    """The checkpoint state of the run that made the package; None (and one line) when this machine
-    lacks it: without it the card's data, split and training sections would come out empty."""
-    from medview.training import checkpoint
+    """The training facts for the card: the checkpoint state of the run that made the package, else
+    (another machine, or a state left by a later run) the package's own training record; None (and
+    one line) when neither exists: the card's data, split and training sections would come out empty."""
+    from medview.inference.package import find_package
+    from medview.training import cards, checkpoint
 
+    pkg = find_package(str(args.package) if args.package else args.model_id)
     name = args.checkpoint_name or args.model_id
     state = checkpoint.read_state(name)
-    if not state:
-        print(f"error: no training record '{name}' in {checkpoint.checkpoint_dir(name).parent} on this machine: "
-              "MODEL_CARD.md left as it is (retrain with `medview train`, or name the run with --checkpoint-name)",
-              file=sys.stderr)
-    return state
+    record = pkg.manifest.get("training") or {}
+    if state and state.get("best_epoch") == record.get("best_epoch", state.get("best_epoch")):
+        return state
+    rebuilt = cards.state_from_manifest(args.model_id, pkg.manifest)
+    if rebuilt:
+        why = "absent" if not state else "from another run"
+        print(f"note: checkpoint state '{name}' {why}: training facts from the package's own record", file=sys.stderr)
+        return rebuilt
+    print(f"error: no training record for '{name}' (no checkpoint state in {checkpoint.checkpoint_dir(name).parent}, "
+          "none in the package): MODEL_CARD.md left as it is (retrain with `medview train`)", file=sys.stderr)
+    return None
 
 
 def _write_card(args, rep: dict, printed: list[str]) -> int:
@@ -142,8 +151,6 @@ def _write_card(args, rep: dict, printed: list[str]) -> int:
     state = _training_record(args)
     if not state:
         return 2
-    if state.get("best_epoch") != pkg.manifest.get("training", {}).get("best_epoch"):
-        print("warning: checkpoints/ state does not match the package's training record", file=sys.stderr)
     extra = args.card_extra.read_text() if args.card_extra else ""
     cmd = f"medview evaluate {args.model_id}" + (f" --part {args.part}" if args.part != "test" else "") \
         + (f" --tta-views {args.tta_views}" if args.tta_views else "") \

@@ -34,6 +34,8 @@ def package_from_checkpoint(model_id: str, out: Path | None = None, checkpoint_n
         "best_epoch": state.get("best_epoch"),
         "seed": state.get("seed"),
         "init": state.get("init"),
+        "elapsed_s": state.get("elapsed_s"),
+        "best_score": state.get("best"),  # so a card can be rebuilt from the package alone
     }
     folder = Path(out) if out else bundled_models_dir() / model_id
     existing = folder / "MODEL_CARD.md"

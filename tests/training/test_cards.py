@@ -19,15 +19,38 @@ def test_classifiers_without_grading_get_no_graded_section():
     assert _graded_section(RECIPES["breast-us"].manifest, {"grading_threshold": 0.5}) == []
 
 
-def test_evaluate_card_refuses_without_the_training_record(tmp_path, monkeypatch, capsys):
-    """`evaluate --card` on a machine without the run's checkpoint state must not write a card with
-    empty data/split/training sections (it once did: "Time: 0.0 min ... None epochs")."""
+def test_evaluate_card_refuses_without_any_training_record(tmp_path, monkeypatch, capsys):
+    """`evaluate --card` with neither the run's checkpoint state nor a training record in the package
+    must not write a card with empty data/split/training sections (it once did: "Time: 0.0 min ...
+    None epochs")."""
+    import json
+    import shutil
+
     from medview.cli import main
     from medview.inference.package import find_package
 
     monkeypatch.setenv("MEDVIEW_CHECKPOINTS", str(tmp_path / "none"))
-    card = find_package("knee-oa").card_path
-    before = card.read_bytes()
-    assert main(["evaluate", "knee-oa", "--card"]) == 2
-    assert "no training record 'knee-oa'" in capsys.readouterr().err
-    assert card.read_bytes() == before
+    copy = tmp_path / "knee-oa"
+    shutil.copytree(find_package("knee-oa").path, copy)
+    manifest = json.loads((copy / "model.json").read_text())
+    del manifest["training"]
+    (copy / "model.json").write_text(json.dumps(manifest))
+    before = (copy / "MODEL_CARD.md").read_bytes()
+    assert main(["evaluate", "knee-oa", "--package", str(copy), "--card"]) == 2
+    assert "no training record for 'knee-oa'" in capsys.readouterr().err
+    assert (copy / "MODEL_CARD.md").read_bytes() == before
+
+
+def test_card_training_facts_rebuilt_from_the_package_record(shared_data):
+    """Without the checkpoint state, the shipped package's own record gives the card its split (rebuilt
+    from the recipe, deterministic), epochs and initialisation."""
+    from medview.inference.package import find_package
+    from medview.training.cards import render, state_from_manifest
+
+    manifest = find_package("dr-grade").manifest
+    state = state_from_manifest("dr-grade", manifest, shared_data)
+    assert state["split"]["train"] + state["split"]["val"] + len(state["split"]["test"]) == 450
+    assert state["best_epoch"] == manifest["training"]["best_epoch"]
+    text = render("dr-grade", state, None)
+    assert f"{manifest['training']['epochs']} epochs" in text and "Sizes: train None" not in text
+    assert "--init enc-fundus.safetensors" in text
