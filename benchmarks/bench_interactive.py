@@ -10,14 +10,19 @@ largest disc that fits the error region there, up to a radius of 4% of the image
 e.g. 10 px on a 256 px photograph; a 3D pair gets 2D dabs in the click's slice).
 
 2D pairs run ``medview.interactive.model.Segmenter`` on the image. 3D pairs (NIfTI volumes)
-run the app's ``AssistSession``: each click lands on its axial slice, whose mask then propagates
-through the neighbouring slices until the object ends or a prompted slice; its latency is the
-whole interaction (slice + propagation).
+run the app's ``AssistSession``: with a 3D interactive model (the default for 3D pairs when one
+is bundled: ``interactive-3d``) each click is a 3D click and one pass updates the whole object;
+with a 2D model each click lands on its axial slice, whose mask then propagates through the
+neighbouring slices until the object ends or a prompted slice. Latency is the whole
+interaction.
 
-    python benchmarks/bench_interactive.py --pairs pairs.csv [--model interactive-2d]
+    python benchmarks/bench_interactive.py --pairs pairs.csv [--model ID] [--compare ID ...]
     python benchmarks/bench_interactive.py --write-pairs polyp held_out_polyp.csv   # test split
 
-The last line is ``noc90=<mean> ms_per_click=<median>``.
+``--model`` forces one model for every pair (default: ``interactive-2d`` for 2D pairs, the
+bundled 3D interactive model for 3D pairs, else ``interactive-2d``); ``--compare`` runs further
+models on the same pairs in the same run (their lines are printed first). The last line is
+``noc90=<mean> ms_per_click=<median>`` of the default / ``--model`` one.
 """
 
 from __future__ import annotations
@@ -100,13 +105,16 @@ def run_2d(seg, img, gt, n_clicks):
 
 
 def run_3d(seg, vol, gt, n_clicks, spacing):
+    """The app's AssistSession on a volume: a 3D model (``seg.dims == 3``) gets 3D clicks, a 2D
+    model the clicked axial slice plus propagation."""
     from medview.annotation import LabelMap
     from medview.interactive import simulate
     from medview.interactive.session import AssistSession
     from medview.io.volume import Volume
 
     lm = LabelMap.empty(Volume(np.zeros(vol.shape, np.int16), spacing=tuple(spacing[::-1])))
-    sess = AssistSession(seg, lm, vol, history=None, value=1, over="all")
+    sess = AssistSession(seg, lm, vol, history=None, value=1, over="all",
+                         segmenter3d=seg if getattr(seg, "dims", 2) == 3 else None)
     dices, secs = [], []
     for i in range(n_clicks):
         pred = lm.array == 1
@@ -141,7 +149,10 @@ def write_pairs(name: str, out: Path) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=Path, help="CSV with columns image,mask")
-    ap.add_argument("--model", default=None, help="interactive model package id or folder (default: the bundled one)")
+    ap.add_argument("--model", default=None, help="interactive model package id or folder for every pair "
+                    "(default: interactive-2d for 2D pairs, the bundled 3D interactive model for 3D pairs)")
+    ap.add_argument("--compare", action="append", default=[], metavar="ID",
+                    help="also run this model on the same pairs (repeatable; printed before the default one)")
     ap.add_argument("--clicks", type=int, default=20)
     ap.add_argument("--limit", type=int, default=None, help="only the first N pairs")
     ap.add_argument("--max-side", type=int, default=None, help="resize 2D pairs to this longest side (e.g. 512)")
@@ -158,45 +169,90 @@ def main(argv=None) -> int:
 
     from medview.inference.package import find_package
     from medview.interactive.model import Segmenter
+    from medview.interactive.model3d import find_3d_package
     from medview.interactive.simulate import noc
 
     torch.set_num_threads(args.threads)
-    pkg = find_package(args.model or "interactive-2d")
-    seg = Segmenter.from_package(pkg)
     with open(args.pairs, newline="") as f:
         rows = list(csv.DictReader(f))[: args.limit]
-    ai, brush, lat = [], [], []
+    loaded: dict[str, object] = {}
+
+    def segmenter(model_id: str):
+        if model_id not in loaded:
+            loaded[model_id] = Segmenter.from_package(find_package(model_id))
+        return loaded[model_id]
+
+    def default_for(ndim: int) -> str:
+        if args.model:
+            return args.model
+        if ndim == 3:
+            pkg = find_3d_package()
+            if pkg is not None:
+                return pkg.id
+        return "interactive-2d"
+
+    # per model: dices per pair and latencies; the primary model is the default / --model one
+    res: dict[str, dict[str, list]] = {}
+    brush = []
+    primary: list[str] = []
+    dims_seen: set[int] = set()
     for n, row in enumerate(rows):
         img, gt, spacing = read_pair(row["image"], row["mask"], args.max_side)
         if not gt.any():
             print(f"skip {row['image']}: empty mask")
             continue
-        if gt.ndim == 3:
-            d, s = run_3d(seg, img, gt, args.clicks, spacing)
-        else:
-            d, s = run_2d(seg, img, gt, args.clicks)
+        dims_seen.add(gt.ndim)
+        main_id = default_for(gt.ndim)
+        if main_id not in primary:
+            primary.append(main_id)
+        parts = []
+        for mid in [*args.compare, main_id]:
+            seg = segmenter(mid)
+            if gt.ndim == 3:
+                d, s = run_3d(seg, img, gt, args.clicks, spacing)
+            else:
+                d, s = run_2d(seg, img, gt, args.clicks)
+            key = mid if mid != main_id or mid in args.compare else "*" + mid
+            r = res.setdefault(key, {"dices": [], "lat": []})
+            r["dices"].append(d)
+            r["lat"] += s
+            parts.append(f"{mid} dice@1/3/5 {d[0]:.3f}/{d[2]:.3f}/{d[4]:.3f} NoC90 {noc(d, 0.90, args.clicks)} "
+                         f"{1000 * np.median(s):.0f} ms/click")
         b = brush_baseline(gt, args.clicks, spacing)
-        ai.append(d)
         brush.append(b)
-        lat += s
-        print(f"{n + 1}/{len(rows)} {Path(row['image']).name} {'x'.join(map(str, gt.shape))}: "
-              f"AI dice@1/3/5 {d[0]:.3f}/{d[2]:.3f}/{d[4]:.3f} NoC90 {noc(d, 0.90, args.clicks)}; "
-              f"brush NoC90 {noc(b, 0.90, args.clicks)}; {1000 * np.median(s):.0f} ms/click", flush=True)
-    if not ai:
+        print(f"{n + 1}/{len(rows)} {Path(row['image']).name} {'x'.join(map(str, gt.shape))}: " + "; ".join(parts)
+              + f"; brush NoC90 {noc(b, 0.90, args.clicks)}", flush=True)
+    if not brush:
         print("no pairs")
         return 1
-    print(f"model {pkg.id} {pkg.version} (sha256 {pkg.sha256[:12]}), {len(ai)} pairs, up to {args.clicks} clicks")
-    for name, rows_ in (("AI assist", ai), ("brush only", brush)):
+
+    def block(label: str, rows_: list) -> str:
         arr = np.array(rows_)
         n85 = np.mean([noc(r, 0.85, args.clicks) for r in rows_])
         n90 = np.mean([noc(r, 0.90, args.clicks) for r in rows_])
-        print(f"{name:10s}: NoC@85 {n85:.2f}  NoC@90 {n90:.2f}  Dice after 1/3/5 clicks "
-              f"{arr[:, 0].mean():.3f}/{arr[:, 2].mean():.3f}/{arr[:, 4].mean():.3f}  "
-              f"reached 0.90: {np.mean([max(r) >= 0.9 for r in rows_]):.0%}")
-    ms = 1000 * float(np.median(lat))
-    print(f"latency: median {ms:.0f} ms per click, 90th percentile {1000 * np.percentile(lat, 90):.0f} ms "
-          f"({args.threads} torch thread(s))")
-    print(f"noc90={np.mean([noc(r, 0.90, args.clicks) for r in ai]):.2f} ms_per_click={ms:.0f}")
+        return (f"{label:10s}: NoC@85 {n85:.2f}  NoC@90 {n90:.2f}  Dice after 1/3/5 clicks "
+                f"{arr[:, 0].mean():.3f}/{arr[:, 2].mean():.3f}/{arr[:, 4].mean():.3f}  "
+                f"reached 0.90: {np.mean([max(r) >= 0.9 for r in rows_]):.0%}")
+
+    def latency(lat: list) -> str:
+        return (f"latency: median {1000 * float(np.median(lat)):.0f} ms per click, 90th percentile "
+                f"{1000 * np.percentile(lat, 90):.0f} ms ({args.threads} torch thread(s))")
+
+    order = [k for k in res if not k.startswith("*")] + [k for k in res if k.startswith("*")]
+    for key in order:
+        seg = loaded[key.lstrip("*")]
+        pkg = seg.package
+        how = ("3D network, one pass per click" if getattr(seg, "dims", 2) == 3
+               else "2D network" + (", slice + propagation on 3D pairs" if 3 in dims_seen else ""))
+        print(f"model {pkg.id} {pkg.version} (sha256 {pkg.sha256[:12]}; {how}), {len(res[key]['dices'])} pairs, "
+              f"up to {args.clicks} clicks")
+        print(block("AI assist", res[key]["dices"]))
+        print(latency(res[key]["lat"]))
+    print(block("brush only", brush))
+    main = [k for k in res if k.startswith("*")] or [order[-1]]
+    ai = [d for k in main for d in res[k]["dices"]]
+    lat = [t for k in main for t in res[k]["lat"]]
+    print(f"noc90={np.mean([noc(r, 0.90, args.clicks) for r in ai]):.2f} ms_per_click={1000 * float(np.median(lat)):.0f}")
     return 0
 
 

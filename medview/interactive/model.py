@@ -52,14 +52,24 @@ class Segmenter:
         self.last_confidence = 0.0
         self.tta = True  # mirror averaging on prompted images (propagation passes tta=False)
 
+    package = None  # the model package it was loaded from (None: built in code)
+    dims = 2
+
     @classmethod
-    def from_package(cls, package) -> Segmenter:
+    def from_package(cls, package):
+        """The package's segmenter: this class for a 2D package, ``model3d.Segmenter3D`` for a 3D one."""
         from medview.inference.package import load_network
 
+        if package.dims == 3:
+            from medview.interactive.model3d import Segmenter3D
+
+            return Segmenter3D.from_package(package)
         net = load_network(package)
         net.eval()
         size = int((package.input.get("size") or [g.SIZE])[0])
-        return cls(net, size, package.version, package.id, float(package.output.get("threshold", 0.5)))
+        seg = cls(net, size, package.version, package.id, float(package.output.get("threshold", 0.5)))
+        seg.package = package
+        return seg
 
     # -----------------------------------------------------------------------------------------
     def probabilities(self, batch: np.ndarray, tta: bool = False) -> np.ndarray:

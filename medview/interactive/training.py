@@ -354,11 +354,21 @@ def train(minutes: float, fresh: bool = False, init: str | None = "polyp", batch
     return state
 
 
+def _narrow(v, axis: int, n: int):
+    """A tensor's ``axis`` cut from k label channels to ``n`` = 2 (background, object): the
+    background channel and the mean of the label channels."""
+    import torch
+
+    parts = [v.narrow(axis, 0, 1), v.narrow(axis, 1, v.shape[axis] - 1).mean(axis, keepdim=True)]
+    return torch.cat(parts, axis) if n == 2 else v.narrow(axis, 0, n).clone()
+
+
 def load_widened(net, package_id: str, log: Callable[[str], None] = print) -> None:
-    """Start from a bundled 3-channel U-Net: every tensor that fits is copied; the first
-    convolutions get the image weights for channels 0-2 and small random weights (half the
-    image weights' SD) for the guidance channels, so the start is nearly the plain segmenter and
-    the guidance is learnt on top."""
+    """Start from a bundled U-Net (2D or 3D): every tensor that fits is copied; the first
+    convolutions get the image weights for the image channels and small random weights (half
+    the image weights' SD) for the guidance channels, so the start is nearly the plain
+    segmenter and the guidance is learnt on top. A multi-label source's output layers are cut
+    to background / object (the object channel starts as the mean of the label channels)."""
     import torch
 
     from medview.inference.package import find_package, load_network
@@ -369,12 +379,17 @@ def load_widened(net, package_id: str, log: Callable[[str], None] = print) -> No
     for k, v in src.items():
         if k not in own:
             continue
-        if own[k].shape == v.shape:
+        o = own[k]
+        if o.ndim == v.ndim and o.ndim >= 1 and o.shape != v.shape and o.ndim != 2:
+            for axis in range(min(2, v.ndim)):  # output channels: dim 0 (conv, bias) or 1 (transposed conv)
+                if o.shape[axis] < v.shape[axis] and o.shape[axis] == 2 \
+                        and all(o.shape[a] == v.shape[a] for a in range(v.ndim) if a != axis and a >= 2):
+                    v = _narrow(v, axis, 2)
+        if o.shape == v.shape:
             own[k] = v.clone()
             used += 1
-        elif v.ndim == 4 and own[k].shape[0] == v.shape[0] and own[k].shape[2:] == v.shape[2:] \
-                and own[k].shape[1] > v.shape[1]:
-            w = torch.zeros_like(own[k])
+        elif v.ndim >= 4 and o.shape[0] == v.shape[0] and o.shape[2:] == v.shape[2:] and o.shape[1] > v.shape[1]:
+            w = torch.zeros_like(o)
             w[:, : v.shape[1]] = v
             w[:, v.shape[1]:] = torch.randn_like(w[:, v.shape[1]:]) * float(v.std()) * 0.5
             own[k] = w

@@ -1,0 +1,227 @@
+"""The 3D interactive path: guidance in 3D (crops, balls, paste back), the 3D network's input and
+output shapes, the box the network looks at, initialisation from a 3-label U-Net, and the
+session choosing the 3D model (one undo step per interaction, provenance)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from medview.annotation import EditHistory, LabelMap
+from medview.interactive import guidance as g
+from medview.interactive import model3d as m3
+from medview.interactive.session import AssistSession
+from medview.io.volume import Volume
+from tests.interactive.fakes import BrightRegionSegmenter, ball_volume
+
+
+def test_3d_crop_round_trip_balls_and_paste_back():
+    vol = np.arange(10 * 12 * 14, dtype=np.float32).reshape(10, 12, 14)
+    crop = g.Crop((-2.0, 1.0, 3.0), (1.0, 1.0, 1.0))
+    grid = (8, 8, 8)
+    out = g.sample_view(vol, crop, grid)
+    assert out.shape == grid
+    assert out[2, 0, 0] == vol[0, 1, 3] and out[7, 7, 7] == vol[5, 8, 10] and out[0].max() == 0  # outside: 0
+    # the interpolating path agrees with the copy at voxel centres
+    interp = g.sample_view(vol, g.Crop((-2.0 + 1e-9, 1.0, 3.0), (1.0, 1.0, 1.0)), grid)
+    assert np.allclose(interp[2:], out[2:], atol=1e-3)
+    # a click maps to a ball on the grid
+    p = g.Point((3.0, 4.0, 6.0), True)
+    ch = g.guidance_channels(crop, [p, g.Point((0.0, 1.0, 3.0), False)], None, size=grid, radius=2.0)
+    assert ch.shape == (3, 8, 8, 8)
+    assert ch[0, 5, 3, 3] == 1 and ch[0, 5, 3, 6] == 0 and ch[0, 5, 3, 5] == 1  # radius 2 along x
+    assert ch[1, 2, 0, 0] == 1 and ch[2].max() == 0
+    assert int(ch[0].sum()) == int((g.balls([(4, 4, 4)], 9, 2.0)).sum())  # a whole ball: 33 cells
+    # a grid map pasted back covers exactly the crop's voxels
+    prob = np.zeros(grid, np.float32)
+    prob[4:6, 2:4, 2:4] = 1
+    vals, sl = g.paste_view(prob, crop, vol.shape)
+    assert [(s.start, s.stop) for s in sl] == [(0, 6), (1, 9), (3, 11)]
+    back = np.zeros(vol.shape, bool)
+    back[sl] = vals > 0.5
+    assert back[2:4, 3:5, 5:7].all() and back.sum() == 8
+    # zoomed out (step 2): linear interpolation, still inside the covered box
+    vals2, sl2 = g.paste_view(prob, g.Crop((0.5, 0.5, 0.5), (2.0, 2.0, 2.0)), (20, 20, 20))
+    assert vals2.shape == tuple(s.stop - s.start for s in sl2) and 0 < vals2.max() <= 1
+
+
+def test_2d_views_still_map_as_before():
+    view = g.View(10.0, 20.0, 64.0)
+    img = np.random.default_rng(1).random((100, 100)).astype(np.float32)
+    a = g.sample_view(img, view, 128)
+    rr = 10 + (np.arange(128) + 0.5) * 0.5 - 0.5
+    cc = 20 + (np.arange(128) + 0.5) * 0.5 - 0.5
+    ref = ndimage.map_coordinates(img, np.stack(np.meshgrid(rr, cc, indexing="ij")), order=1, mode="constant")
+    assert np.allclose(a, ref)
+    d = g.discs([(64.5, 64.5)], 128, 3.0)
+    yy, xx = np.ogrid[:128, :128]
+    assert np.array_equal(d > 0, (yy - 64.5) ** 2 + (xx - 64.5) ** 2 <= 9)
+
+
+def test_choose_crop_sees_a_small_volume_whole_and_follows_the_object_in_a_large_one():
+    c = m3.choose_crop((36, 50, 35), None)
+    assert c.step == (1.0, 1.0, 1.0) and c.origin == (-6.0, -7.0, -6.0)  # centred, integer
+    pts = np.array([[100, 100, 100], [110, 130, 105]])
+    c = m3.choose_crop((200, 300, 300), pts)
+    lo = np.array(c.to_image((0, 0, 0)))
+    hi = np.array(c.to_image(tuple(n - 1 for n in m3.GRID)))
+    assert (lo <= pts.min(0)).all() and (hi >= pts.max(0)).all() and c.step == (1.0, 1.0, 1.0)
+    big = np.array([[10, 10, 10], [150, 100, 60]])  # larger than the grid: zoomed out
+    c = m3.choose_crop((200, 300, 300), big)
+    assert c.step[0] > 1 and len(set(c.step)) == 1
+    lo = np.array(c.to_image((0, 0, 0)))
+    hi = np.array(c.to_image(tuple(n - 1 for n in m3.GRID)))
+    assert (lo <= big.min(0) + 0.5).all() and (hi >= big.max(0) - 0.5).all()
+    # near the volume's border the box moves inside the volume
+    c = m3.choose_crop((200, 300, 300), np.array([[1, 1, 1]]))
+    assert min(c.origin) == 0.0
+    # anisotropic voxels are resampled to ~1 mm cells
+    assert m3.base_step((3.0, 1.0, 1.05), (1.0, 1.0, 1.0)) == (1 / 3.0, 1.0, 1.0)
+
+
+def _net():
+    from medview.inference.networks import build_network
+    from medview.training.recipes import RECIPES
+
+    man = RECIPES["interactive-3d"].new_manifest()
+    return build_network(man["network"]["architecture"], man["network"]["args"]).eval(), man
+
+
+def test_the_3d_network_maps_four_channels_on_the_grid_to_two_and_predict_keeps_the_volume_shape():
+    import torch
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    net, man = _net()
+    assert man["network"]["args"]["in_channels"] == 4 and tuple(man["input"]["size"]) == m3.GRID
+    seg = m3.Segmenter3D(net, tuple(man["input"]["size"]), "0.0.1", "test-3d")
+    vol, ball = ball_volume(shape=(30, 40, 34), centre=(15, 20, 17), radius=6)
+    crop = seg.crop_for(vol.shape, [g.Point((15.0, 20.0, 17.0))], None)
+    x = seg.network_input(vol, crop, [g.Point((15.0, 20.0, 17.0))], ball)
+    assert x.shape == (4, *m3.GRID)
+    inside = x[0][x[0] != 0]
+    assert abs(inside.mean()) < 1e-3 and abs(inside.std() - 1) < 1e-2  # z-scored inside the volume
+    assert x[3].sum() == ball.sum()  # the previous mask, copied
+    with torch.no_grad():
+        assert tuple(net(torch.from_numpy(x[None])).shape) == (1, 2, *m3.GRID)
+    out = seg.predict(vol, [g.Point((15.0, 20.0, 17.0), True), g.Point((15.0, 20.0, 25.0), False)], None)
+    assert out.shape == vol.shape and out.dtype == bool
+    assert out[15, 20, 17] and not out[15, 20, 25]  # the clicks are honoured whatever the weights
+    assert not seg.predict(vol, [g.Point((15.0, 20.0, 17.0), False)], None).any()  # nothing positive: empty
+
+
+def test_widening_a_three_label_unet_into_the_interactive_one(shared_data):
+    from medview.inference.package import PackageError, find_package, load_network
+    from medview.interactive.training import load_widened
+
+    try:
+        src = load_network(find_package("hippocampus")).state_dict()
+    except PackageError as exc:
+        pytest.skip(f"hippocampus package not available: {exc}")
+    net, _ = _net()
+    load_widened(net, "hippocampus", log=lambda _t: None)
+    own = net.state_dict()
+    w = own["model.0.conv.unit0.conv.weight"]
+    assert w.shape[1] == 4 and np.allclose(w[:, :1].numpy(), src["model.0.conv.unit0.conv.weight"].numpy())
+    b = own["model.2.0.conv.bias"].numpy()
+    sb = src["model.2.0.conv.bias"].numpy()
+    assert b.shape == (2,) and np.isclose(b[0], sb[0]) and np.isclose(b[1], sb[1:].mean())
+
+
+class BrightRegion3D(m3.Segmenter3D):
+    """Deterministic 3D stand-in: the bright 3D region under the positive clicks."""
+
+    def __init__(self):
+        super().__init__(net=None, version="7.7.7", model_id="fake-3d")
+        self.calls = 0
+
+    def predict(self, volume, clicks, prev_mask=None, pos_strokes=None, neg_strokes=None, spacing=None, tta=None):
+        self.calls += 1
+        lab, _ = ndimage.label(volume > volume.mean())
+        keep = {int(lab[tuple(int(round(v)) for v in k.pos)]) for k in clicks if k.positive} - {0}
+        out = np.isin(lab, sorted(keep))
+        m3.honour_clicks(out, [k for k in clicks if not k.positive], 2.0)
+        return out
+
+
+def _lm(img, modality=""):
+    meta = {"Modality": modality} if modality else {}
+    return LabelMap.empty(Volume(np.zeros(img.shape, np.int16), meta=meta))
+
+
+def test_a_3d_model_segments_the_whole_object_from_one_click_as_one_undo_step():
+    img, ball = ball_volume()
+    lm = _lm(img)
+    h = EditHistory(lm)
+    seg3 = BrightRegion3D()
+    s = AssistSession(BrightRegionSegmenter(), lm, img, h, value=1, segmenter3d=seg3)
+    done = s.run(s.click(0, 10, 24.0, 24.0, True))
+    assert done == [10] and seg3.calls == 1
+    assert np.array_equal(lm.array == 1, ball)  # every slice at once, no propagation
+    assert h.undo_names() == ["AI assist (fake-3d 7.7.7)"]
+    assert lm.provenance.ai_assisted == {"fake-3d 7.7.7": 1}
+    # a click in another plane is a 3D click too (coronal: axis 1)
+    s.run(s.click(1, 24, 10.0, 24.0, False))
+    assert s.points3d[-1].pos == (10.0, 24.0, 24.0) and not s.points3d[-1].positive
+    assert lm.array[10, 24, 24] == 0 and (lm.array == 1).sum() < ball.sum()
+    assert len(h.undo_names()) == 2 and lm.provenance.ai_assisted == {"fake-3d 7.7.7": 2}
+    h.undo()
+    assert np.array_equal(lm.array == 1, ball)
+    h.undo()
+    assert lm.array.max() == 0
+
+
+def test_a_3d_box_is_a_new_object_clipped_to_the_boxs_prism_and_paint_over_background_is_kept():
+    img, ball = ball_volume()
+    lm = _lm(img)
+    lm.array[10, 24, 30] = 2  # another label inside the ball
+    s = AssistSession(BrightRegionSegmenter(), lm, img, None, value=1, segmenter3d=BrightRegion3D())
+    s.run(s.box(0, 10, 17, 17, 24, 31))
+    got = lm.array == 1
+    assert got[10, 20, 24] and not got[10, 28, 24] and got[5, 20, 24]  # rows <= 24 only, in every slice
+    assert lm.array[10, 24, 30] == 2  # "paint over background": the other label stays
+
+
+def test_the_session_picks_a_fitting_bundled_3d_package_only_for_a_packaged_2d_model():
+    from medview.inference.package import PackageError, find_package
+    from medview.interactive.model import Segmenter
+
+    try:
+        pkg3 = find_package("interactive-3d")
+    except PackageError as exc:
+        pytest.skip(f"interactive-3d package not available: {exc}")
+    assert m3.find_3d_package() is not None and m3.find_3d_package().dims == 3
+    img, _ = ball_volume()
+    packaged = Segmenter(net=None, version="1", model_id="interactive-2d")
+    packaged.package = object()  # what from_package sets: loaded from a package
+    s = AssistSession(packaged, _lm(img, "MR"), img, None)
+    assert s.segmenter3d is not None and s.segmenter3d.model_id == pkg3.id
+    assert s.stroke_name == f"AI assist ({pkg3.id} {pkg3.version})"
+    assert AssistSession(packaged, _lm(img), img, None).segmenter3d is not None  # modality unknown
+    assert AssistSession(packaged, _lm(img, "CT"), img, None).segmenter3d is None  # made for MR only
+    assert AssistSession(packaged, _lm(img[:1]), img[:1], None).segmenter3d is None  # one slice: 2D
+    assert AssistSession(BrightRegionSegmenter(), _lm(img, "MR"), img, None).segmenter3d is None  # built in code
+    assert AssistSession(packaged, _lm(img, "MR"), img, None, segmenter3d=None).segmenter3d is None
+    # the package loads as a 3D segmenter wherever a package is opened
+    assert Segmenter.from_package(pkg3).dims == 3
+
+
+def test_the_bundled_3d_model_segments_validation_hippocampi(shared_data):
+    """Validation volumes (the test part is kept for the benchmark): whole hippocampus."""
+    import torch
+
+    from medview.inference.package import PackageError, find_package
+    from medview.interactive import training3d
+
+    try:
+        seg = m3.Segmenter3D.from_package(find_package("interactive-3d"))
+    except PackageError as exc:
+        pytest.skip(f"interactive-3d package not available: {exc}")
+    torch.set_num_threads(1)
+    dices = []
+    for case in training3d.load_cases("val", log=lambda _t: None)[:4]:
+        d, _ = training3d.run_clicks(seg, case.volume, case.labels > 0, 3)
+        dices.append(d)
+    arr = np.array(dices)
+    assert arr[:, 0].mean() > 0.8 and arr[:, 2].mean() >= arr[:, 0].mean() - 0.02, arr
