@@ -94,6 +94,11 @@ def main() -> None:
     print(f"exact slab (rays along the normal, shown when the drag stops): "
           f"{1000 * t_exact / n_exact:.1f} ms/frame, {n_exact / t_exact:.1f} fps")
     print(f"axis-aligned slice: {1000 * t_ax / n:.3f} ms/frame, fps={fps_ax:.0f} (axis-aligned)")
+    # the drag-time slab uses the pre-filter that had landed by then (rebuilt in the background
+    # when the tilt moves the width it needs by > 25 %): say which, beside what the last tilt needs
+    want = rs._wanted_key[:2] if rs._wanted_key else None
+    print(f"slab pre-filter in use at the last frame: voxel axis {rs._filtered_key[0]}, {rs._filtered_key[1]} "
+          f"voxels wide" + (f" (building axis {want[0]}, {want[1]} wide)" if want else ""))
     print(f"fps={fps_obl:.1f}")
     print(f"ratio={fps_obl / fps_ax:.4f}")
 

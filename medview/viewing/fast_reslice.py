@@ -5,14 +5,39 @@ live numpy array, so brush edits show without rebuilding anything.
 
 Same geometry as :func:`medview.viewing.reslice.reslice` (the map_coordinates reference; tests
 compare the two); about 10x faster for an oblique 10 mm MIP slab of a 300x512x512 volume.
+
+While a slab is dragged (``exact=False``) a frame is one linear plane of a volume pre-filtered
+along the voxel axis nearest the normal plus one nearest plane per label map. The pre-filter is
+computed in cache-sized blocks; a tilt that needs another width is built by one background
+worker thread (wishes made meanwhile collapse into the newest; a build made useless by another
+axis or thickness stops at its next block). Unedited
+label maps are copied for ITK as the box that holds their labels and only the plane pixels that
+can reach that box are resampled (the same image as resampling the whole map).
 """
 
 from __future__ import annotations
+
+import atexit
+import threading
+import weakref
 
 import numpy as np
 
 from medview.viewing.plane import Plane
 from medview.viewing.reslice import SLAB_MODES, slab_offsets
+
+_WORKERS: "weakref.WeakSet[threading.Thread]" = weakref.WeakSet()
+_SHUTTING_DOWN = False
+
+
+@atexit.register
+def _stop_workers() -> None:
+    """Background pre-filter builds stop at their next block before the interpreter goes (a
+    daemon thread still inside numpy / ITK while Python tears down can crash the process)."""
+    global _SHUTTING_DOWN
+    _SHUTTING_DOWN = True
+    for t in list(_WORKERS):
+        t.join(5.0)
 
 
 class Reslicer:
@@ -30,7 +55,9 @@ class Reslicer:
         self._fill = float(volume.array.min()) if volume.array.size else 0.0
         self._filtered = None  # the image pre-filtered for projected slabs, and its key
         self._filtered_key: tuple | None = None
-        self._pending_key: tuple | None = None
+        self._wanted_key: tuple | None = None  # what the background worker should build next
+        self._worker = None
+        self._lock = threading.Lock()
         self._label_images: dict = {}  # layer -> (key, ITK copy) for labels asked twice unchanged
         self._last_label_key: dict = {}
         self._to_index = np.linalg.inv(volume.direction @ np.diag(volume.spacing))
@@ -61,41 +88,67 @@ class Reslicer:
         width = max(1, int(round(slab_mm / (cosines[axis] * self.volume.spacing[axis]))) | 1)
         key = (axis, width, mode, float(slab_mm))
         old = self._filtered_key
-        # a new thickness or mode: build it now (one pass over the volume, ~0.5 s)
+        # a new thickness or mode: build it now (one blocked pass over the volume)
         usable = old is not None and old[2:] == key[2:]
         if not usable:
-            self._filtered, self._filtered_key = self._build_filtered(key), key
-        elif old[0] != axis or abs(old[1] - width) > 0.25 * width:
+            with self._lock:
+                self._wanted_key = None  # a worker building for the old thickness gives up
+            img = self._build_filtered(key)
+            with self._lock:
+                self._filtered, self._filtered_key = img, key
+        elif _needs_rebuild(old, key):
             # the tilt moved the slab to another voxel axis or off the cached width: rebuild it
             # on another thread and keep drawing with the old one (a frame never waits; the
             # exact slab follows on release)
             self._rebuild_filtered_later(key)
         return self._resample(self._filtered, plane, 0.0, mode, None, fill)
 
-    def _build_filtered(self, key):
+    def _build_filtered(self, key, abort=None):
         axis, width, mode, _slab = key
-        return self.volume.like(sliding_window(self.volume.array, width, 2 - axis, mode)).to_sitk()
+        filtered = sliding_window(self.volume.array, width, 2 - axis, mode, abort=abort)
+        return self.volume.like(filtered).to_sitk()
 
     def _rebuild_filtered_later(self, key) -> None:
-        import threading
+        """Ask the one background worker for ``key``; it builds the newest wish when free (wishes
+        made while it builds collapse into one) and gives up a build that another voxel axis,
+        mode or thickness has made useless."""
+        with self._lock:
+            if self._wanted_key == key:
+                return
+            self._wanted_key = key
+            if self._worker is not None and self._worker.is_alive():
+                return
+            t = threading.Thread(target=self._prefilter_worker, name="slab-prefilter", daemon=True)
+            self._worker = t
+            _WORKERS.add(t)
+            t.start()
 
-        if self._pending_key == key:
-            return
-        self._pending_key = key
+    def _prefilter_worker(self) -> None:
+        while True:
+            with self._lock:
+                key = self._wanted_key
+                if key is None or key == self._filtered_key or _SHUTTING_DOWN:
+                    self._worker = None
+                    return
 
-        def work():
-            img = self._build_filtered(key)
-            if self._pending_key == key:  # not superseded meanwhile
-                self._filtered, self._filtered_key = img, key  # one assignment each: atomic
-                self._pending_key = None
+            def useless(key=key):  # another axis / mode / thickness wanted: this one is wasted
+                want = self._wanted_key
+                return _SHUTTING_DOWN or want is None or want[0] != key[0] or want[2:] != key[2:]
 
-        t = threading.Thread(target=work, name="slab-prefilter", daemon=True)
-        t.start()
-        self._pending_thread = t
+            try:
+                img = self._build_filtered(key, abort=useless)
+            except _Superseded:
+                continue
+            with self._lock:
+                if self._filtered_key is not None and self._filtered_key[2:] == key[2:]:
+                    self._filtered, self._filtered_key = img, key
+                want = self._wanted_key
+                if want == key or (want is not None and not _needs_rebuild(self._filtered_key, want)):
+                    self._wanted_key = None  # what landed is close enough to the newest wish
 
     def wait_prefilter(self, timeout: float | None = None) -> None:
-        """For tests and benchmarks: until a background slab pre-filter is done."""
-        t = getattr(self, "_pending_thread", None)
+        """For tests and benchmarks: until the background slab pre-filter worker is idle."""
+        t = self._worker
         if t is not None:
             t.join(timeout)
 
@@ -142,6 +195,40 @@ class Reslicer:
         out = f.Execute(image)
         return np.array(sitk.GetArrayViewFromImage(out)[0])
 
+    def _box_image(self, array: np.ndarray, box):
+        """ITK copy of the box ``((k0, k1), (j0, j1), (i0, i1))`` of ``array`` (half-open), placed
+        where it lies in the volume: a label map is mostly zeros, its copy and resampling need
+        only the part that holds labels."""
+        sitk = self._sitk
+        (k0, k1), (j0, j1), (i0, i1) = box
+        img = sitk.GetImageFromArray(np.ascontiguousarray(array[k0:k1, j0:j1, i0:i1]))
+        img.SetSpacing(tuple(float(x) for x in self.volume.spacing))
+        img.SetDirection(tuple(self.volume.direction.reshape(-1)))
+        img.SetOrigin(tuple(float(x) for x in self.volume.index_to_world((i0, j0, k0))))
+        return img
+
+    def _nearest_in_box(self, image, box, plane: Plane, dtype) -> np.ndarray:
+        """Nearest resample of a box image on the plane: only the plane pixels whose nearest
+        voxel can lie in the box are resampled, the rest are 0 (as outside the labels)."""
+        out = np.zeros((plane.height, plane.width), dtype)
+        if box is None:
+            return out
+        (k0, k1), (j0, j1), (i0, i1) = box
+        # a pixel samples a box voxel only if its continuous index is within half a voxel of it
+        corners = np.array([[i, j, k] for i in (i0 - 0.5, i1 - 0.5) for j in (j0 - 0.5, j1 - 0.5)
+                            for k in (k0 - 0.5, k1 - 0.5)])
+        cr = np.array([plane.world_to_plane(w)[:2] for w in self.volume.index_to_world(corners)])
+        c0, r0 = np.maximum(np.floor(cr.min(axis=0)).astype(int) - 1, 0)
+        c1, r1 = np.minimum(np.ceil(cr.max(axis=0)).astype(int) + 2, (plane.width, plane.height))
+        if c1 <= c0 or r1 <= r0:
+            return out
+        from dataclasses import replace
+
+        sub = replace(plane, width=int(c1 - c0), height=int(r1 - r0),
+                      center=tuple(plane.plane_to_world((c0 + c1 - 1) / 2, (r0 + r1 - 1) / 2)))
+        out[r0:r1, c0:c1] = self._nearest(image, sub, dtype)
+        return out
+
     def voxel_step_mm(self, direction) -> float:
         """Length (mm) of one voxel along ``direction`` (a unit LPS vector)."""
         return float(1.0 / max(np.linalg.norm(self._to_index @ np.asarray(direction, float)), 1e-9))
@@ -169,11 +256,12 @@ class Reslicer:
         if key is not None and array.ndim == 3:
             cached = self._label_images.get(key[0] if isinstance(key, tuple) else key)
             if cached is not None and cached[0] == key:
-                return self._nearest(cached[1], plane, array.dtype)
+                return self._nearest_in_box(cached[1], cached[2], plane, array.dtype)
             if self._last_label_key.get(id(array)) == key:
-                img = self.volume.like(array).to_sitk()
-                self._label_images[key[0] if isinstance(key, tuple) else key] = (key, img)
-                return self._nearest(img, plane, array.dtype)
+                box = nonzero_box(array)
+                img = self._box_image(array, box) if box is not None else None
+                self._label_images[key[0] if isinstance(key, tuple) else key] = (key, img, box)
+                return self._nearest_in_box(img, box, plane, array.dtype)
             self._last_label_key[id(array)] = key
         g = self.index_grid(plane)
         g += 0.5  # floor(x + 0.5) = nearest; int32 math is half the memory traffic of int64
@@ -190,6 +278,26 @@ class Reslicer:
         return out
 
 
+def nonzero_box(array: np.ndarray):
+    """``((k0, k1), (j0, j1), (i0, i1))``, the half-open index box holding every non-zero
+    element of a [k, j, i] array, or None when all are zero (two passes: k, then j and i in the
+    k range only)."""
+    flat = array.reshape(array.shape[0], -1)
+    ks = np.flatnonzero(flat.any(axis=1))
+    if ks.size == 0:
+        return None
+    k0, k1 = int(ks[0]), int(ks[-1]) + 1
+    ji = array[k0:k1].any(axis=0)
+    js, is_ = np.flatnonzero(ji.any(axis=1)), np.flatnonzero(ji.any(axis=0))
+    return (k0, k1), (int(js[0]), int(js[-1]) + 1), (int(is_[0]), int(is_[-1]) + 1)
+
+
+def _needs_rebuild(old, key) -> bool:
+    """The cached pre-filter ``old`` is off the wanted ``key``: another voxel axis, or a window
+    more than 25 % off the width the tilt needs."""
+    return old[0] != key[0] or abs(old[1] - key[1]) > 0.25 * key[1]
+
+
 def _sitk_pixel_type(sitk, dtype):
     return {np.dtype(np.uint8): sitk.sitkUInt8, np.dtype(np.uint16): sitk.sitkUInt16,
             np.dtype(np.int16): sitk.sitkInt16, np.dtype(np.int32): sitk.sitkInt32,
@@ -197,10 +305,34 @@ def _sitk_pixel_type(sitk, dtype):
             np.dtype(np.float64): sitk.sitkFloat64}.get(np.dtype(dtype), sitk.sitkFloat32)
 
 
-def sliding_window(array: np.ndarray, width: int, axis: int, mode: str) -> np.ndarray:
+class _Superseded(Exception):
+    """A background pre-filter build given up because another one is wanted."""
+
+
+def sliding_window(array: np.ndarray, width: int, axis: int, mode: str, abort=None,
+                   block_bytes: int = 1 << 20) -> np.ndarray:
     """Max / min / mean over a centred window of ``width`` (odd) elements along ``axis``,
-    windows cut at the ends. Max and min double their window per pass (log2(width) numpy
-    passes over the whole array) instead of one pass per element."""
+    windows cut at the ends. Computed block by block across another axis (each block about
+    ``block_bytes``, so every pass over it runs from cache: 3-6x faster than whole-array passes
+    on a 300x512x512 volume, and no padded copy of the whole array). ``abort()`` is asked between
+    blocks; True raises :class:`_Superseded`."""
+    if array.ndim < 2:
+        return _sliding_window_block(array, width, axis, mode)
+    out = np.empty(array.shape, np.float32 if mode == "mean" else array.dtype)
+    c = 1 if axis == 0 else 0  # split across the outermost axis that is not filtered
+    per = max(1, array.nbytes // max(array.shape[c], 1))
+    step = max(1, int(block_bytes) // per)
+    for s in range(0, array.shape[c], step):
+        if abort is not None and abort():
+            raise _Superseded
+        cut = (slice(None),) * c + (slice(s, s + step),)
+        out[cut] = _sliding_window_block(array[cut], width, axis, mode)
+    return out
+
+
+def _sliding_window_block(array: np.ndarray, width: int, axis: int, mode: str) -> np.ndarray:
+    """:func:`sliding_window` of one block. Max and min double their window per pass (log2(width)
+    numpy passes) instead of one pass per element."""
     n, half = array.shape[axis], width // 2
     if mode == "mean":  # (rare) one O(n) pass; windows repeat the end values
         from scipy import ndimage

@@ -90,3 +90,127 @@ def test_projected_slab_rebuilds_its_prefilter_in_the_background():
     assert img.shape == (tilted.height, tilted.width)
     rs.wait_prefilter(30)
     assert rs._filtered_key != first and rs._filtered_key[1] > first[1]
+
+
+def _smooth_vol():
+    rng = np.random.default_rng(5)
+    a = ndimage.gaussian_filter(rng.normal(0, 400, (40, 48, 44)), 2.5).astype(np.int16)
+    rot = np.array([[np.cos(0.3), 0, np.sin(0.3)], [0, 1, 0], [-np.sin(0.3), 0, np.cos(0.3)]])
+    return Volume(a, spacing=(0.8, 0.9, 1.6), origin=(3.0, -7.0, 11.0), direction=rot)
+
+
+def test_projected_slab_equals_a_straightforward_reference():
+    """The drag-time slab (pre-filtered along the voxel axis nearest the normal, one plane
+    sampled) = the max / min over planes shifted voxel by voxel along that axis, each sampled
+    linearly with map_coordinates, within interpolation tolerance."""
+    v = _smooth_vol()
+    rs = Reslicer(v)
+    centre = v.index_to_world((22, 24, 20))
+    for tilt, slab, mode in ((0.35, 8.0, "mip"), (0.6, 12.0, "minip"), (0.2, 5.0, "mip")):
+        p = standard_plane("axial", v, center=centre).rotated(tilt, axis=(1, 0.3, 0))
+        got = rs.image(p, slab_mm=slab, mode=mode, exact=False)
+        rs.wait_prefilter(30)
+        got = rs.image(p, slab_mm=slab, mode=mode, exact=False)  # with the filter for this tilt
+        axis, width = rs._filtered_key[:2]
+        normal = p.normal / np.linalg.norm(p.normal)
+        cosines = np.abs(v.direction.T @ normal)
+        assert axis == int(np.argmax(cosines))
+        assert width == max(1, int(round(slab / (cosines[axis] * v.spacing[axis]))) | 1)
+        step = v.direction[:, axis] * v.spacing[axis]  # one voxel along that axis, in mm
+        planes = [reslice(v, p.moved_to(np.asarray(p.center) + t * step), order=1)
+                  for t in range(-(width // 2), width // 2 + 1)]
+        ref = (np.max if mode == "mip" else np.min)(planes, axis=0)
+        # away from the volume's edge (where a shifted plane leaves the grid)
+        inside = ndimage.binary_erosion(np.min(planes, axis=0) > v.array.min(), iterations=3)
+        inside &= ndimage.binary_erosion(np.max(planes, axis=0) < v.array.max(), iterations=3)
+        assert inside.mean() > 0.2
+        err = np.abs(got - ref)[inside]
+        rng_ = float(np.ptp(ref[inside]))
+        assert np.median(err) < 0.01 * rng_ and err.max() < 0.08 * rng_, (tilt, mode)
+        # and it is a slab: different from the thin plane
+        thin = reslice(v, p, order=1)
+        assert np.median(np.abs(got - thin)[inside]) > 10 * np.median(err)
+
+
+def test_exact_slab_equals_the_map_coordinates_reference():
+    v = _smooth_vol()
+    rs = Reslicer(v)
+    p = standard_plane("coronal", v, center=v.index_to_world((22, 24, 20))).rotated(0.4, axis=(0, 0, 1))
+    normal = p.normal / np.linalg.norm(p.normal)
+    step = rs.voxel_step_mm(normal)
+    for mode in ("mip", "minip", "mean"):
+        got = rs.image(p, slab_mm=7.0, mode=mode)
+        ref = reslice(v, p, order=1, slab_mm=7.0, mode=mode, step_mm=step)
+        inside = ndimage.binary_erosion(ref > v.array.min() + 1, iterations=8)
+        assert inside.mean() > 0.2
+        assert np.abs(got - ref)[inside].max() < 1.0, mode
+
+
+@pytest.mark.parametrize("mode", ["mip", "minip", "mean"])
+def test_blocked_sliding_window_equals_the_whole_array_one(mode):
+    rng = np.random.default_rng(2)
+    a = rng.integers(-300, 300, (17, 23, 19)).astype(np.int16)
+    ref = {"mip": ndimage.maximum_filter1d, "minip": ndimage.minimum_filter1d}.get(mode)
+    for ax in (0, 1, 2):
+        for w in (1, 5, 9):
+            for block in (1, 700, 1 << 20):  # one row per block, a few rows, one block
+                got = sliding_window(a, w, ax, mode, block_bytes=block)
+                if ref is None:
+                    want = ndimage.uniform_filter1d(a, w, axis=ax, mode="nearest", output=np.float32)
+                    assert got.dtype == np.float32 and np.allclose(got, want, atol=1e-3)
+                else:
+                    assert got.dtype == a.dtype and np.array_equal(got, ref(a, w, axis=ax, mode="nearest"))
+
+
+def test_background_prefilter_keeps_the_newest_wish_and_never_a_stale_thickness():
+    v = _smooth_vol()
+    rs = Reslicer(v)
+    p = standard_plane("axial", v)
+    rs.image(p, slab_mm=10.0, exact=False)
+    axis, width, mode, slab = rs._filtered_key
+    # wishes made in a burst collapse: the last one is what lands
+    rs._rebuild_filtered_later((axis, width + 6, mode, slab))
+    rs._rebuild_filtered_later((axis, width + 12, mode, slab))
+    other = (0 if axis else 1, 7, mode, slab)
+    rs._rebuild_filtered_later(other)  # another voxel axis: a build for the old one is useless
+    rs.wait_prefilter(30)
+    assert rs._filtered_key == other and rs._worker is None
+    # a worker still building when the thickness changes must not put its filter back
+    rs._rebuild_filtered_later((2, 9, "mip", 10.0))
+    img = rs.image(p, slab_mm=20.0, exact=False)  # built at once for 20 mm
+    rs.wait_prefilter(30)
+    assert rs._filtered_key[3] == 20.0
+    assert np.array_equal(rs.image(p, slab_mm=20.0, exact=False), img)
+
+
+def test_cached_labels_resample_only_their_box_and_equal_the_whole_map():
+    """An unedited label map is copied for ITK as the box that holds its labels; the plane pixels
+    that cannot reach the box are 0: the same image as resampling the whole map."""
+    from medview.viewing.fast_reslice import nonzero_box
+
+    v = _smooth_vol()
+    rs = Reslicer(v)
+    lab = np.zeros(v.shape, np.uint16)
+    lab[10:25, 15:30, 12:20] = 3
+    lab[30, 40, 40] = 700
+    assert nonzero_box(lab) == ((10, 31), (15, 41), (12, 41))
+    assert nonzero_box(np.zeros((3, 4, 5), np.uint8)) is None
+    whole = v.like(lab).to_sitk()
+    rng = np.random.default_rng(0)
+    seen = set()
+    for n in range(24):
+        c = v.index_to_world(rng.uniform([5, 5, 5], [40, 45, 35]))
+        p = standard_plane(("axial", "coronal", "sagittal")[n % 3], v, center=c).rotated(
+            rng.uniform(-1, 1), axis=rng.normal(size=3))
+        rs.labels(lab, p, key=("seg", 1))
+        got = rs.labels(lab, p, key=("seg", 1))  # second call: from the box copy
+        assert got.dtype == lab.dtype and got.shape == (p.height, p.width)
+        assert np.array_equal(got, rs._nearest(whole, p, lab.dtype)), n
+        seen |= set(np.unique(got).tolist())
+    assert seen == {0, 3, 700}
+    assert rs._label_images["seg"][1].GetSize() == (29, 26, 21)  # i, j, k of the box only
+    empty = np.zeros(v.shape, np.uint8)
+    p = standard_plane("axial", v)
+    rs.labels(empty, p, key=("none", 0))
+    assert not rs.labels(empty, p, key=("none", 0)).any()
+
