@@ -207,6 +207,9 @@ class AnnotationPanel(QWidget):
         except ValueError as exc:
             self._message(str(exc))
             return
+        ws = self.session.workspace
+        self.state.status_message.emit("New label map: " + (f"every edit is autosaved in {ws.root}" if ws is not None
+                                                            else "autosave is OFF"))
         if self.state.tool == "navigate" or not self.state.tool.startswith("annotate."):
             self.state.set_tool("annotate.brush")
 
@@ -282,8 +285,12 @@ class AnnotationPanel(QWidget):
             assert s.labelmap is not None
             p = s.labelmap.provenance
             src = f"AI: {p.model_id} {p.model_version}" if p.source == "model" else p.source
-            where = f"; autosaved in {s.workspace.root}" if s.workspace is not None else "; autosave OFF"
+            # the folder name is a long UID: break it anywhere, or it widens the side dock
+            # past the window (the panel's buttons were cut off at 1600x1000)
+            where = (f"; autosaved in {_breakable(str(s.workspace.root))}" if s.workspace is not None
+                     else "; autosave OFF")
             self.status.setText(f"Editing ({src}), reviewer {p.reviewer}{where}")
+            self.status.setToolTip(str(s.workspace.root) if s.workspace is not None else "")
             self.export_seg_button.setEnabled(bool(s.labelmap.reference.get("source_files")))
         else:
             self.status.setText("No label map. 'New label map' starts one on the open image.")
@@ -559,3 +566,9 @@ def install(main_window) -> AnnotationPanel:
         app.aboutToQuit.connect(panel.shutdown)
     QTimer.singleShot(0, panel.check_recovery)
     return panel
+
+
+def _breakable(path: str) -> str:
+    """``path`` with zero-width spaces after its separators and dots, so a word-wrapped label
+    can break a long folder name instead of growing as wide as it."""
+    return path.replace("/", "/\u200b").replace("\\", "\\\u200b").replace(".", ".\u200b")

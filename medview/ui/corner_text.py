@@ -135,10 +135,28 @@ class ColorBar(QWidget):
         self.resize(56, 180)
         self.hide()
 
+    MAX_WIDTH = 130
+
     def set_layer(self, layer) -> None:
         self.layer = layer
+        if layer is not None:  # as wide as its name needs ("AI heatmap" was cut to "AI heatma")
+            need = QFontMetrics(self._font()).horizontalAdvance(layer.name) + 4
+            self.resize(max(56, min(self.MAX_WIDTH, need)), self.height())
         self.setVisible(layer is not None)
         self.update()
+
+    @staticmethod
+    def _font() -> QFont:
+        f = QFont()
+        f.setPointSize(8)
+        return f
+
+    def title(self) -> str:
+        """The layer name as drawn above the bar: whole, or elided to the widget's width."""
+        if self.layer is None:
+            return ""
+        return QFontMetrics(self._font()).elidedText(self.layer.name, Qt.TextElideMode.ElideRight,
+                                                     self.width() - 2)
 
     def paintEvent(self, ev):  # noqa: N802
         layer = self.layer
@@ -156,9 +174,7 @@ class ColorBar(QWidget):
         p.fillRect(bar, grad)
         p.setPen(QPen(QColor("#c0c0c0"), 1))
         p.drawRect(bar)
-        f = QFont()
-        f.setPointSize(8)
-        p.setFont(f)
+        p.setFont(self._font())
         span = max(layer.vmax - layer.vmin, 1e-12)
         p.drawText(bar.right() + 4, bar.top() + 4, f"{layer.vmax:.3g}")
         p.drawText(bar.right() + 4, bar.bottom() + 4, f"{layer.vmin:.3g}")
@@ -167,5 +183,5 @@ class ColorBar(QWidget):
             p.setPen(QPen(QColor("#ffffff"), 2))
             p.drawLine(bar.left() - 3, y, bar.right() + 3, y)
             p.drawText(bar.right() + 4, y + 4, f"{layer.threshold:.2g}")
-        p.drawText(0, 11, layer.name[:10])
+        p.drawText(0, 11, self.title())
         p.end()

@@ -400,7 +400,9 @@ class SliceView(pg.GraphicsLayoutWidget):
 
     def _update_color_bar(self) -> None:
         heat = [lay for lay in self.state.layers() if isinstance(lay, HeatmapLayer) and lay.visible]
-        self.color_bar.set_layer(heat[-1] if heat and self.geom is not None else None)
+        cb = self.color_bar
+        cb.set_layer(heat[-1] if heat and self.geom is not None else None)
+        cb.move(self.width() - cb.width() - 4, cb.y())  # its width follows the layer's name
 
     def _on_layers(self) -> None:
         names = [lay.name for lay in self.state.layers()]
