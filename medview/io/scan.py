@@ -300,7 +300,10 @@ _U16, _U32, _TAG = struct.Struct("<H"), struct.Struct("<I"), struct.Struct("<HH"
 
 def _explicit_le(transfer_syntax: str) -> bool:
     """Explicit VR little endian data sets: the native syntax and the encapsulated (compressed)
-    ones pydicom knows as such. Big endian, deflated and unknown syntaxes are left to pydicom."""
+    ones pydicom knows as such. Big endian, deflated (1.2.1.99, JPIP referenced deflate 4.95)
+    and unknown syntaxes are left to pydicom."""
+    if transfer_syntax == "1.2.840.10008.1.2.4.95":
+        return False
     return (transfer_syntax == "1.2.840.10008.1.2.1" or transfer_syntax == "1.2.840.10008.1.2.5"
             or transfer_syntax.startswith(("1.2.840.10008.1.2.4.", "1.2.840.10008.1.2.8.")))
 
@@ -379,8 +382,8 @@ def _fast_header(head: bytes, complete: bool):
     length) decoded by ``_decode_raw`` exactly as ``header_values`` decodes pydicom's raw
     elements, up to the Pixel Data tag. ``complete``: ``head`` is the whole file.
 
-    Returns (values, media SOP class, transfer syntax, elements kept, pixel offset, the 4 bytes
-    there), or None whenever anything is unusual (no preamble, big endian or deflated syntax,
+    Returns (values, {file meta tag: raw bytes} of the media SOP class and transfer syntax UIDs,
+    transfer syntax, elements kept, pixel offset, the 4 bytes there), or None whenever anything is unusual (no preamble, big endian or deflated syntax,
     non-ASCII text, a wanted sequence, a VR we do not decode, a header longer than ``head``,
     truncation): pydicom then reads the file, as before."""
     if len(head) < 144 or head[128:132] != b"DICM":
