@@ -214,3 +214,39 @@ def test_cached_labels_resample_only_their_box_and_equal_the_whole_map():
     rs.labels(empty, p, key=("none", 0))
     assert not rs.labels(empty, p, key=("none", 0)).any()
 
+
+
+def test_either_scan_order_gives_the_same_pixels():
+    """ITK may walk the plane along u or v (whichever was measured faster): same image."""
+    v = _smooth_vol()
+    rs = Reslicer(v)
+    lab = (v.array > 0).astype(np.uint8) * 3
+    lab_img = v.like(lab).to_sitk()
+    for tilt, axis in ((0.0, (1, 0, 0)), (0.5, (1, 0.3, 0)), (0.9, (0.2, 1, 0.4))):
+        p = standard_plane("coronal", v).rotated(tilt, axis=axis)
+        p = p.__class__(p.center, p.u, p.v, p.spacing, p.width + 7, p.height)  # not square
+        for slab, mode, cubic in ((0.0, "mip", False), (6.0, "mip", False), (6.0, "mean", False),
+                                  (0.0, "mip", True)):
+            a = rs._resample(rs._image, p, slab, mode, None, None, cubic, order=0)
+            b = rs._resample(rs._image, p, slab, mode, None, None, cubic, order=1)
+            assert a.shape == b.shape == (p.height, p.width) and a.flags.c_contiguous and b.flags.c_contiguous
+            assert np.array_equal(a, b), (tilt, slab, mode, cubic)
+        na, nb = rs._nearest(lab_img, p, lab.dtype, order=0), rs._nearest(lab_img, p, lab.dtype, order=1)
+        assert na.shape == (p.height, p.width) and np.array_equal(na, nb) and na.any()
+
+
+def test_scan_order_keeps_the_faster_and_retimes_the_other():
+    from medview.viewing.fast_reslice import ScanOrder
+
+    so = ScanOrder()
+    key = ("linear", 1, False, 10, 10, 4, 0, 0, 0, 4, 0)
+    assert so.choose(key) == 0
+    so.record(key, 0, 0.030)
+    assert so.choose(key) == 1  # the other order is timed once
+    so.record(key, 1, 0.020)
+    picks = [so.choose(key) for _ in range(ScanOrder.RETRY * 2)]
+    assert so.preferred(key) == 1
+    assert picks.count(0) == 2 and picks.count(1) == len(picks) - 2  # re-timed every 16th use
+    for _ in range(6):  # the machine changed: u got faster
+        so.record(key, 0, 0.010)
+    assert so.preferred(key) == 0
