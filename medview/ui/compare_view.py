@@ -71,6 +71,7 @@ class ComparePane(QWidget):
         close.clicked.connect(self.close_comparison)
         bar = QHBoxLayout()
         bar.setContentsMargins(2, 2, 2, 2)
+        bar.setSpacing(6)  # its own: the pane's layout has none, so the title ran into "link"
         for w in (self.title, QLabel("link"), self.link_box, self.sync_wl, self.sync_zoom, close):
             bar.addWidget(w)
         bar.insertStretch(1, 1)

@@ -3,7 +3,7 @@ real window (Xvfb, benchmarks/reading_room_shots.py --defects): the annotation p
 its dock once a label map was open (a long workspace path), so its buttons were cut off at
 1600x1000; 'New label map' and AI assist messages never reached the status bar; the heatmap
 colour bar cut its layer's name ("AI heatma"); the top class name of the probability bars is
-drawn whole (bold, measured bold)."""
+drawn whole (bold, measured bold); the prior pane's title ran into its "link" label."""
 
 from __future__ import annotations
 
@@ -123,3 +123,22 @@ def test_probability_bars_draw_the_top_class_name_whole(qtbot, names):
     rcols = _ink_columns(ref, y0, y0 + 18, ref.width())
     shift = cols.max() - rcols.max()
     assert abs(cols.min() - (rcols.min() + shift)) <= 1, (names[top], cols.min(), rcols.min() + shift)
+
+
+def test_prior_pane_title_keeps_clear_of_its_bar(main_window, qtbot):
+    """The prior pane's bar had no spacing: its title ran into 'link' ("20190101 T1postlink")."""
+    from PySide6.QtWidgets import QLabel
+
+    win = main_window
+    win.resize(1600, 1000)
+    win.show()
+    qtbot.waitExposed(win)
+    a = np.zeros((6, 40, 40), np.int16)
+    win.state.set_volume(Volume(a, meta={"Modality": "MR", "StudyDate": "20200119"}))
+    pane = win.compare
+    pane.show_volume(Volume(a, meta={"Modality": "MR", "StudyDate": "20190101", "SeriesDescription": "T1post"}))
+    QApplication.processEvents()
+    link = next(w for w in pane.findChildren(QLabel) if w.text() == "link")
+    assert pane.isVisible() and pane.title.text() == "20190101 T1post"
+    assert pane.title.fontMetrics().horizontalAdvance(pane.title.text()) <= pane.title.width()  # whole
+    assert link.geometry().left() - pane.title.geometry().right() >= 4
