@@ -512,6 +512,7 @@ class SliceView(pg.GraphicsLayoutWidget):
             for lab in self.orientation_labels.values():
                 lab.setText("")
             self.info_label.setText(self.view.capitalize())
+            self._info_index = ""
             self.wl_label.setText("")
         else:
             vol = self.state.volume
@@ -522,16 +523,32 @@ class SliceView(pg.GraphicsLayoutWidget):
                 lab.adjustSize()
             title = "Image" if photo else self.view.capitalize()
             self.info_label.setText(f"{title}  {self.slice_index + 1}/{g.n_slices}")
+            self._info_index = f"{self.slice_index + 1}/{g.n_slices}"
             if vol is not None and not vol.is_rgb:
                 w, lvl = self.state.window
                 self.wl_label.setText(f"W {w:.6g}  L {lvl:.6g}" + ("  inv" if self.state.invert else ""))
             else:
                 self.wl_label.setText("RGB")
         self._corner_full = texts
+        self._info_full = self.info_label.text()
         self._wl_full = self.wl_label.text()
         self.info_label.adjustSize()
         self.wl_label.adjustSize()
         self._place_labels()
+
+    def _fitted_title(self, room: int) -> str:
+        """The view name and slice index, shortened in a narrow view: the name goes first, never
+        digits of the index ("Coronal 161/32" read as slice 161 of 32)."""
+        from PySide6.QtGui import QFontMetrics
+
+        full = getattr(self, "_info_full", self.info_label.text())
+        index = getattr(self, "_info_index", "")
+        fm = QFontMetrics(self.info_label.font())
+        name = full[: -len(index)].strip() if index and full.endswith(index) else full
+        for text in (full, f"{name[:3]}  {index}" if index else full, index):
+            if text and fm.horizontalAdvance(text) <= room:
+                return text
+        return index or full
 
     def _place_labels(self) -> None:
         """Corner texts are cut (ellipsis) where they would reach the orientation letter of their
@@ -548,6 +565,7 @@ class SliceView(pg.GraphicsLayoutWidget):
         room_bottom = (w - max(ol["bottom"].width(), 1)) // 2 - 10
         full = getattr(self, "_corner_full", {})
         self.wl_label.setText(elide_lines(getattr(self, "_wl_full", ""), self.wl_label.font(), room_bottom))
+        self.info_label.setText(self._fitted_title(room_top))
         for lab, room in ((self.info_label, room_top), (self.wl_label, room_bottom)):
             lab.setMaximumWidth(max(room, 8))
             lab.adjustSize()

@@ -206,3 +206,22 @@ def test_side_panels_fit_the_default_window_without_sideways_scrolling(qtbot):
         assert need <= area.viewport().width() + 1, (win.side_tabs.tabText(i), need, area.viewport().width())
     assert win.viewer.width() > 600  # the image keeps most of the window
     _ = QPoint
+
+
+def test_narrow_view_keeps_the_slice_index_whole(main_window):
+    """Seen in the real window at 1x3: "Coronal 161/32" (the title was cut at the orientation letter,
+    reading as slice 161 of 32). The name shortens or goes; the index never loses a digit."""
+    win = main_window
+    win.state.set_volume(_volume())
+    view = win.viewer.view("coronal")
+    index = view._info_index
+    assert index and "/" in index
+    for width in (600, 230, 150, 90):
+        view.resize(width, 300)
+        view._place_labels()
+        QApplication.processEvents()
+        text = view.info_label.text()
+        assert text.endswith(index), (width, text)
+        if width == 600:
+            assert text.startswith("Coronal")
+    assert view.info_label.text() == index  # at 90 px only the index is left
