@@ -81,3 +81,13 @@ def test_field_box_uses_the_brightest_channel():
     img[30, 40, 0] = 250
     r0, r1, c0, c1 = pp.field_box(img, {"kind": "field_of_view", "level": 0.1})
     assert (r1 - r0) == (c1 - c0) == 50 and c0 == 20 and r0 == 5
+
+
+def test_8bit_zscore_constants_equal_normalizes():
+    plane = _photo()[..., 2]
+    mean, inv_std = pp._zscore_stats(plane)
+    f = plane.astype(np.float32)
+    ref = pp.normalize(f[None], "zscore")[0]
+    assert float(np.abs((f - mean) * inv_std - ref).max()) < 1e-5
+    flat = np.full((20, 30), 7, np.uint8)  # constant: std taken as 1, all zeros
+    assert pp._zscore_stats(flat) == (np.float32(7.0), np.float32(1.0))
