@@ -113,7 +113,8 @@ def main() -> int:
     b, m = statistics.median(bare), statistics.median(med)
     print(f"bare PySide6 + pyqtgraph window: median {b:.3f} s to first paint")
     if args.ready:
-        print(f"medview: median {statistics.median(ready):.3f} s until the panels are in and the sample study is loaded")
+        print(f"medview: median {statistics.median(ready):.3f} s until the panels are in and the sample study "
+              "is loaded")
     print(f"medview (python -m medview, sample study): median {m:.3f} s to first paint")
     print(f"ratio={m / b:.2f}")
     return 0

@@ -383,9 +383,10 @@ def _fast_header(head: bytes, complete: bool):
     elements, up to the Pixel Data tag. ``complete``: ``head`` is the whole file.
 
     Returns (values, {file meta tag: raw bytes} of the media SOP class and transfer syntax UIDs,
-    transfer syntax, elements kept, pixel offset, the 4 bytes there), or None whenever anything is unusual (no preamble, big endian or deflated syntax,
-    non-ASCII text, a wanted sequence, a VR we do not decode, a header longer than ``head``,
-    truncation): pydicom then reads the file, as before."""
+    transfer syntax, elements kept, pixel offset, the 4 bytes there), or None whenever anything
+    is unusual (no preamble, big endian or deflated syntax, non-ASCII text, a wanted sequence, a
+    VR we do not decode, a header longer than ``head``, truncation): pydicom then reads the
+    file, as before."""
     if len(head) < 144 or head[128:132] != b"DICM":
         return None
     table = _tag_table()
