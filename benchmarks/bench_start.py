@@ -1,6 +1,6 @@
 """Cold start to the main window's first paint: the real `medview` entry point vs a bare window.
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/bench_start.py [--runs 7]
+    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/bench_start.py [--runs 11]
 
 Baseline ("bare"): a fresh Python process that imports PySide6 and pyqtgraph, shows a
 QMainWindow holding a pyqtgraph GraphicsLayoutWidget with an ImageItem (sized as MedView's main
@@ -82,7 +82,7 @@ def _one(cmd: list[str], env: dict[str, str], ready: list[float] | None = None) 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--runs", type=int, default=11)
     ap.add_argument("--no-bytecode", action="store_true",
                     help="keep PYTHONDONTWRITEBYTECODE as the environment has it (no .pyc cache)")
     ap.add_argument("--gc-default", action="store_true",
