@@ -39,7 +39,8 @@ def load_series(info: SeriesInfo, progress: Optional[ProgressFn] = None,
     if not info.images:
         raise LoadError(info.path, "series has no images")
     warnings: list[str] = list(info.warnings)
-    refs, geometry, plan = _arrange(info.images, warnings)
+    others: list[list[ImageRef]] = []  # a 4D series' other volumes (time points, b-values)
+    refs, geometry, plan = _arrange(info.images, warnings, others)
     n = len(refs)
     ref0 = refs[0]
     rgb = ref0.samples_per_pixel == 3
@@ -83,6 +84,8 @@ def load_series(info: SeriesInfo, progress: Optional[ProgressFn] = None,
     progress(1.0, f"Read {n} slices")
 
     meta = _series_meta(info, refs)
+    if others:  # JSON-friendly: medview.viewing.frames reads them when the viewer asks
+        meta["frames_4d"] = [[[r.path, r.frame] for r in vol_refs] for vol_refs in others]
     if plan is not None and plan["n_planes"] != n:
         out = _on_planes(out, plan)
         meta["slice_planes"] = [int(k) for k in plan["planes"]]
@@ -96,15 +99,19 @@ def load_series(info: SeriesInfo, progress: Optional[ProgressFn] = None,
 # ---------------------------------------------------------------------------------------------
 # geometry
 
-def _arrange(images: list[ImageRef], warnings: list[str]):
-    """Choose one 3D stack, sort it along the normal and derive spacing/origin/direction."""
+def _arrange(images: list[ImageRef], warnings: list[str], others: list | None = None):
+    """Choose one 3D stack, sort it along the normal and derive spacing/origin/direction.
+    A 4D series' other volumes (same positions) go into ``others``, one list of refs each."""
     refs = list(images)
-    # enhanced objects may hold several stacks / temporal positions: keep the first volume
+    if others is None:
+        others = []
+    # enhanced objects may hold several stacks / temporal positions: the first is the volume
     stack_keys = sorted({r.stack_key for r in refs}, key=lambda k: tuple(str(x) for x in k))
     if len(stack_keys) > 1:
+        others.extend([r for r in images if r.stack_key == k] for k in stack_keys[1:])
         refs = [r for r in refs if r.stack_key == stack_keys[0]]
         warnings.append(f"{len(stack_keys)} volumes (stacks/temporal positions/b-values) in one object; "
-                        "showing the first")
+                        "showing the first (the Volume box browses the others)")
 
     ref0 = refs[0]
     if ref0.orientation is None:
@@ -151,10 +158,16 @@ def _arrange(images: list[ImageRef], warnings: list[str]):
             origin = np.array(ref0.position)
             return refs, ((dx, dy, fallback_dz), tuple(origin), np.column_stack([row, col, normal])), None
         n_volumes = max(counts)
-        warnings.append(f"{n_volumes} images share each slice position (4D series: time points or "
-                        "diffusion directions); showing the first volume")
-        refs = [sorted(v, key=lambda r: (r.acquisition_number or 0, r.instance_number, r.frame))[0]
-                for v in by_position.values()]
+        in_time = {k: sorted(v, key=lambda r: (r.temporal_position or 0, r.acquisition_number or 0,
+                                               r.instance_number, r.frame)) for k, v in by_position.items()}
+        if counts == {n_volumes}:  # every position in every volume: the others can be browsed
+            others.extend([v[t] for v in in_time.values()] for t in range(1, n_volumes))
+            warnings.append(f"{n_volumes} images share each slice position (4D series: time points or "
+                            "diffusion directions); showing the first volume (the Volume box browses the others)")
+        else:
+            warnings.append(f"{n_volumes} images share some slice positions, not all (an incomplete 4D "
+                            "series); showing the first image at each position")
+        refs = [v[0] for v in in_time.values()]
 
     projections = np.array([np.dot(r.position, normal) for r in refs])
     order = np.argsort(projections, kind="stable")

@@ -742,12 +742,13 @@ class MainWindow(QMainWindow):
     def _load_frames(self, vol) -> None:
         """A 4D file: read its other volumes off the GUI thread, then show the volume box."""
         from medview.ui.workers import run_job
-        from medview.viewing.frames import count_frames, read_frames
+        from medview.viewing.frames import count_dicom_frames, count_frames, read_dicom_frames, read_frames
 
         for a in self._frame_actions:
             a.setVisible(False)
         path = str(vol.meta.get("source_path", ""))
-        n = count_frames(path) if vol.meta.get("format") in ("nifti", "nrrd", "mha") else 1
+        dicom_4d = count_dicom_frames(vol.meta) > 1
+        n = count_frames(path) if vol.meta.get("format") in ("nifti", "nrrd", "mha") else count_dicom_frames(vol.meta)
         if n < 2:
             return
 
@@ -764,7 +765,8 @@ class MainWindow(QMainWindow):
                 a.setVisible(True)
             self.statusBar().showMessage(f"4D series: {len(frames)} volumes (Volume box in the toolbar)", 8000)
 
-        run_job(read_frames, path, vol.array, on_finished=done,
+        job, args = (read_dicom_frames, (vol,)) if dicom_4d else (read_frames, (path, vol.array))
+        run_job(job, *args, on_finished=done,
                 on_failed=lambda msg: self.statusBar().showMessage(f"4D browsing off: {msg}", 10000), owner=self)
 
     def _on_compare_loaded(self, _vol) -> None:

@@ -270,3 +270,21 @@ def test_rtstruct_opens_as_overlay_on_its_series(loaded_window, tmp_path, qtbot)
     assert layer is not None and layer.names[1] == "GTV"
     filled = int((layer.volume.array > 0).sum())
     assert abs(filled - int(arr.sum())) < 0.1 * arr.sum()  # contours refilled: close to the mask
+
+
+def test_4d_dicom_series_is_browsable_volume_by_volume(main_window, tmp_path, qtbot):
+    """An fMRI/diffusion-style DICOM series (volumes told apart by AcquisitionNumber): the Volume
+    box steps through its time points, each at the same place."""
+    from tests.io.test_dicom_4d import TIMES, _value, _write_4d
+
+    win = main_window
+    with qtbot.waitSignal(win.volume_loaded, timeout=30000):
+        win.open_path(str(_write_4d(tmp_path / "dyn")))
+    qtbot.waitUntil(lambda: win.state.frames is not None, timeout=30000)
+    assert win.frame_box.maximum() == TIMES and win.frame_box.value() == 1
+    axial = win.viewer.view("axial")
+    k = win.state.cursor[2]
+    assert int(axial.img.image.max()) == _value(0, k)
+    win.frame_box.setValue(TIMES)
+    assert int(axial.img.image.max()) == _value(TIMES - 1, k)
+    assert f"Volume {TIMES}/{TIMES}" in axial.corner_labels["bottom_right"].text()
