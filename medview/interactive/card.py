@@ -131,8 +131,10 @@ def render_3d(state: dict[str, Any], measured: list[tuple[str, str]], notes: lis
         "(probabilities 0.25 / 0.25 / 0.2 / 0.15 / 0.15) in which the network's own prediction becomes the previous "
         "mask and a corrective click is added at the centre of its largest error region; box jitter of +-3 voxels, "
         "left-right mirror, intensity gain / offset.",
-        f"- Time: {state.get('elapsed_s', 0) / 60:.1f} min on 2 CPU cores shared with other jobs, "
-        f"{state.get('epoch')} epochs of {state.get('steps_per_epoch', 30)} batches of 4; best validation score "
+        f"- Time: a {state.get('train_minutes', 0):g}-minute budget ({state.get('elapsed_s', 0) / 60:.1f} min with "
+        "the last validation) on 2 CPU cores shared with other jobs (OMP_NUM_THREADS=2, nice 12), "
+        f"{state.get('epoch')} epochs of up to {state.get('steps_per_epoch', 30)} batches of 4 (the budget cuts "
+        "the last ones short); best validation score "
         f"{state.get('best', 0):.4f} at epoch {state.get('best_epoch')}"
         + (": " + ", ".join(f"{k[4:]} {v:.3f}" for k, v in best.items() if k.startswith("val_") and k != "val_score")
            if best else "") + ".", "",

@@ -132,6 +132,8 @@ class Segmenter3D:
         self.target_mm = target_mm
         self.package = package
         self.last_confidence = 0.0
+        self.mirror_axes: tuple[int, ...] = ()  # spatial axes (0-2) whose mirrored pass is averaged in
+        self.passes = 1  # network passes per interaction
 
     @classmethod
     def from_package(cls, package) -> Segmenter3D:
@@ -141,18 +143,29 @@ class Segmenter3D:
         net.eval()
         inp, out = package.input, package.output
         sp = inp.get("spacing")
-        return cls(net, tuple(inp.get("size") or GRID), package.version, package.id,
-                   float(out.get("threshold", 0.5)), float(out.get("ball_radius", BALL_RADIUS)),
-                   tuple(float(v) for v in sp) if sp else None, package)
+        seg = cls(net, tuple(inp.get("size") or GRID), package.version, package.id,
+                  float(out.get("threshold", 0.5)), float(out.get("ball_radius", BALL_RADIUS)),
+                  tuple(float(v) for v in sp) if sp else None, package)
+        seg.mirror_axes = tuple(int(a) for a in out.get("mirror_axes", []))
+        seg.passes = int(out.get("passes", 1))
+        return seg
 
     # -----------------------------------------------------------------------------------------
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
-        """(N, 4, *grid) network inputs -> (N, *grid) foreground probabilities."""
+        """(N, 4, *grid) network inputs -> (N, *grid) foreground probabilities; with
+        ``mirror_axes`` the mean with the input mirrored along each of those axes (one batch)."""
         import torch
 
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
-            return torch.softmax(self.net(x), 1)[:, 1].numpy()
+            n = x.shape[0]
+            dims = [a + 2 for a in self.mirror_axes]
+            if dims:
+                x = torch.cat([x] + [x.flip(d) for d in dims])
+            p = torch.softmax(self.net(x), 1)[:, 1]
+            if dims:
+                p = (p[:n] + sum(p[(i + 1) * n:(i + 2) * n].flip(d - 1) for i, d in enumerate(dims))) / (len(dims) + 1)
+            return p.numpy()
 
     def crop_for(self, shape, clicks: list[g.Point], prev: np.ndarray | None, spacing=None,
                  strokes: tuple[np.ndarray | None, ...] = ()) -> g.Crop:
@@ -186,11 +199,12 @@ class Segmenter3D:
         if not any(k.positive for k in clicks) and prev is None and (pos_strokes is None or not pos_strokes.any()):
             return np.zeros(shape, bool)
         crop = self.crop_for(shape, clicks, prev, spacing, (pos_strokes, neg_strokes))
-        x = self.network_input(volume, crop, clicks, prev, pos_strokes, neg_strokes)
-        prob = self.probabilities(x[None])[0]
-        vals, sl = g.paste_view(prob, crop, shape)
         out = np.zeros(shape, bool) if prev is None else prev.copy()
-        out[sl] = vals >= self.threshold
+        for _ in range(max(1, self.passes)):  # further passes start from the previous pass's mask
+            x = self.network_input(volume, crop, clicks, out if out.any() else None, pos_strokes, neg_strokes)
+            prob = self.probabilities(x[None])[0]
+            vals, sl = g.paste_view(prob, crop, shape)
+            out[sl] = vals >= self.threshold
         inside = vals[vals >= self.threshold]
         self.last_confidence = float(inside.mean()) if inside.size else 0.0
         honour_clicks(out, clicks, 1.0, pos_strokes, neg_strokes)

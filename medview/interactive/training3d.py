@@ -321,3 +321,39 @@ def evaluate(package=None, part: str = "test", progress=None, clicks: int = 5) -
     rep["mean_dice"] = float(np.mean([v for k, v in rep.items() if k.endswith("_after_3_clicks")]))
     rep.update({"model": pkg.id, "sha256": pkg.sha256, "part": part, "split": split_description()})
     return rep
+
+
+def val_settings(clicks: int = 10) -> None:
+    """Inference settings compared on the VALIDATION volumes (whole hippocampus): plain, with
+    the left-right mirrored pass averaged in, with a second pass from the first pass's mask.
+    ``python -m medview.interactive.training3d --val-settings``"""
+    import torch
+
+    from medview.inference.package import find_package
+
+    torch.set_num_threads(1)
+    seg = m3.Segmenter3D.from_package(find_package(MODEL_ID))
+    cases = load_cases("val", log=lambda _t: None)
+    for axes, passes in (((), 1), ((2,), 1), ((), 2)):
+        seg.mirror_axes, seg.passes = axes, passes
+        rows, secs = [], []
+        for c in cases:
+            d, s = run_clicks(seg, c.volume, c.labels > 0, clicks, stop_at=0.9)
+            rows.append(d)
+            secs += s
+        a = np.array(rows)
+        print(f"mirror {axes} passes {passes}: {len(rows)} validation volumes, NoC@90 (max {clicks}) "
+              f"{np.mean([simulate.noc(r, 0.9, clicks) for r in rows]):.2f} NoC@85 "
+              f"{np.mean([simulate.noc(r, 0.85, clicks) for r in rows]):.2f} Dice after 1/3/5/{clicks} "
+              f"{a[:, 0].mean():.3f}/{a[:, 2].mean():.3f}/{a[:, 4].mean():.3f}/{a[:, clicks - 1].mean():.3f} "
+              f"reached 0.90 {np.mean(a.max(1) >= 0.9):.0%}, median {1000 * np.median(secs):.0f} ms per click",
+              flush=True)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if "--val-settings" in sys.argv:
+        val_settings()
+    else:
+        print("usage: python -m medview.interactive.training3d --val-settings   (training: medview train interactive-3d)")

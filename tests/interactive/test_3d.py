@@ -105,6 +105,13 @@ def test_the_3d_network_maps_four_channels_on_the_grid_to_two_and_predict_keeps_
     assert x[3].sum() == ball.sum()  # the previous mask, copied
     with torch.no_grad():
         assert tuple(net(torch.from_numpy(x[None])).shape) == (1, 2, *m3.GRID)
+    # the mirrored pass is averaged in the right orientation
+    p1 = seg.probabilities(x[None])[0]
+    seg.mirror_axes = (2,)
+    p2 = seg.probabilities(x[None])[0]
+    seg.mirror_axes = ()
+    pf = seg.probabilities(np.ascontiguousarray(x[None, :, :, :, ::-1]))[0][:, :, ::-1]
+    assert np.allclose(p2, (p1 + pf) / 2, atol=1e-5) and not np.allclose(p1, pf, atol=1e-3)
     out = seg.predict(vol, [g.Point((15.0, 20.0, 17.0), True), g.Point((15.0, 20.0, 25.0), False)], None)
     assert out.shape == vol.shape and out.dtype == bool
     assert out[15, 20, 17] and not out[15, 20, 25]  # the clicks are honoured whatever the weights
