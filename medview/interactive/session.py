@@ -136,6 +136,11 @@ class AssistSession:
             self._seg3d = self._find_3d()
         return self._seg3d
 
+    @property
+    def known_segmenter3d(self):
+        """The 3D network once the session has looked for one (never loads it: for labels)."""
+        return self._seg3d if self._seg3d_resolved else None
+
     def _find_3d(self):
         img = self.image
         if img.ndim != 3 or img.shape[0] < 2 or getattr(self.segmenter, "package", None) is None:

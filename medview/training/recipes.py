@@ -191,6 +191,8 @@ _add(Recipe(
         {"dims": 2, "channels": "rgb", "size": [256, 256], "spacing": None, "orientation": None,
          "crop": {"kind": "field_of_view", "level": 0.1},
          "normalization": {"kind": "local_contrast", "sigma": 10}},
+        # a 5-way softmax with an ordinal term in the loss; an ordered-probit head (one regressed
+        # value, medview.inference.ordinal) scored lower on validation (see the card)
         {"classes": datasets.DR_CLASSES, "activation": "softmax", "tta": "hflip",
          "grading": {"scale": "DR", "words": ["no DR", "mild NPDR", "moderate NPDR", "severe NPDR",
                                               "proliferative DR"],
@@ -217,6 +219,22 @@ _add(Recipe(  # promptable: trained by medview.interactive.training with simulat
     select="mean_dice_3_5_clicks", init_from="polyp",
 ))
 RECIPES["interactive-2d"].manifest["accepts"] = {"modality": ["*"], "channels": [1, 3]}
+
+_add(Recipe(  # promptable 3D: trained by medview.interactive.training3d with simulated clicks
+    id="interactive-3d", kind="interactive3d",
+    manifest=_manifest(
+        "interactive-3d", "Interactive segmentation from clicks (3D, MR)",
+        "interactive-segmentation", ["MR", ""], "MR structures (trained on the hippocampus)", "UNet",
+        {"spatial_dims": 3, "in_channels": 4, "out_channels": 2, "channels": [16, 32, 64, 128, 256],
+         "strides": [2, 2, 2, 2], "num_res_units": 2},
+        {"dims": 3, "channels": "grey", "size": [48, 64, 48], "spacing": [1.0, 1.0, 1.0], "orientation": None,
+         "normalization": {"kind": "zscore"}},
+        {"labels": [{"value": 1, "name": "object", "color": [255, 80, 200]}], "activation": "softmax",
+         "threshold": 0.5, "guidance": ["positive", "negative", "previous_mask"], "ball_radius": 2.0}),
+    split=lambda root=None: datasets.hippocampus(root), minutes=25, batch_size=4, lr=2e-3, val_every=3,
+    select="mean_dice_3_5_clicks", init_from="hippocampus",
+))
+RECIPES["interactive-3d"].manifest["accepts"] = {"modality": ["MR"], "channels": [1]}
 
 
 RECIPES["knee-oa"].manifest["accepts"] = {"modality": ["CR", "DX", "DR", "RG"], "channels": [1, 3],

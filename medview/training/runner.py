@@ -280,6 +280,12 @@ def train_model(
         return interactive.train(minutes if minutes is not None else recipe.minutes, fresh=fresh,
                                  init=recipe.init_from if init is None else (init or None), log=log,
                                  progress=progress, max_epochs=max_epochs or recipe.max_epochs)
+    if recipe.kind == "interactive3d":  # its own loop: simulated 3D clicks (medview.interactive.training3d)
+        from medview.interactive import training3d
+
+        return training3d.train(minutes if minutes is not None else recipe.minutes, fresh=fresh,
+                                init=recipe.init_from if init is None else (init or None), log=log,
+                                progress=progress, max_epochs=max_epochs or recipe.max_epochs)
     manifest = recipe.new_manifest()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     if data is not None:
@@ -490,6 +496,10 @@ def evaluate_model(model_id: str, package: str | Path | None = None, part: str =
         from medview.interactive import training as interactive
 
         return interactive.evaluate(package, part, progress)
+    if recipe.kind == "interactive3d":  # simulated 3D clicks (medview.interactive.training3d.evaluate)
+        from medview.interactive import training3d
+
+        return training3d.evaluate(package, part, progress)
     pkg = find_package(str(package) if package else model_id)
     manifest = pkg.manifest
     split = recipe.split()

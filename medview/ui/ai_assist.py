@@ -57,7 +57,11 @@ class AIAssistController(QObject):
         return True
 
     def model_text(self) -> str:
-        """The model's id and version (looked up once: the panel refreshes often)."""
+        """The model's id and version (looked up once: the panel refreshes often); the 3D network
+        when the current object's session uses one."""
+        seg3d = self.assist.known_segmenter3d if self.assist is not None else None
+        if seg3d is not None:
+            return f"{seg3d.model_id} {seg3d.version} (3D)"
         if self.segmenter is not None:
             return f"{self.segmenter.model_id} {self.segmenter.version}"
         if getattr(self, "_model_text", None) is None:

@@ -180,7 +180,8 @@ class Volume3DView(QWidget):
         from PySide6.QtGui import QVector3D
 
         diag = float(np.linalg.norm(np.asarray(vol.size_xyz) * np.asarray(vol.spacing)))
-        self.gl.setCameraPosition(pos=QVector3D(*centre), distance=1.1 * diag, elevation=15, azimuth=-90)
+        # pyqtgraph's fov (60 deg) is horizontal: at 0.65 x the diagonal a head fills ~85% of the width
+        self.gl.setCameraPosition(pos=QVector3D(*centre), distance=0.65 * diag, elevation=15, azimuth=-90)
         self.status.setText(f"{self.preset}, {small.shape[2]}x{small.shape[1]}x{small.shape[0]} voxels "
                             f"(steps {step[0]},{step[1]},{step[2]}); drag to turn, wheel to zoom")
 

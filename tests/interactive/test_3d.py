@@ -203,7 +203,9 @@ def test_the_session_picks_a_fitting_bundled_3d_package_only_for_a_packaged_2d_m
     packaged = Segmenter(net=None, version="1", model_id="interactive-2d")
     packaged.package = object()  # what from_package sets: loaded from a package
     s = AssistSession(packaged, _lm(img, "MR"), img, None)
+    assert s.known_segmenter3d is None  # not looked for yet: a label never loads a network
     assert s.segmenter3d is not None and s.segmenter3d.model_id == pkg3.id
+    assert s.known_segmenter3d is s.segmenter3d  # what the panel names (not interactive-2d)
     assert s.stroke_name == f"AI assist ({pkg3.id} {pkg3.version})"
     assert AssistSession(packaged, _lm(img), img, None).segmenter3d is not None  # modality unknown
     assert AssistSession(packaged, _lm(img, "CT"), img, None).segmenter3d is None  # made for MR only
