@@ -1,7 +1,8 @@
 """DICOM 4D series (several images per slice position told apart only by their acquisition, as
 fMRI and diffusion series are; series with TemporalPositionIdentifier or echoes are split into
-one series per time point / echo by the scan instead): the first volume loads, the others are listed in meta["frames_4d"] and read by medview.viewing.frames on the
-same grid, each time point with its own pixels at its own positions."""
+one series per time point / echo by the scan instead): the first volume loads, the others are
+listed in meta["frames_4d"] and read by medview.viewing.frames on the same grid, each time point
+with its own pixels at its own positions."""
 
 from __future__ import annotations
 
