@@ -8,36 +8,11 @@ Torch is imported lazily; no Qt.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 from scipy import ndimage
 
 from medview.interactive import guidance as g
-
-
-@dataclass
-class Prompts:
-    """Everything the annotator gave for one object on one image."""
-
-    clicks: list[g.Click] = field(default_factory=list)
-    box: tuple[float, float, float, float] | None = None  # r0, c0, r1, c1 (image pixels)
-    pos_strokes: np.ndarray | None = None  # boolean image-sized scribble masks
-    neg_strokes: np.ndarray | None = None
-
-    def points(self) -> list[tuple[float, float]]:
-        pts = [(k.row, k.col) for k in self.clicks]
-        for s in (self.pos_strokes, self.neg_strokes):
-            if s is not None and s.any():
-                rr, cc = np.nonzero(s)
-                pts += [(float(rr.min()), float(cc.min())), (float(rr.max()), float(cc.max()))]
-        if self.box is not None:
-            pts += [(self.box[0], self.box[1]), (self.box[2], self.box[3])]
-        return pts
-
-    def has_positive(self) -> bool:
-        return (any(k.positive for k in self.clicks) or self.box is not None
-                or (self.pos_strokes is not None and bool(self.pos_strokes.any())))
+from medview.interactive.guidance import Prompts  # noqa: F401  (here since the first release)
 
 
 class Segmenter:

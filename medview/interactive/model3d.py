@@ -190,9 +190,7 @@ class Segmenter3D:
         box the network looks at); ``spacing`` (z, y, x) mm. Called the 2D way (a normalised
         (C, H, W) image and ``model.Prompts``, as the self-test does) the image is extruded
         into a stack of identical slices and the middle slice's mask returned."""
-        from medview.interactive.model import Prompts
-
-        if isinstance(clicks, Prompts):
+        if isinstance(clicks, g.Prompts):
             return self._predict_2d(volume, clicks, prev_mask)
         shape = volume.shape
         prev = None if prev_mask is None or not prev_mask.any() else prev_mask.astype(bool)
