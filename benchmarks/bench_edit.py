@@ -13,7 +13,8 @@ Uses the 512x512 T1 post-contrast series from ../shared/data when present (else 
 the 3D sphere brush with long diagonal strokes (through slices), autosave on. The GUI-thread
 stall is measured with a 1 ms ticker on the GUI thread while the autosave thread snapshots,
 plus the session start (new label map) and stop (close) times on the GUI thread.
-Last lines: ``worst_stall_ms=<largest GUI-thread stall: autosave, start or stop, 3D run>`` and
+Last lines: ``worst_stall_ms=<largest GUI-thread stall while editing: autosave, start or stop, and the
+stroke end (undo entry + journal record, run on the GUI thread), 3D run>`` and
 ``ms_per_event=<p95 per event, 3D sphere run, 1x3 layout>``.
 """
 
@@ -189,9 +190,11 @@ def main() -> None:
               f"written off it by {r['closed_ms']:.0f} ms), "
               f"worst stall while autosave snapshots {r['autosave_stall_ms']:.1f} ms")
     r = results[("1x3", True)]
-    worst = max(r["start_ms"], r["stop_ms"], r["autosave_stall_ms"])
+    background = max(r["start_ms"], r["stop_ms"], r["autosave_stall_ms"])
+    worst = max(background, r["stroke_end_ms_max"])  # the mouse release waits for it too
     print(f"stroke end on the GUI thread (3D sphere, long diagonal strokes): mean {r['stroke_end_ms_mean']:.1f} ms, "
-          f"max {r['stroke_end_ms_max']:.1f} ms (not part of worst_stall_ms: undo entry + journal record)")
+          f"max {r['stroke_end_ms_max']:.1f} ms (undo entry + journal record); autosave/start/stop worst "
+          f"{background:.1f} ms")
     print(f"worst_stall_ms={worst:.1f}")
     print(f"ms_per_event={r['ms_p95']:.2f}")
 

@@ -122,9 +122,10 @@ class EditHistory:
         for lo, hi, dab_old in reversed(dabs):  # the earliest dab's old value (pre-stroke) wins
             old[tuple(slice(int(a - u), int(b - u)) for a, b, u in zip(lo, hi, ulo, strict=False))] = dab_old
         ch = Change(tuple(int(x) for x in self._lo), tuple(int(x) for x in self._hi), old, new, name)  # type: ignore[arg-type]
-        if not np.any(ch.old != ch.new):
+        changed = old != new  # once: the emptiness test and the statistics share it
+        if not changed.any():
             return None
-        self._commit(ch)
+        self._commit(ch, changed)
         return ch
 
     def push(self, change: Change | None, name: str | None = None) -> Change | None:
@@ -139,23 +140,25 @@ class EditHistory:
         self._commit(change)
         return change
 
-    def _commit(self, ch: Change) -> None:
+    def _commit(self, ch: Change, changed: np.ndarray | None = None) -> None:
         entry = Entry.from_change(ch)
         # listeners (undo.log, the workspace journal) reuse the compressed values: compressing a
         # long 3D stroke's box once instead of three times is most of the stroke-end time
         ch.entry, ch.new_z = entry, entry.new_z  # type: ignore[attr-defined]
         self._undo.append(entry)
         self._redo.clear()
-        self._update_stats(ch)
+        self._update_stats(ch, changed)
         self.labelmap.provenance.strokes += 1
         self._trim()
         self._emit("do", ch)
 
-    def _update_stats(self, ch: Change) -> None:
-        d = ch.old != ch.new
+    def _update_stats(self, ch: Change, changed: np.ndarray | None = None) -> None:
+        d = ch.old != ch.new if changed is None else changed
         p = self.labelmap.provenance
-        p.voxels_painted += int(np.count_nonzero(d & (ch.new != 0)))
-        p.voxels_erased += int(np.count_nonzero(d & (ch.new == 0)))
+        n_changed = int(np.count_nonzero(d))
+        erased = int(np.count_nonzero(ch.new[d] == 0)) if n_changed else 0
+        p.voxels_painted += n_changed - erased
+        p.voxels_erased += erased
         p.touch()
 
     def _trim(self) -> None:

@@ -314,10 +314,11 @@ class Workspace:
         new = np.ascontiguousarray(change.new)
         # the autosave thread hears of the edit first: a journal failure never drops it from snapshots
         self._idle.clear()
-        self._queue.put(("region", self.seq, tuple(change.lo), tuple(new.shape), self._table(self.labelmap)))
+        table = self._table(self.labelmap)  # once: the header walks every label's provenance
+        self._queue.put(("region", self.seq, tuple(change.lo), tuple(new.shape), table))
         self._append({"seq": self.seq, "kind": "region", "op": kind, "name": change.name,
                       "lo": list(change.lo), "shape": list(new.shape), "dtype": new.dtype.str,
-                      "table": self._table(self.labelmap)},
+                      "table": table},
                      getattr(change, "new_z", None) or zlib.compress(raw_bytes(new), 1))
 
     def _on_table(self, kind: str, label: Label | None) -> None:
