@@ -95,3 +95,21 @@ def test_one_output_grader_through_run_model(tmp_path):
     assert g["flag"]["probability"] == pytest.approx(float(p[2:].sum()), abs=1e-5)
     assert pred.heatmap is not None and pred.heatmap.same_geometry(vol)
     assert np.isfinite(pred.heatmap.array).all()
+
+
+def test_fit_keeps_every_grade_reachable_on_a_regression_that_skips_one():
+    """Seen on knee-oa's validation: cuts fitted to a regression that rarely lands on KL3 left it a
+    0.54-wide band with sigma 0.74, and no knee was ever called KL3."""
+    from medview.inference.ordinal import probabilities_np
+    from medview.training.ordinal_fit import every_grade_reachable
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 5, 1500)
+    v = np.where(y == 3, rng.choice([2.4, 3.6], y.size), y) + rng.normal(0, 0.6, y.size)  # KL3 read as 2 or 4
+    spec = fit(v, y, 5)
+    cuts = np.asarray(spec["cut_points"])
+    assert np.all(np.diff(cuts) >= 0.5 - 1e-9)
+    assert every_grade_reachable(cuts, spec["sigma"])
+    grid = np.linspace(-2, 6, 801)
+    assert set(np.argmax(probabilities_np(grid, cuts, spec["sigma"]), axis=1)) == {0, 1, 2, 3, 4}
+    assert not every_grade_reachable([1.11, 1.80, 2.66, 3.20], 0.74)  # the knee fit that lost KL3
