@@ -10,7 +10,6 @@ import numpy as np
 from medview.inference.ordinal import grades_from_cuts, probabilities_np
 from medview.training.metrics import quadratic_weighted_kappa as qwk
 
-
 MIN_GAP = 0.5  # grade units between neighbouring cut points: no class squeezed to a sliver
 
 
