@@ -274,3 +274,23 @@ class Prompts:
     def has_positive(self) -> bool:
         return (any(k.positive for k in self.clicks) or self.box is not None
                 or (self.pos_strokes is not None and bool(self.pos_strokes.any())))
+
+
+def keep_prompted(mask: np.ndarray, clicks: list[Point], pos_strokes: np.ndarray | None = None) -> np.ndarray:
+    """Only the connected parts (any dimension) that a positive prompt touches; unchanged when
+    no part is touched."""
+    if not mask.any():
+        return mask
+    lab, n = ndimage.label(mask)
+    if n <= 1:
+        return mask
+    keep = set()
+    for k in clicks:
+        if k.positive:
+            idx = tuple(int(round(v)) for v in k.pos)
+            if all(0 <= i < s for i, s in zip(idx, mask.shape, strict=True)) and lab[idx]:
+                keep.add(int(lab[idx]))
+    if pos_strokes is not None and pos_strokes.any():
+        keep.update(int(v) for v in np.unique(lab[pos_strokes & mask]))
+    keep.discard(0)
+    return np.isin(lab, sorted(keep)) if keep else mask

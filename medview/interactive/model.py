@@ -9,7 +9,6 @@ Torch is imported lazily; no Qt.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from medview.interactive import guidance as g
 from medview.interactive.guidance import Prompts  # noqa: F401  (here since the first release)
@@ -135,21 +134,5 @@ class Segmenter:
     def _keep_prompted(mask: np.ndarray, prompts: Prompts) -> np.ndarray:
         """Only the connected parts a positive prompt touches (a stray blob elsewhere is not the
         object the user pointed at); unchanged when no part is touched."""
-        if not mask.any():
-            return mask
-        lab, n = ndimage.label(mask)
-        if n <= 1:
-            return mask
-        keep = set()
-        h, w = mask.shape
-        for k in prompts.clicks:
-            if k.positive:
-                r, c = int(round(k.row)), int(round(k.col))
-                if 0 <= r < h and 0 <= c < w and lab[r, c]:
-                    keep.add(int(lab[r, c]))
-        if prompts.pos_strokes is not None and prompts.pos_strokes.any():
-            keep.update(int(v) for v in np.unique(lab[prompts.pos_strokes & mask]))
-        keep.discard(0)
-        if not keep:
-            return mask
-        return np.isin(lab, sorted(keep))
+        return g.keep_prompted(mask, [g.Point((k.row, k.col), k.positive) for k in prompts.clicks],
+                               prompts.pos_strokes)

@@ -13,7 +13,6 @@ Torch is imported lazily; no Qt.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from medview.interactive import guidance as g
 
@@ -74,26 +73,6 @@ def choose_crop(shape: tuple[int, ...], points: np.ndarray | None, grid: tuple[i
     if np.all(st == 1.0):
         origin = np.floor(origin + 0.5)
     return g.Crop(tuple(float(v) for v in origin), tuple(float(v) for v in st))
-
-
-def keep_prompted(mask: np.ndarray, clicks: list[g.Point], pos_strokes: np.ndarray | None = None) -> np.ndarray:
-    """Only the connected parts (any dimension) that a positive prompt touches; unchanged when
-    no part is touched."""
-    if not mask.any():
-        return mask
-    lab, n = ndimage.label(mask)
-    if n <= 1:
-        return mask
-    keep = set()
-    for k in clicks:
-        if k.positive:
-            idx = tuple(int(round(v)) for v in k.pos)
-            if all(0 <= i < s for i, s in zip(idx, mask.shape, strict=True)) and lab[idx]:
-                keep.add(int(lab[idx]))
-    if pos_strokes is not None and pos_strokes.any():
-        keep.update(int(v) for v in np.unique(lab[pos_strokes & mask]))
-    keep.discard(0)
-    return np.isin(lab, sorted(keep)) if keep else mask
 
 
 def honour_clicks(mask: np.ndarray, clicks: list[g.Point], radius: float = 1.0,
@@ -206,7 +185,7 @@ class Segmenter3D:
         inside = vals[vals >= self.threshold]
         self.last_confidence = float(inside.mean()) if inside.size else 0.0
         honour_clicks(out, clicks, 1.0, pos_strokes, neg_strokes)
-        return keep_prompted(out, clicks, pos_strokes)
+        return g.keep_prompted(out, clicks, pos_strokes)
 
     def _predict_2d(self, image_norm: np.ndarray, prompts, prev_mask: np.ndarray | None) -> np.ndarray:
         img = np.asarray(image_norm, np.float32)
