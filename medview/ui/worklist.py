@@ -337,8 +337,9 @@ class WorklistPanel(QWidget):
         if write is not None:
             self.send(write)
 
-    def send(self, make_seg) -> None:
-        """Store the SEG ``make_seg(path)`` writes on the source the open study came from."""
+    def send(self, make_files) -> None:
+        """Store what ``make_files(path)`` writes (a SEG, or an SR and its SEG) on the source the
+        open study came from."""
         cfg = self.opened_from
         if cfg is None:
             try:
@@ -347,7 +348,7 @@ class WorklistPanel(QWidget):
                 self._fail(str(exc))
                 return
         self._say(f"Sending to {cfg.describe()} ...")
-        self._run("send", Worker(send_job, cfg, self.cache, make_seg), self._on_sent, self._fail)
+        self._run("send", Worker(send_job, cfg, self.cache, make_files), self._on_sent, self._fail)
 
     def _on_sent(self, n: int) -> None:
         self._say(f"Stored {n} instance(s); searching again")
