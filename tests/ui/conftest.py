@@ -35,6 +35,22 @@ def main_window(qtbot):
 
 
 @pytest.fixture
+def panels_window(qtbot):
+    """The main window at the default 1600x1000 with every side panel installed, as the app starts."""
+    from medview.ui.app import _install_panels
+    from medview.ui.main_window import MainWindow
+
+    win = MainWindow()
+    win.quiet_errors = True
+    qtbot.addWidget(win)
+    _install_panels(win)
+    win.resize(1600, 1000)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
+
+
+@pytest.fixture
 def loaded_window(main_window, t1_dir, qtbot):
     with qtbot.waitSignal(main_window.volume_loaded, timeout=30000):
         main_window.open_path(str(t1_dir))

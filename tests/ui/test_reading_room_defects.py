@@ -19,21 +19,6 @@ from medview.ui.viewer_state import HeatmapLayer
 pytestmark = pytest.mark.gui
 
 
-@pytest.fixture
-def panels_window(qtbot):
-    from medview.ui.app import _install_panels
-    from medview.ui.main_window import MainWindow
-
-    win = MainWindow()
-    win.quiet_errors = True
-    qtbot.addWidget(win)
-    _install_panels(win)
-    win.resize(1600, 1000)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
-
-
 def _open(win, qtbot, path):
     with qtbot.waitSignal(win.volume_loaded, timeout=30000):
         win.open_path(str(path))

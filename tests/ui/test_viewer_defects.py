@@ -183,17 +183,8 @@ def test_failed_open_keeps_the_image_and_the_browser(loaded_window, tmp_path, qt
     assert win.browser.topLevelItemCount() == n_items and n_items > 0
 
 
-def test_side_panels_fit_the_default_window_without_sideways_scrolling(qtbot):
-    from medview.ui.app import _install_panels
-    from medview.ui.main_window import MainWindow
-
-    win = MainWindow()
-    win.quiet_errors = True
-    qtbot.addWidget(win)
-    _install_panels(win)
-    win.resize(1600, 1000)
-    win.show()
-    qtbot.waitExposed(win)
+def test_side_panels_fit_the_default_window_without_sideways_scrolling(panels_window):
+    win = panels_window
     QApplication.processEvents()
     from PySide6.QtWidgets import QScrollArea
 
