@@ -146,8 +146,10 @@ def run(layout: str, n_events: int, radius_mm: float, workspace: bool, big: bool
         "stroke_end_ms_mean": 1000 * float(np.mean(end_times)),
         "stroke_end_ms_max": 1000 * float(np.max(end_times)),
         "undo_bytes_per_stroke": h.nbytes / max(len(h.undo_names()), 1),
-        "raw_box_bytes_per_stroke": float(np.mean([2 * int(np.prod(e.shape)) * np.dtype(e.dtype).itemsize
+        "raw_box_bytes_per_stroke": float(np.mean([2 * e.voxels * np.dtype(e.dtype).itemsize
                                                    for e in h._undo])) if h._undo else 0.0,
+        "bbox_bytes_per_stroke": float(np.mean([2 * int(np.prod(e.shape)) * np.dtype(e.dtype).itemsize
+                                                for e in h._undo])) if h._undo else 0.0,
         "slice_bytes": y * x * session.labelmap.array.itemsize,
         "volume_bytes": session.labelmap.array.nbytes,
         "painted_voxels": int(np.count_nonzero(session.labelmap.array)),
@@ -183,7 +185,8 @@ def main() -> None:
               f"(goal <= 16 ms)")
         print(f"  stroke end (merge + compress undo entry + journal append): mean {r['stroke_end_ms_mean']:.2f} ms")
         print(f"  undo memory: {r['undo_bytes_per_stroke'] / 1024:.1f} KiB per stroke compressed "
-              f"(old+new values of the changed box uncompressed: {r['raw_box_bytes_per_stroke'] / 1024:.1f} KiB) "
+              f"(old+new values stored, uncompressed: {r['raw_box_bytes_per_stroke'] / 1024:.1f} KiB; of the stroke's "
+              f"bounding box: {r['bbox_bytes_per_stroke'] / 1024:.1f} KiB) "
               f"(one 512x512 label slice: {r['slice_bytes'] / 1024:.0f} KiB; whole label volume: "
               f"{r['volume_bytes'] / 1024:.0f} KiB)")
         print(f"  GUI thread: session start {r['start_ms']:.0f} ms, stop {r['stop_ms']:.0f} ms (final snapshot "

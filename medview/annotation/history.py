@@ -4,7 +4,9 @@ A stroke (press .. release) is many ``Change``s merged into one entry: the union
 values before the stroke and after it. While drawing, each dab keeps only its own box and old
 values (cost per dab = its own size, never the growing stroke box: linear in stroke length);
 ``end`` merges them once (the earliest dab's old value of a voxel is its value before the
-stroke). Entries are zlib-compressed (label maps compress 20-100x). Memory is
+stroke). A long stroke whose dabs fill little of its bounding box (a diagonal 3D stroke) is kept
+as the grid blocks it touched (``medview.annotation.patch``), so its end costs what it painted.
+Entries are zlib-compressed (label maps compress 20-100x). Memory is
 bounded by ``max_bytes``: the oldest entries are dropped first.
 
 Listeners (``history.listeners``) hear every committed edit as ``fn(kind, change)`` with kind
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from medview.annotation import patch
 from medview.annotation.labelmap import LabelMap
 from medview.annotation.ops import Change, apply_values
 
@@ -31,6 +34,7 @@ class Entry:
     dtype: str
     old_z: bytes
     new_z: bytes
+    pieces: tuple | None = None  # the changed boxes inside lo + shape (flat values), or the whole box
 
     @property
     def nbytes(self) -> int:
@@ -40,16 +44,28 @@ class Entry:
     def hi(self) -> tuple[int, int, int]:
         return tuple(a + n for a, n in zip(self.lo, self.shape, strict=False))  # type: ignore[return-value]
 
+    @property
+    def voxels(self) -> int:
+        """Voxels stored (the box's, or its pieces')."""
+        if self.pieces is None:
+            return int(np.prod(self.shape))
+        return sum(int(np.prod(s)) for _, s in self.pieces)
+
+    def _values(self, z: bytes) -> np.ndarray:
+        a = np.frombuffer(zlib.decompress(z), dtype=self.dtype)
+        return a.reshape(self.shape) if self.pieces is None else a
+
     def old(self) -> np.ndarray:
-        return np.frombuffer(zlib.decompress(self.old_z), dtype=self.dtype).reshape(self.shape)
+        return self._values(self.old_z)
 
     def new(self) -> np.ndarray:
-        return np.frombuffer(zlib.decompress(self.new_z), dtype=self.dtype).reshape(self.shape)
+        return self._values(self.new_z)
 
     @classmethod
     def from_change(cls, ch: Change) -> Entry:
-        return cls(ch.name, tuple(ch.lo), tuple(ch.old.shape), ch.old.dtype.str,  # type: ignore[arg-type]
-                   zlib.compress(raw_bytes(ch.old), 1), zlib.compress(raw_bytes(ch.new), 1))
+        shape = tuple(b - a for a, b in zip(ch.lo, ch.hi, strict=False)) if ch.pieces is not None else ch.old.shape
+        return cls(ch.name, tuple(ch.lo), tuple(shape), ch.old.dtype.str,  # type: ignore[arg-type]
+                   zlib.compress(raw_bytes(ch.old), 1), zlib.compress(raw_bytes(ch.new), 1), ch.pieces)
 
 
 def raw_bytes(a: np.ndarray):
@@ -115,13 +131,17 @@ class EditHistory:
         if not dabs or name is None:
             return None
         assert self._lo is not None and self._hi is not None
-        ulo = self._lo
-        sl = tuple(slice(int(a), int(b)) for a, b in zip(self._lo, self._hi, strict=False))
-        new = self.labelmap.array[sl].copy()
-        old = new.copy()  # voxels no dab touched: unchanged
-        for lo, hi, dab_old in reversed(dabs):  # the earliest dab's old value (pre-stroke) wins
-            old[tuple(slice(int(a - u), int(b - u)) for a, b, u in zip(lo, hi, ulo, strict=False))] = dab_old
-        ch = Change(tuple(int(x) for x in self._lo), tuple(int(x) for x in self._hi), old, new, name)  # type: ignore[arg-type]
+        lo, hi = tuple(int(x) for x in self._lo), tuple(int(x) for x in self._hi)
+        sparse = patch.stroke_patch(self.labelmap.array, dabs) if len(dabs) > 1 else None
+        if sparse is not None:
+            pieces, old, new = sparse
+            ch = Change(lo, hi, old, new, name, pieces)  # type: ignore[arg-type]
+        else:
+            new = self.labelmap.array[tuple(slice(a, b) for a, b in zip(lo, hi, strict=False))].copy()
+            old = new.copy()  # voxels no dab touched: unchanged
+            for dlo, dhi, dab_old in reversed(dabs):  # the earliest dab's old value (pre-stroke) wins
+                old[tuple(slice(int(a - u), int(b - u)) for a, b, u in zip(dlo, dhi, lo, strict=False))] = dab_old
+            ch = Change(lo, hi, old, new, name)  # type: ignore[arg-type]
         changed = old != new  # once: the emptiness test and the statistics share it
         if not changed.any():
             return None
@@ -183,9 +203,9 @@ class EditHistory:
             return None
         e = self._undo.pop()
         old, new = e.old(), e.new()
-        apply_values(self.labelmap, e.lo, old)
+        apply_values(self.labelmap, e.lo, old, e.pieces)
         self._redo.append(e)
-        ch = Change(e.lo, e.hi, new, old, f"Undo {e.name}")
+        ch = Change(e.lo, e.hi, new, old, f"Undo {e.name}", e.pieces)
         ch.new_z = e.old_z  # type: ignore[attr-defined]  # its new values are the entry's old ones
         self.labelmap.provenance.undos += 1
         self._update_stats(ch)
@@ -197,9 +217,9 @@ class EditHistory:
             return None
         e = self._redo.pop()
         old, new = e.old(), e.new()
-        apply_values(self.labelmap, e.lo, new)
+        apply_values(self.labelmap, e.lo, new, e.pieces)
         self._undo.append(e)
-        ch = Change(e.lo, e.hi, old, new, f"Redo {e.name}")
+        ch = Change(e.lo, e.hi, old, new, f"Redo {e.name}", e.pieces)
         ch.new_z = e.new_z  # type: ignore[attr-defined]
         self.labelmap.provenance.redos += 1
         self._update_stats(ch)

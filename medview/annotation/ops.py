@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from medview.annotation import patch
 from medview.annotation.labelmap import LabelMap
 
 AXIAL, CORONAL, SAGITTAL = 0, 1, 2
@@ -24,13 +25,16 @@ PLANE_NAMES = {"axial": AXIAL, "coronal": CORONAL, "sagittal": SAGITTAL}
 
 @dataclass
 class Change:
-    """A changed box [lo, hi) of a label map with its values before and after."""
+    """A changed box [lo, hi) of a label map with its values before and after. With ``pieces``
+    (``medview.annotation.patch``) only those boxes inside [lo, hi) changed, and ``old`` / ``new``
+    are their flat values one after the other."""
 
     lo: tuple[int, int, int]
     hi: tuple[int, int, int]
     old: np.ndarray
     new: np.ndarray
     name: str = ""
+    pieces: tuple | None = None
 
     @property
     def slices(self) -> tuple[slice, slice, slice]:
@@ -85,10 +89,9 @@ def _commit(lm: LabelMap, lo: Sequence[int], hi: Sequence[int], new_region: np.n
     return Change(glo, ghi, old, new, name)  # type: ignore[arg-type]
 
 
-def apply_values(lm: LabelMap, lo: Sequence[int], values: np.ndarray) -> None:
-    """Write ``values`` at box starting at ``lo`` (used by undo/redo and journal replay)."""
-    sl = tuple(slice(int(a), int(a) + n) for a, n in zip(lo, values.shape, strict=False))
-    lm.array[sl] = values
+def apply_values(lm: LabelMap, lo: Sequence[int], values: np.ndarray, pieces: tuple | None = None) -> None:
+    """Write ``values`` at the box starting at ``lo``, or into each of ``pieces`` (undo/redo)."""
+    patch.write(lm.array, lo, values, pieces)
 
 
 # ---- brush / eraser / threshold paint -----------------------------------------------------

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medview.annotation import patch
 from medview.annotation.history import EditHistory, Entry
 from medview.annotation.journal import encode_record, read_journal
 from medview.annotation.ops import Change
@@ -34,6 +35,8 @@ class UndoLog:
             e = getattr(change, "entry", None) or Entry.from_change(change)  # compressed once, by the history
             header = {"kind": "do", "name": e.name, "lo": list(e.lo), "shape": list(e.shape), "dtype": e.dtype,
                       "old_len": len(e.old_z)}
+            if e.pieces is not None:
+                header["pieces"] = [[list(lo), list(shape)] for lo, shape in e.pieces]
             rec = encode_record(header, e.old_z + e.new_z)
         else:
             rec = encode_record({"kind": kind})
@@ -60,7 +63,7 @@ def restore_history(history: EditHistory, root: str | Path) -> int:
         if kind == "do":
             n = int(header["old_len"])
             undo.append(Entry(header["name"], tuple(header["lo"]), tuple(header["shape"]), header["dtype"],
-                              payload[:n], payload[n:]))
+                              payload[:n], payload[n:], patch.pieces_from_json(header.get("pieces"))))
             redo.clear()
         elif kind == "undo" and undo:
             redo.append(undo.pop())
@@ -79,8 +82,11 @@ def _consistent(history: EditHistory, undo: list[Entry], redo: list[Entry]) -> b
     for e, want in ((undo[-1] if undo else None, "new"), (redo[-1] if redo else None, "old")):
         if e is None:
             continue
-        sl = tuple(slice(a, b) for a, b in zip(e.lo, e.hi, strict=False))
         vals = e.new() if want == "new" else e.old()
-        if arr[sl].shape != vals.shape or not np.array_equal(arr[sl], vals.astype(arr.dtype)):
+        try:
+            held = patch.read(arr, e.lo, e.shape, e.pieces)
+        except ValueError:
+            return False
+        if held.shape != vals.shape or not np.array_equal(held, vals.astype(arr.dtype)):
             return False
     return True

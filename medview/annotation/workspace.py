@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from medview.annotation import patch
 from medview.annotation.history import EditHistory, raw_bytes
 from medview.annotation.journal import (  # noqa: F401  (re-exported: the workspace's file API)
     atomic_write_bytes,
@@ -312,14 +313,16 @@ class Workspace:
         assert self.labelmap is not None
         self.seq += 1
         new = np.ascontiguousarray(change.new)
+        shape = tuple(b - a for a, b in zip(change.lo, change.hi, strict=False))
         # the autosave thread hears of the edit first: a journal failure never drops it from snapshots
         self._idle.clear()
         table = self._table(self.labelmap)  # once: the header walks every label's provenance
-        self._queue.put(("region", self.seq, tuple(change.lo), tuple(new.shape), table))
-        self._append({"seq": self.seq, "kind": "region", "op": kind, "name": change.name,
-                      "lo": list(change.lo), "shape": list(new.shape), "dtype": new.dtype.str,
-                      "table": table},
-                     getattr(change, "new_z", None) or zlib.compress(raw_bytes(new), 1))
+        self._queue.put(("region", self.seq, patch.z_spans(change.lo, shape, change.pieces), None, table))
+        header = {"seq": self.seq, "kind": "region", "op": kind, "name": change.name,
+                  "lo": list(change.lo), "shape": list(shape), "dtype": new.dtype.str, "table": table}
+        if change.pieces is not None:
+            header["pieces"] = [[list(lo), list(s)] for lo, s in change.pieces]
+        self._append(header, getattr(change, "new_z", None) or zlib.compress(raw_bytes(new), 1))
 
     def _on_table(self, kind: str, label: Label | None) -> None:
         assert self.labelmap is not None
@@ -385,9 +388,10 @@ class Workspace:
             if item is not None and item[0] == "wake":  # flush() asks for a snapshot now
                 item = None
             if item is not None:
-                kind, seq, lo, data, tab = item
+                kind, seq, spans, data, tab = item
                 if kind == "region":
-                    slabs.update(slabs_of_box(lo[0], data[0]))
+                    for z0, nz in spans:
+                        slabs.update(slabs_of_box(z0, nz))
                 table, applied = tab, seq
                 if not dirty:
                     first_dirty = time.monotonic()
@@ -612,9 +616,9 @@ def load_workspace(root: str | Path) -> tuple[LabelMap, int]:
             dt = np.dtype(header["dtype"])
             if dt != arr.dtype:
                 arr = arr.astype(dt)
-            vals = np.frombuffer(zlib.decompress(payload), dtype=dt).reshape(header["shape"])
-            sl = tuple(slice(a, a + n) for a, n in zip(header["lo"], vals.shape, strict=False))
-            arr[sl] = vals
+            pieces = patch.pieces_from_json(header.get("pieces"))
+            vals = np.frombuffer(zlib.decompress(payload), dtype=dt)
+            patch.write(arr, header["lo"], vals if pieces is not None else vals.reshape(header["shape"]), pieces)
         elif header["kind"] == "table" and np.dtype(header.get("dtype", arr.dtype.str)) != arr.dtype:
             arr = arr.astype(np.dtype(header["dtype"]))
         table = header.get("table", table)
