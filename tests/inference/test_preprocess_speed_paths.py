@@ -10,7 +10,7 @@ from medview.inference import preprocess as pp
 
 
 @pytest.mark.parametrize("shape,sigma", [((3, 403, 403), 10.0), ((1, 584, 565), 8.0), ((2, 97, 120), 3.0),
-                                         ((1, 50, 61), 10.0), ((1, 12, 300), 2.5)])
+                                         ((1, 50, 61), 10.0), ((1, 12, 300), 2.5), ((2, 404, 101), 10.0)])
 def test_dct_gaussian_equals_scipys_reflect_filter(shape, sigma):
     rng = np.random.default_rng(3)
     a = (rng.random(shape) * 255).astype(np.float32)
