@@ -11,15 +11,17 @@ from medview.inference.ordinal import grades_from_cuts, probabilities_np
 from medview.training.metrics import quadratic_weighted_kappa as qwk
 
 MIN_GAP = 0.5  # grade units between neighbouring cut points: no class squeezed to a sliver
+REACH_SHARE = 0.5  # each grade is the most probable class over at least this share of its own band
 
 
 def fit(values: np.ndarray, grades: np.ndarray, n_classes: int) -> dict[str, Any]:
     """Cut points maximising quadratic weighted kappa of the grades they give (coordinate search
     from the half-way points, neighbouring cuts at least ``MIN_GAP`` apart), then sigma maximising
     the likelihood of the true grades, both on the data given (validation); sigma is then lowered
-    until every grade is the most probable class for some value (the app shows the argmax: a
-    narrow band with a wide sigma made KL3 / "severe" impossible to output). Returns the
-    manifest's ``output.ordinal`` block."""
+    until every grade is the most probable class over at least ``REACH_SHARE`` of its band (the
+    app shows the argmax: a narrow band with a wide sigma made KL3 impossible to output, and at
+    the edge of reachable, the most probable class for 1 of 54 KL3 knees). Returns the manifest's
+    ``output.ordinal`` block."""
     v = np.asarray(values, dtype=np.float64)
     y = np.asarray(grades, dtype=np.int64)
     cuts = np.arange(n_classes - 1, dtype=np.float64) + 0.5
@@ -43,9 +45,18 @@ def fit(values: np.ndarray, grades: np.ndarray, n_classes: int) -> dict[str, Any
             "fitted_qwk": round(float(best), 4)}
 
 
-def every_grade_reachable(cut_points, sigma: float) -> bool:
-    """Whether each class is the most probable one for some network value (checked on a fine grid)."""
+def band_shares(cut_points, sigma: float) -> np.ndarray:
+    """For each grade, the share of its own band of network values (one grade unit beyond the
+    outer cuts) where it is the most probable class (checked on a fine grid)."""
     c = np.asarray(cut_points, dtype=np.float64)
-    grid = np.linspace(c[0] - 3.0, c[-1] + 3.0, 2001)
-    winners = np.unique(np.argmax(probabilities_np(grid, c, sigma), axis=1))
-    return len(winners) == len(c) + 1
+    edges = np.concatenate([[c[0] - 1.0], c, [c[-1] + 1.0]])
+    shares = []
+    for k in range(len(c) + 1):
+        grid = np.linspace(edges[k], edges[k + 1], 201)[1:-1]
+        shares.append(float(np.mean(np.argmax(probabilities_np(grid, c, sigma), axis=1) == k)))
+    return np.array(shares)
+
+
+def every_grade_reachable(cut_points, sigma: float, share: float = REACH_SHARE) -> bool:
+    """Whether each class is the most probable one over at least ``share`` of its band."""
+    return bool(band_shares(cut_points, sigma).min() >= share)

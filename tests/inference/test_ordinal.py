@@ -101,7 +101,7 @@ def test_fit_keeps_every_grade_reachable_on_a_regression_that_skips_one():
     """Seen on knee-oa's validation: cuts fitted to a regression that rarely lands on KL3 left it a
     0.54-wide band with sigma 0.74, and no knee was ever called KL3."""
     from medview.inference.ordinal import probabilities_np
-    from medview.training.ordinal_fit import every_grade_reachable
+    from medview.training.ordinal_fit import band_shares, every_grade_reachable
 
     rng = np.random.default_rng(3)
     y = rng.integers(0, 5, 1500)
@@ -113,3 +113,6 @@ def test_fit_keeps_every_grade_reachable_on_a_regression_that_skips_one():
     grid = np.linspace(-2, 6, 801)
     assert set(np.argmax(probabilities_np(grid, cuts, spec["sigma"]), axis=1)) == {0, 1, 2, 3, 4}
     assert not every_grade_reachable([1.11, 1.80, 2.66, 3.20], 0.74)  # the knee fit that lost KL3
+    # reachable only at the band's very centre (1 of 54 validation KL3 knees called KL3): refused
+    assert not every_grade_reachable([1.0273, 1.8625, 2.6653, 3.1653], 0.5852)
+    assert band_shares(cuts, spec["sigma"]).min() >= 0.5
