@@ -237,9 +237,21 @@ _add(Recipe(  # promptable 3D: trained by medview.interactive.training3d with si
 RECIPES["interactive-3d"].manifest["accepts"] = {"modality": ["MR"], "channels": [1]}
 
 
-RECIPES["knee-oa"].manifest["accepts"] = {"modality": ["CR", "DX", "DR", "RG"], "channels": [1, 3],
-                                          "body_part": ["KNEE"]}
-RECIPES["dr-grade"].manifest["accepts"] = {"modality": ["OP"], "channels": [3], "body_part": ["EYE"]}
+# what each model is made for (medview.inference.acceptance): a retrained package must keep it, or
+# the wrong-modality check would silently stop guarding it
+_ACCEPTS = {
+    "xray-view": {"modality": ["CR", "DX", "DR", "RG"], "channels": [1, 3], "body_part": ["CHEST", "ABDOMEN"]},
+    "hippocampus": {"modality": ["MR"], "channels": [1], "body_part": ["BRAIN", "HEAD"]},
+    "retina-vessels": {"modality": ["OP"], "channels": [3], "body_part": ["EYE"]},
+    "polyp": {"modality": ["ES"], "channels": [3], "body_part": ["COLON"]},
+    "breast-us": {"modality": ["US"], "channels": [1, 3], "body_part": ["BREAST"]},
+    "skin-lesion-seg": {"modality": ["XC"], "channels": [3], "body_part": ["SKIN"]},
+    "skin-lesion": {"modality": ["XC"], "channels": [3], "body_part": ["SKIN"]},
+    "knee-oa": {"modality": ["CR", "DX", "DR", "RG"], "channels": [1, 3], "body_part": ["KNEE"]},
+    "dr-grade": {"modality": ["OP"], "channels": [3], "body_part": ["EYE"]},
+}
+for _id, _acc in _ACCEPTS.items():
+    RECIPES[_id].manifest["accepts"] = _acc
 
 
 def train_command(model_id: str, state: dict) -> str:

@@ -151,8 +151,8 @@ def test_recipe_reproduces_shipped_manifest(model_id):
         shipped["output"]["grading"]["flag"]["threshold"] = recipe["output"]["grading"]["flag"]["threshold"]
     if "ordinal" in recipe["output"] and "ordinal" in shipped["output"]:  # cut points: fitted on validation
         shipped["output"]["ordinal"] = recipe["output"]["ordinal"]
-    for key in ("network", "input", "output", "task"):
-        assert shipped[key] == recipe[key], key
+    for key in ("network", "input", "output", "task", "accepts"):  # accepts: the wrong-input guard
+        assert shipped.get(key) == recipe.get(key), key
     card = (bundled_models_dir() / model_id / "MODEL_CARD.md").read_text()
     assert "research use only, not for diagnosis" in card.lower()
     assert f"medview evaluate {model_id}" in card
