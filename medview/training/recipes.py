@@ -187,18 +187,18 @@ _add(Recipe(
     manifest=_manifest(
         "dr-grade", "Diabetic retinopathy grade (ICDR 0-4) from a fundus photograph", "classification",
         ["OP", "OT", "XC", ""], "eye fundus", "resnet10",
-        {"spatial_dims": 2, "n_input_channels": 3, "num_classes": 5, "conv1_t_stride": 2, "widen_factor": 0.5},
+        {"spatial_dims": 2, "n_input_channels": 3, "num_classes": 1, "conv1_t_stride": 2, "widen_factor": 0.5},
         {"dims": 2, "channels": "rgb", "size": [256, 256], "spacing": None, "orientation": None,
          "crop": {"kind": "field_of_view", "level": 0.1},
          "normalization": {"kind": "local_contrast", "sigma": 10}},
-        # a 5-way softmax with an ordinal term in the loss; an ordered-probit head (one regressed
-        # value, medview.inference.ordinal) scored lower on validation (see the card)
-        {"classes": datasets.DR_CLASSES, "activation": "softmax", "tta": "hflip",
+        # an ordered-probit head: one regressed grade, cut points and sigma fitted on validation
+        {"classes": datasets.DR_CLASSES, "activation": "ordinal_probit", "tta": "hflip",
+         "ordinal": {"cut_points": [0.5, 1.5, 2.5, 3.5], "sigma": 0.5},
          "grading": {"scale": "DR", "words": ["no DR", "mild NPDR", "moderate NPDR", "severe NPDR",
                                               "proliferative DR"],
                      "flag": {"name": "referable DR", "min_grade": 2, "threshold": 0.5}}},
         gradcam="layer4"),
-    split=datasets.fundus_dr, minutes=15, batch_size=16, lr=1e-3, max_epochs=300, ordinal_weight=0.5,
+    split=datasets.fundus_dr, minutes=15, batch_size=16, lr=1e-3, max_epochs=300,
     augment={"flip_h": True, "flip_v": True, "rot90": True, "rotate_deg": 20, "scale": 0.1, "shift": 0.05,
              "gain": 0.2, "per_channel": True},
     select="qwk_plus_flag_auc",
