@@ -6,7 +6,7 @@ import json
 import os
 
 import pytest
-from conftest import write_box_images
+from toys import write_box_images  # tests/inference, put on sys.path by conftest
 
 from medview.campaign import batch, cases
 from medview.cli import main

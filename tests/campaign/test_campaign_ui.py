@@ -6,7 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import write_box_images
+from toys import write_box_images  # tests/inference, put on sys.path by conftest
 
 pytestmark = pytest.mark.gui
 

@@ -128,3 +128,20 @@ def train_classifier(folder: Path, steps: int = 30, model_id: str = "toy-cls",
         "gradcam_layer": gradcam_layer,
     }
     return package.write_package(folder, manifest, net.state_dict(), "# Toy classifier\nTest only.\n")
+
+
+def write_box_images(folder: Path, n: int, seed: int = 0) -> list[Path]:
+    """``n`` grey PNGs with a bright box on noise (what the toy segmenter learned), in ``folder``."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(n):
+        img = rng.normal(0.0, 0.3, (48, 48))
+        y, x = (int(v) for v in rng.integers(4, 30, 2))
+        img[y:y + 14, x:x + 14] += 1.5
+        p = folder / f"case{i:03d}.png"
+        Image.fromarray(np.clip(img * 60 + 90, 0, 255).astype(np.uint8)).save(p)
+        out.append(p)
+    return out
