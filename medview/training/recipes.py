@@ -170,16 +170,18 @@ _add(Recipe(
     manifest=_manifest(
         "knee-oa", "Knee osteoarthritis: Kellgren-Lawrence grade KL0-KL4", "classification",
         ["CR", "DX", "DR", "RG", "OT", ""], "knee", "resnet10",
-        {"spatial_dims": 2, "n_input_channels": 1, "num_classes": 5, "conv1_t_stride": 2, "widen_factor": 0.5},
+        {"spatial_dims": 2, "n_input_channels": 1, "num_classes": 1, "conv1_t_stride": 2, "widen_factor": 0.5},
         {"dims": 2, "channels": "grey", "size": [128, 128], "spacing": None, "orientation": None,
          "normalization": {"kind": "zscore"}},
-        {"classes": datasets.KL_CLASSES, "activation": "softmax", "tta": "hflip",
+        # an ordered-probit head: one regressed KL value, cut points and sigma fitted on validation
+        {"classes": datasets.KL_CLASSES, "activation": "ordinal_probit", "tta": "hflip",
+         "ordinal": {"cut_points": [0.5, 1.5, 2.5, 3.5], "sigma": 0.5},
          "grading": {"scale": "KL", "words": ["none", "doubtful", "minimal", "moderate", "severe"],
                      "flag": {"name": "OA present", "min_grade": 2, "threshold": 0.5}}},
         gradcam="layer4"),
     split=datasets.knee_kl, minutes=15, batch_size=32, lr=1e-3, max_epochs=200,
     augment={"flip_h": True, "rotate_deg": 8, "scale": 0.08, "shift": 0.05, "gain": 0.15},
-    select="qwk", ordinal_weight=0.5,
+    select="qwk",
 ))
 
 _add(Recipe(
