@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from medview.training.cards import DATA
+from medview.training.recipes import train_command
 
 DATA.setdefault("interactive-3d", {
     "short": "MSD Task04 Hippocampus (training part of the bundled hippocampus model's split)",
@@ -119,11 +120,15 @@ def render_3d(state: dict[str, Any], measured: list[tuple[str, str]], notes: lis
         "<version>`. Used instead of the 2D network + slice propagation when this package fits the series "
         "(MR or modality unknown, grey, 3D).", "",
         "## Training", "",
-        f"- Command: `medview train interactive-3d --minutes {state.get('train_minutes', 0):g}` (fixed seed "
-        f"{state.get('seed')}; initialised from the bundled `{state.get('init')}` segmentation U-Net, trained on the "
-        "same training volumes: its input convolution widened with small random weights for the guidance channels, "
-        "its output layers cut to background / object; AdamW, cosine schedule over the time budget; checkpoint "
-        "chosen on the validation volumes by the mean Dice after 3 and 5 simulated clicks).",
+        f"- Command: `{train_command('interactive-3d', state)}` (fixed seed {state.get('seed')}; "
+        + ("the first command starts from the bundled `hippocampus` segmentation U-Net, the second continues "
+           "from the package the first made (every tensor copied, half the learning rate); "
+           if state.get("init") == "interactive-3d" else
+           f"initialised from the bundled `{state.get('init')}` segmentation U-Net, ")
+        + "trained on the same training volumes as that U-Net: its input convolution widened with small random "
+        "weights for the guidance channels, its output layers cut to background / object; AdamW, cosine schedule "
+        "over the time budget; checkpoint chosen on the validation volumes by the mean Dice after 3 and 5 "
+        "simulated clicks).",
         "- Simulated clicks (DeepGrow / RITM protocol): objects are the whole hippocampus (50%) and each of its two "
         "labels (25% each); a first click at the object's inscribed centre (70%) or a random deep interior point, "
         "sometimes a second positive click; in 30% of samples a perturbed previous mask (grown / shrunk / shifted / "

@@ -62,7 +62,7 @@ def set_volume_mask(lm: LabelMap, mask: np.ndarray, value: int, over: str = "bac
     touch = own | mask
     if not touch.any():
         return None
-    nz = np.nonzero(touch.any(axis=(1, 2)))[0], np.nonzero(touch.any(axis=(0, 2)))[0], np.nonzero(touch.any(axis=(0, 1)))[0]
+    nz = [np.nonzero(touch.any(axis=other))[0] for other in ((1, 2), (0, 2), (0, 1))]
     lo = tuple(int(a[0]) for a in nz)
     hi = tuple(int(a[-1]) + 1 for a in nz)
     sl = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))

@@ -225,7 +225,12 @@ def train(minutes: float, fresh: bool = False, init: str | None = "hippocampus",
     grid = tuple(manifest["input"]["size"])
     radius = float(manifest["output"].get("ball_radius", m3.BALL_RADIUS))
     net = build_network(manifest["network"]["architecture"], manifest["network"]["args"])
+    init_command = None
     if init:
+        from medview.inference.package import find_package
+
+        # read before training: this run's package may replace the one it starts from
+        init_command = (find_package(init).manifest.get("training") or {}).get("command")
         load_widened(net, init, log)
     train_cases = load_cases("train", log)
     val_cases = load_cases("val", log)
@@ -268,25 +273,13 @@ def train(minutes: float, fresh: bool = False, init: str | None = "hippocampus",
                          progress=progress, log=log)
     state["train_minutes"] = minutes
     state["init"] = init
+    state["init_command"] = init_command
     state["steps_per_epoch"] = steps_per_epoch
     state["wall_s"] = time.monotonic() - t0
     state["split"] = {"description": split_description(), "train_volumes": len(train_cases),
                       "val_volumes": len(val_cases), "val_objects": len(vobjs)}
     ckpt.write_state(MODEL_ID, state)
-    _provisional_card(state)
     return state
-
-
-def _provisional_card(state: dict[str, Any]) -> None:
-    """The package's card before the benchmark (packaging keeps the card it finds; a new training run replaces the old figures; the measured
-    section is added by ``python -m medview.interactive.card interactive-3d``)."""
-    from medview.config import bundled_models_dir
-    from medview.interactive import card
-
-    folder = bundled_models_dir() / MODEL_ID
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "MODEL_CARD.md").write_text(
-        card.render_3d(state, [], ["Not measured yet (benchmarks/bench_interactive.py)."]), encoding="utf-8")
 
 
 def evaluate(package=None, part: str = "test", progress=None, clicks: int = 5) -> dict[str, Any]:
@@ -323,6 +316,21 @@ def evaluate(package=None, part: str = "test", progress=None, clicks: int = 5) -
     return rep
 
 
+def _noc_line(seg, cases: list[Case], clicks: int) -> str:
+    """NoC and Dice of the simulated annotator on ``cases`` (whole hippocampus), one line."""
+    rows, secs = [], []
+    for c in cases:
+        d, s = run_clicks(seg, c.volume, c.labels > 0, clicks, stop_at=0.9)
+        rows.append(d)
+        secs += s
+    a = np.array(rows)
+    return (f"{len(rows)} validation volumes, NoC@90 (max {clicks}) "
+            f"{np.mean([simulate.noc(r, 0.9, clicks) for r in rows]):.2f} NoC@85 "
+            f"{np.mean([simulate.noc(r, 0.85, clicks) for r in rows]):.2f} Dice after 1/3/5/{clicks} "
+            f"{a[:, 0].mean():.3f}/{a[:, 2].mean():.3f}/{a[:, 4].mean():.3f}/{a[:, clicks - 1].mean():.3f} "
+            f"reached 0.90 {np.mean(a.max(1) >= 0.9):.0%}, median {1000 * np.median(secs):.0f} ms per click")
+
+
 def val_settings(clicks: int = 10) -> None:
     """Inference settings compared on the VALIDATION volumes (whole hippocampus): plain, with
     the left-right mirrored pass averaged in, with a second pass from the first pass's mask.
@@ -336,17 +344,22 @@ def val_settings(clicks: int = 10) -> None:
     cases = load_cases("val", log=lambda _t: None)
     for axes, passes in (((), 1), ((2,), 1), ((), 2)):
         seg.mirror_axes, seg.passes = axes, passes
-        rows, secs = [], []
-        for c in cases:
-            d, s = run_clicks(seg, c.volume, c.labels > 0, clicks, stop_at=0.9)
-            rows.append(d)
-            secs += s
-        a = np.array(rows)
-        print(f"mirror {axes} passes {passes}: {len(rows)} validation volumes, NoC@90 (max {clicks}) "
-              f"{np.mean([simulate.noc(r, 0.9, clicks) for r in rows]):.2f} NoC@85 "
-              f"{np.mean([simulate.noc(r, 0.85, clicks) for r in rows]):.2f} Dice after 1/3/5/{clicks} "
-              f"{a[:, 0].mean():.3f}/{a[:, 2].mean():.3f}/{a[:, 4].mean():.3f}/{a[:, clicks - 1].mean():.3f} "
-              f"reached 0.90 {np.mean(a.max(1) >= 0.9):.0%}, median {1000 * np.median(secs):.0f} ms per click",
+        print(f"mirror {axes} passes {passes}: {_noc_line(seg, cases, clicks)}", flush=True)
+
+
+def val_compare(packages: list[str], clicks: int = 10) -> None:
+    """Packages (ids or folders) compared on the VALIDATION volumes, the way a new training run is
+    chosen over the shipped one (never on test).
+    ``python -m medview.interactive.training3d --val-compare PACKAGE [PACKAGE ...]``"""
+    import torch
+
+    from medview.inference.package import find_package
+
+    torch.set_num_threads(1)
+    cases = load_cases("val", log=lambda _t: None)
+    for p in packages:
+        pkg = find_package(p)
+        print(f"{p} (sha256 {pkg.sha256[:12]}): {_noc_line(m3.Segmenter3D.from_package(pkg), cases, clicks)}",
               flush=True)
 
 
@@ -355,5 +368,8 @@ if __name__ == "__main__":
 
     if "--val-settings" in sys.argv:
         val_settings()
+    elif "--val-compare" in sys.argv:
+        val_compare(sys.argv[sys.argv.index("--val-compare") + 1:])
     else:
-        print("usage: python -m medview.interactive.training3d --val-settings   (training: medview train interactive-3d)")
+        print("usage: python -m medview.interactive.training3d --val-settings | --val-compare PACKAGE ...   "
+              "(training: medview train interactive-3d)")

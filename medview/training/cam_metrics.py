@@ -1,8 +1,9 @@
 """Does Grad-CAM point at the finding? Share of the heatmap's mass inside a known region.
 
 For the classifiers whose data sets outline the finding (PH2 lesion masks for skin-lesion; the
-BUSI copy in MEDVIEW_DATA has no tumour masks, so breast-us cannot be measured), each held-out image is run through the real inference
-pipeline (``run_model`` with ``cam``, as the app does) and the heatmap (0..1 on the image grid)
+BUSI copy in MEDVIEW_DATA has no tumour masks, so breast-us cannot be measured), each held-out
+image is run through the real inference pipeline (``run_model`` with ``cam``, as the app does)
+and the heatmap (0..1 on the image grid)
 is compared with the mask: ``inside = sum(heat * mask) / sum(heat)``. ``area`` (the mask's
 share of the image) is what a heatmap spread evenly would score, so ``inside / area`` says how
 many times better than chance the map concentrates on the finding.

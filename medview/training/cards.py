@@ -194,7 +194,8 @@ def _graded_section(m: dict[str, Any], state: dict[str, Any] | None) -> list[str
     thr = (state or {}).get("grading_threshold", flag.get("threshold"))
     scale = g.get("scale", "grade")
     lines = ["## Graded output", "",
-             f"- Scale {scale} 0-{len(classes) - 1}: " + ", ".join(f"{c} = {w}" for c, w in zip(classes, words)) + ".",
+             f"- Scale {scale} 0-{len(classes) - 1}: "
+             + ", ".join(f"{c} = {w}" for c, w in zip(classes, words, strict=False)) + ".",
              "- The grade is the most probable class (so the grade and the probabilities never disagree); the "
              "continuous value is the expected grade sum_k k p_k, marked on the scale in the app's models panel "
              "beside the class probabilities."]
@@ -230,9 +231,10 @@ def _time_line(model_id: str, state: dict[str, Any]) -> str:
         return (f"- Time: {state['elapsed_s'] / 60:.1f} min on 2 shared CPU cores (torch CPU), {state.get('epoch')} "
                 f"epochs; best validation {select} {state['best']:.4f} at epoch {state.get('best_epoch')}.")
     # rebuilt from the package's training record (the run's checkpoint state is on another machine)
-    return (f"- Time: a {state.get('train_minutes')} min budget on 2 shared CPU cores (torch CPU), {state.get('epoch')} "
-            f"epochs; checkpoint of epoch {state.get('best_epoch')} chosen on validation by {select} (the run's "
-            f"score was not kept in the package: `medview evaluate {model_id} --part val` re-measures it).")
+    return (f"- Time: a {state.get('train_minutes')} min budget on 2 shared CPU cores (torch CPU), "
+            f"{state.get('epoch')} epochs; checkpoint of epoch {state.get('best_epoch')} chosen on validation by "
+            f"{select} (the run's score was not kept in the package: `medview evaluate {model_id} --part val` "
+            "re-measures it).")
 
 
 def state_from_manifest(model_id: str, manifest: dict[str, Any], data_root=None) -> dict[str, Any] | None:
@@ -294,7 +296,8 @@ def render(model_id: str, state: dict[str, Any], report: dict[str, Any] | None, 
         f"- Augmentation: `{json.dumps(r.augment)}`.", "",
     ]
     if m.get("gradcam_layer"):
-        lines += [f"Grad-CAM: target layer `{m['gradcam_layer']}` ({_cam_layer_words(m['network']['architecture'], m['gradcam_layer'])}); "
+        words = _cam_layer_words(m["network"]["architecture"], m["gradcam_layer"])
+        lines += [f"Grad-CAM: target layer `{m['gradcam_layer']}` ({words}); "
                   "shown in the app and "
                   f"by `medview infer --cam`.", ""]
     lines += _graded_section(m, state)

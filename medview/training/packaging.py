@@ -17,6 +17,9 @@ def package_from_checkpoint(model_id: str, out: Path | None = None, checkpoint_n
     from medview.inference.package import write_package
 
     recipe = RECIPES[model_id]
+    interactive = recipe.kind in ("interactive2d", "interactive3d")
+    if interactive:
+        from medview.interactive import card as interactive_card  # also registers their card data
     name = checkpoint_name or model_id
     state = ckpt.read_state(name) or {}
     sd = ckpt.load_weights(ckpt.checkpoint_dir(name) / "best.safetensors")
@@ -38,6 +41,11 @@ def package_from_checkpoint(model_id: str, out: Path | None = None, checkpoint_n
         "best_score": state.get("best"),  # so a card can be rebuilt from the package alone
     }
     folder = Path(out) if out else bundled_models_dir() / model_id
+    if card is None and interactive:
+        # new weights: the old card's figures no longer describe them; the measured section comes
+        # from benchmarks/bench_interactive.py (`python -m medview.interactive.card`)
+        render = interactive_card.render_3d if recipe.kind == "interactive3d" else interactive_card.render
+        card = render(state, [], ["Not measured yet (benchmarks/bench_interactive.py)."])
     existing = folder / "MODEL_CARD.md"
     text = card or (existing.read_text() if existing.exists() else cards.render(model_id, state, None))
     write_package(folder, m, sd, text)

@@ -278,4 +278,6 @@ def train_command(model_id: str, state: dict) -> str:
     minutes = state.get("train_minutes")
     if minutes is not None and minutes != RECIPES[model_id].minutes:
         flag += f" --minutes {minutes:g}"
+    if init == model_id:  # continued from this model's previous package: the command that made it first
+        pretrain = f"{state.get('init_command') or f'medview train {model_id}'} && "
     return f"{pretrain}medview train {model_id}{flag}"
