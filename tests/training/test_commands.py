@@ -15,7 +15,10 @@ def test_train_command_names_the_initialisation_and_budget():
         f"medview train {rid} --minutes {minutes * 2:g}"
     plain = next(r.id for r in RECIPES.values() if not r.init_from)
     assert train_command(plain, {"init": None}) == f"medview train {plain}"
-    assert train_command(plain, {"init": plain}) == f"medview train {plain} --init {plain}"
+    # continued from its own previous package: reproducible only with the command that made that one first
+    assert train_command(plain, {"init": plain}) == f"medview train {plain} && medview train {plain} --init {plain}"
+    assert train_command(plain, {"init": plain, "init_command": f"medview train {plain} --minutes 3"}) == \
+        f"medview train {plain} --minutes 3 && medview train {plain} --init {plain}"
 
 
 def test_scratch_flag_reaches_the_runner(monkeypatch):
