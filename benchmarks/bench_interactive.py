@@ -252,7 +252,8 @@ def main(argv=None) -> int:
     main = [k for k in res if k.startswith("*")] or [order[-1]]
     ai = [d for k in main for d in res[k]["dices"]]
     lat = [t for k in main for t in res[k]["lat"]]
-    print(f"noc90={np.mean([noc(r, 0.90, args.clicks) for r in ai]):.2f} ms_per_click={1000 * float(np.median(lat)):.0f}")
+    noc90 = np.mean([noc(r, 0.90, args.clicks) for r in ai])
+    print(f"noc90={noc90:.2f} ms_per_click={1000 * float(np.median(lat)):.0f}")
     return 0
 
 

@@ -38,7 +38,7 @@ def validate(output: Mapping[str, Any], n_classes: int) -> list[str]:
     errs = []
     if (not isinstance(cuts, list) or len(cuts) != n_classes - 1
             or not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in cuts)
-            or any(b <= a for a, b in zip(cuts, cuts[1:]))):
+            or any(b <= a for a, b in zip(cuts, cuts[1:], strict=False))):
         errs.append(f"output.ordinal.cut_points must be {n_classes - 1} increasing numbers (one per grade boundary)")
     if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0:
         errs.append("output.ordinal.sigma must be a positive number")

@@ -145,7 +145,8 @@ def run_interactive(pkg) -> tuple[str, str]:
         return FAIL, f"one click on a synthetic blob: the mask ({int(mask.sum())} px) misses the clicked pixel"
     if frac > 0.9:
         return FAIL, f"one click on a synthetic blob: the mask covers {frac:.0%} of the image"
-    return PASS, f"one click on a synthetic {w}x{h} blob: {int(mask.sum())} px ({frac:.0%} of the image, {dt:.2f} s on cpu)"
+    return PASS, (f"one click on a synthetic {w}x{h} blob: {int(mask.sum())} px ({frac:.0%} of the image, "
+                  f"{dt:.2f} s on cpu)")
 
 
 def run_one(pkg, vols: list, device, state: dict) -> tuple[str, str]:

@@ -29,7 +29,8 @@ def test_jpeg_in_the_app_and_headless_cli_agree(main_window, shared_data, qtbot,
     gui = done.args[0].probabilities
 
     out = subprocess.run([sys.executable, "-m", "medview", "infer", "--model", "skin-lesion", str(photo),
-                          "--out", str(tmp_path / "cli"), "--unverified-ok"], capture_output=True, text=True, timeout=300, check=False)
+                          "--out", str(tmp_path / "cli"), "--unverified-ok"],
+                         capture_output=True, text=True, timeout=300, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     cli = json.loads(next((tmp_path / "cli").rglob("prediction.json")).read_text())["probabilities"]
     assert set(gui) == set(cli)
