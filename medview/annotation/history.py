@@ -63,8 +63,7 @@ class Entry:
 
     @classmethod
     def from_change(cls, ch: Change) -> Entry:
-        shape = tuple(b - a for a, b in zip(ch.lo, ch.hi, strict=False)) if ch.pieces is not None else ch.old.shape
-        return cls(ch.name, tuple(ch.lo), tuple(shape), ch.old.dtype.str,  # type: ignore[arg-type]
+        return cls(ch.name, tuple(ch.lo), ch.shape, ch.old.dtype.str,  # type: ignore[arg-type]
                    zlib.compress(raw_bytes(ch.old), 1), zlib.compress(raw_bytes(ch.new), 1), ch.pieces)
 
 

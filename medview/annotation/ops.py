@@ -37,6 +37,11 @@ class Change:
     pieces: tuple | None = None
 
     @property
+    def shape(self) -> tuple[int, int, int]:
+        """The bounding box's shape (``old.shape`` unless the change is in ``pieces``)."""
+        return tuple(b - a for a, b in zip(self.lo, self.hi, strict=False))  # type: ignore[return-value]
+
+    @property
     def slices(self) -> tuple[slice, slice, slice]:
         return tuple(slice(a, b) for a, b in zip(self.lo, self.hi, strict=False))  # type: ignore[return-value]
 

@@ -54,6 +54,11 @@ def read(arr: np.ndarray, lo: Sequence[int], shape: Sequence[int], pieces: Seque
     return np.concatenate([arr[_slices(plo, pshape)].reshape(-1) for plo, pshape in pieces])
 
 
+def pieces_to_json(pieces: Sequence[Box]) -> list:
+    """``pieces`` as a JSON header holds them (lists)."""
+    return [[list(lo), list(shape)] for lo, shape in pieces]
+
+
 def pieces_from_json(value) -> tuple | None:
     """``pieces`` as written in a JSON header (lists), back as tuples; None stays None."""
     if value is None:

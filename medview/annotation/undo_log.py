@@ -36,7 +36,7 @@ class UndoLog:
             header = {"kind": "do", "name": e.name, "lo": list(e.lo), "shape": list(e.shape), "dtype": e.dtype,
                       "old_len": len(e.old_z)}
             if e.pieces is not None:
-                header["pieces"] = [[list(lo), list(shape)] for lo, shape in e.pieces]
+                header["pieces"] = patch.pieces_to_json(e.pieces)
             rec = encode_record(header, e.old_z + e.new_z)
         else:
             rec = encode_record({"kind": kind})

@@ -313,7 +313,7 @@ class Workspace:
         assert self.labelmap is not None
         self.seq += 1
         new = np.ascontiguousarray(change.new)
-        shape = tuple(b - a for a, b in zip(change.lo, change.hi, strict=False))
+        shape = change.shape
         # the autosave thread hears of the edit first: a journal failure never drops it from snapshots
         self._idle.clear()
         table = self._table(self.labelmap)  # once: the header walks every label's provenance
@@ -321,7 +321,7 @@ class Workspace:
         header = {"seq": self.seq, "kind": "region", "op": kind, "name": change.name,
                   "lo": list(change.lo), "shape": list(shape), "dtype": new.dtype.str, "table": table}
         if change.pieces is not None:
-            header["pieces"] = [[list(lo), list(s)] for lo, s in change.pieces]
+            header["pieces"] = patch.pieces_to_json(change.pieces)
         self._append(header, getattr(change, "new_z", None) or zlib.compress(raw_bytes(new), 1))
 
     def _on_table(self, kind: str, label: Label | None) -> None:
