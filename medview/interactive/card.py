@@ -86,6 +86,14 @@ def render(state: dict[str, Any], measured: list[tuple[str, str]], notes: list[s
     return "\n".join(lines)
 
 
+OLD_ITER_P = (0.25, 0.25, 0.2, 0.15, 0.15)  # the rounds of runs made before the state recorded them
+
+
+def _rounds_text(iter_p) -> str:
+    p = [float(v) for v in iter_p]
+    return f"0-{len(p) - 1} rounds (probabilities " + " / ".join(f"{v:g}" for v in p) + ")"
+
+
 def render_3d(state: dict[str, Any], measured: list[tuple[str, str]], notes: list[str]) -> str:
     """The card of ``interactive-3d``; ``measured``: (command, printed output) pairs of
     benchmarks/bench_interactive.py."""
@@ -132,12 +140,16 @@ def render_3d(state: dict[str, Any], measured: list[tuple[str, str]], notes: lis
         "- Simulated clicks (DeepGrow / RITM protocol): objects are the whole hippocampus (50%) and each of its two "
         "labels (25% each); a first click at the object's inscribed centre (70%) or a random deep interior point, "
         "sometimes a second positive click; in 30% of samples a perturbed previous mask (grown / shrunk / shifted / "
-        "cut by a plane / an extra blob) with 1-2 corrective clicks at its largest errors; then 0-4 rounds "
-        "(probabilities 0.25 / 0.25 / 0.2 / 0.15 / 0.15) in which the network's own prediction becomes the previous "
-        "mask and a corrective click is added at the centre of its largest error region; box jitter of +-3 voxels, "
-        "left-right mirror, intensity gain / offset.",
+        "cut by a plane / an extra blob) with 1-2 corrective clicks at its largest errors; then "
+        + _rounds_text(state.get("iter_p") or OLD_ITER_P)
+        + " in which the network's own prediction becomes the previous mask and a corrective click is added at "
+        "the centre of its largest error region; box jitter of +-3 voxels, left-right mirror, intensity gain / "
+        "offset. Loss: Dice + cross-entropy"
+        + (" with the cross-entropy of voxels within {1} cells of a click weighted {0:g}x".format(
+            1 + state["click_weight"][0], state["click_weight"][1]) if state.get("click_weight") else "")
+        + ".",
         f"- Time: a {state.get('train_minutes', 0):g}-minute budget ({state.get('elapsed_s', 0) / 60:.1f} min with "
-        "the last validation) on 2 CPU cores shared with other jobs (OMP_NUM_THREADS=2, nice 12), "
+        f"the last validation) on 2 CPU cores (OMP_NUM_THREADS=2, nice {state.get('niceness', 12)}), "
         f"{state.get('epoch')} epochs of up to {state.get('steps_per_epoch', 30)} batches of 4 (the budget cuts "
         "the last ones short); best validation score "
         f"{state.get('best', 0):.4f} at epoch {state.get('best_epoch')}"

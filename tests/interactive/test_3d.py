@@ -234,3 +234,27 @@ def test_the_bundled_3d_model_segments_validation_hippocampi(shared_data):
         dices.append(d)
     arr = np.array(dices)
     assert arr[:, 0].mean() > 0.8 and arr[:, 2].mean() >= arr[:, 0].mean() - 0.02, arr
+
+
+def test_click_weights_lift_the_loss_near_clicks_only_and_the_weighted_loss_reduces_to_dice_ce():
+    import torch
+    from monai.losses import DiceCELoss
+
+    from medview.interactive import training3d as t3
+
+    x = torch.zeros(1, 4, 24, 24, 24)
+    x[0, 2, 10:13, 10:13, 10:13] = 1.0  # a negative click ball
+    w = t3.click_weights(x, weight=2.0, reach=3)
+    assert w.shape == (1, 24, 24, 24)
+    assert float(w[0, 11, 11, 11]) == 3.0 and float(w[0, 11, 11, 15]) == 3.0  # within reach of the ball
+    assert float(w[0, 11, 11, 16]) == 1.0 and float(w[0, 0, 0, 0]) == 1.0
+    torch.manual_seed(0)
+    logits = torch.randn(2, 2, 8, 8, 8)
+    label = (torch.rand(2, 1, 8, 8, 8) > 0.6).float()
+    plain = DiceCELoss(to_onehot_y=True, softmax=True)(logits, label.long())
+    ours = t3.ClickWeightedDiceCE()(logits, torch.cat([label, torch.ones_like(label)], 1))
+    assert abs(float(plain) - float(ours)) < 1e-5
+    heavier = torch.ones_like(label)
+    wrong = (logits.argmax(1, keepdim=True).float() != label)  # weight the misclassified voxels
+    heavier[wrong] = 5.0
+    assert float(t3.ClickWeightedDiceCE()(logits, torch.cat([label, heavier], 1))) > float(ours)
