@@ -5,7 +5,8 @@ Mouse: wheel scrolls slices, ctrl+wheel zooms, middle-drag pans, right-drag chan
 window/level, left button does what the active tool says (navigate: move the crosshair;
 "wl": window/level; "pan"; "ruler", "ellipse", "rect": measure; any tool registered with
 ``state.register_tool``). Keys: arrows / PageUp / PageDown / Home / End scroll, F fits, Delete
-removes the selected measurement.
+removes the selected measurement. The gestures live in slice_gestures, the measurement items
+in slice_measurements.
 """
 
 from __future__ import annotations
@@ -13,153 +14,25 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPen, QTransform
-from PySide6.QtWidgets import (
-    QGraphicsEllipseItem,
-    QGraphicsLineItem,
-    QGraphicsRectItem,
-    QGraphicsView,
-    QLabel,
-    QSizePolicy,
-)
+from PySide6.QtGui import QFont, QTransform
+from PySide6.QtWidgets import QGraphicsView, QLabel, QSizePolicy
 
 from medview.measure import window_to_levels
 from medview.ui.corner_text import ColorBar, ScaleBar, corner_texts, elide_lines, make_overlay_label
 from medview.ui.fast_image import FastImageItem, rgba_to_premultiplied, window_table
 from medview.ui.geometry import ViewGeometry, take_slice, view_geometry
 from medview.ui.overlay_render import bbox_2d, heatmap_lut, label_lut, label_lut_size, label_slice
-from medview.ui.viewer_state import HeatmapLayer, LabelLayer, Measurement, ToolEvent, ViewerState
+from medview.ui.slice_gestures import SliceViewBox
+from medview.ui.slice_measurements import SliceMeasurements
+from medview.ui.viewer_state import HeatmapLayer, LabelLayer, ToolEvent, ViewerState
 from medview.viewing.display import axis_slab, slab_half_width
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
-MEASURE_TOOLS = ("ruler", "ellipse", "rect")
 VIEW_COLORS = {"axial": "#e0c040", "coronal": "#40c0e0", "sagittal": "#e060a0"}
 
 
-def _cosmetic_pen(color: str, width: float = 1.5, style=Qt.PenStyle.SolidLine) -> QPen:
-    pen = QPen(QColor(color))
-    pen.setWidthF(width)
-    pen.setCosmetic(True)
-    pen.setStyle(style)
-    return pen
-
-
-class _SliceViewBox(pg.ViewBox):
-    """ViewBox whose mouse gestures are a radiology viewer's, not a plot's."""
-
-    def __init__(self, owner: SliceView) -> None:
-        super().__init__(lockAspect=True, invertY=True, enableMenu=False, defaultPadding=0.0)
-        self.owner = owner
-        self._wl_start: tuple[float, float] | None = None
-        self._drag_mode: str | None = None
-
-    def wheelEvent(self, ev, axis=None):
-        if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            super().wheelEvent(ev, axis)
-            return
-        steps = int(np.sign(ev.delta())) or 0
-        if steps:
-            self.owner.scroll(steps)
-        ev.accept()
-
-    def mouseClickEvent(self, ev):
-        o = self.owner
-        if ev.button() == Qt.MouseButton.RightButton and o.geom is not None:
-            handler = o.state.tool_handler(o.state.tool)
-            if hasattr(handler, "right_click"):  # e.g. AI assist: right click removes
-                ev.accept()
-                handler.right_click(o.tool_event(self.mapSceneToView(ev.scenePos()), ev.modifiers()))
-                return
-        if ev.button() != Qt.MouseButton.LeftButton or o.geom is None:
-            ev.accept()
-            return
-        ev.accept()
-        pos = self.mapSceneToView(ev.scenePos())
-        hit = o.measurement_at(pos)
-        if hit is not None:
-            o.select_measurement(hit)
-            return
-        o.select_measurement(None)
-        tool = o.state.tool
-        if tool in ("navigate", "wl", "pan", "rotate") or tool in MEASURE_TOOLS:
-            o.set_cursor_at(pos)
-        else:
-            handler = o.state.tool_handler(tool)
-            if handler is not None:
-                te = o.tool_event(pos, ev.modifiers())
-                handler.press(te)
-                handler.release(te)
-
-    def mouseDragEvent(self, ev, axis=None):
-        o = self.owner
-        if o.geom is None:
-            ev.ignore()
-            return
-        btn = ev.button()
-        if btn == Qt.MouseButton.MiddleButton:
-            pg.ViewBox.mouseDragEvent(self, ev, axis)  # pan
-            return
-        ev.accept()
-        if ev.isStart():
-            tool = o.state.tool
-            grab = None
-            if btn == Qt.MouseButton.LeftButton and (tool == "navigate" or tool in MEASURE_TOOLS):
-                grab = o.measurement_grab(self.mapSceneToView(ev.buttonDownScenePos()))
-            if grab is not None:  # drag an end point / corner, or the whole measurement
-                self._drag_mode = "move_measure"
-                self._grab = grab
-                o.select_measurement(grab[0])
-            elif btn == Qt.MouseButton.RightButton or tool == "wl":
-                self._drag_mode = "wl"
-                self._wl_start = o.state.window
-            elif tool == "pan":
-                self._drag_mode = "pan"
-            elif tool == "rotate":
-                self._drag_mode = "rotate"
-                self._last_angle = o.angle_about_cursor(self.mapSceneToView(ev.buttonDownScenePos()))
-            elif tool in MEASURE_TOOLS:
-                self._drag_mode = tool
-            elif tool == "navigate":
-                self._drag_mode = "navigate"
-            else:
-                self._drag_mode = "tool"
-            self._drag_origin = self.mapSceneToView(ev.buttonDownScenePos())
-            if self._drag_mode == "tool":
-                h = o.state.tool_handler(o.state.tool)
-                if h is not None:
-                    h.press(o.tool_event(self._drag_origin, ev.modifiers()))
-        mode = self._drag_mode
-        pos = self.mapSceneToView(ev.scenePos())
-        if mode == "wl" and self._wl_start is not None:
-            d = ev.screenPos() - ev.buttonDownScreenPos()
-            w0, l0 = self._wl_start
-            o.state.set_window(w0 * 2.0 ** (d.x() / 150.0), l0 + d.y() * w0 / 300.0)
-        elif mode == "pan":
-            pg.ViewBox.mouseDragEvent(self, ev, axis)
-        elif mode == "navigate":
-            o.set_cursor_at(pos)
-        elif mode == "rotate":
-            a = o.angle_about_cursor(pos)
-            if a is not None and self._last_angle is not None:
-                d = (a - self._last_angle + np.pi) % (2 * np.pi) - np.pi
-                o.state.rotate_oblique.emit(o.view, float(d), not ev.isFinish())
-            self._last_angle = a
-        elif mode == "move_measure":
-            o.drag_measurement(self._grab, self._drag_origin, pos)
-        elif mode in MEASURE_TOOLS:
-            o.draw_rubber_band(mode, self._drag_origin, pos, finish=ev.isFinish())
-        elif mode == "tool":
-            h = o.state.tool_handler(o.state.tool)
-            if h is not None:
-                te = o.tool_event(pos, ev.modifiers())
-                (h.release if ev.isFinish() else h.move)(te)
-        if ev.isFinish():
-            self._drag_mode = None
-            self._wl_start = None
-
-
-class SliceView(pg.GraphicsLayoutWidget):
+class SliceView(SliceMeasurements, pg.GraphicsLayoutWidget):
     hovered = Signal(str, object)  # view name, continuous (i, j, k) or None
     activated = Signal(str)  # clicked / focused
     maximize_requested = Signal(str)
@@ -177,7 +50,7 @@ class SliceView(pg.GraphicsLayoutWidget):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.ci.setContentsMargins(0, 0, 0, 0)
-        self.vb = _SliceViewBox(self)
+        self.vb = SliceViewBox(self)
         self.addItem(self.vb)
         self.img = FastImageItem(axisOrder="row-major")
         self.img.set_smooth(state.smooth)
@@ -664,169 +537,3 @@ class SliceView(pg.GraphicsLayoutWidget):
     def mouseDoubleClickEvent(self, ev):
         self.maximize_requested.emit(self.view)
         ev.accept()
-
-    # ---- measurements ----------------------------------------------------------------------------
-    def _clear_measure_items(self) -> None:
-        for items in self._measure_items.values():
-            for it in items:
-                self.vb.removeItem(it)
-        self._measure_items.clear()
-
-    def _refresh_measurements(self) -> None:
-        self._clear_measure_items()
-        g = self.geom
-        if g is None:
-            return
-        self._placed_labels: list[QRectF] = []
-        for m in self.state.measurements:
-            if m.view == self.view and m.slice_index == self.slice_index:
-                self._measure_items[m.id] = self._make_measure_items(m, m.id == self.selected_measurement)
-
-    def _free_label_pos(self, x: float, y: float, lines: int, chars: int) -> tuple[float, float]:
-        """Scene position near (x, y) (label's bottom-left) where a label of ``lines`` x
-        ``chars`` does not cover one already placed: moved up a label height at a time."""
-        px = self.vb.viewPixelSize()
-        w, h = chars * 7.0 * px[0], lines * 15.0 * px[1]
-        (x_lo, x_hi), (y_lo, _y_hi) = self.vb.viewRange()
-        x = max(x_lo, min(x, x_hi - w))  # inside the view: not cut at its right edge
-        y = max(y, y_lo + h)
-        for _ in range(12):
-            r = QRectF(x, y - h, w, h)
-            if not any(r.intersects(o) for o in self._placed_labels):
-                self._placed_labels.append(r)
-                return x, y
-            y -= h + 2 * px[1]
-        self._placed_labels.append(QRectF(x, y - h, w, h))
-        return x, y
-
-    def _make_measure_items(self, m: Measurement, selected: bool) -> list:
-        g = self.geom
-        assert g is not None
-        x0, y0 = g.voxel_to_scene(m.p0)
-        x1, y1 = g.voxel_to_scene(m.p1)
-        pen = _cosmetic_pen("#ff5050" if selected else "#50ff50", 2.0 if selected else 1.5)
-        res = self.state.measurement_result(m)
-        if m.kind == "ruler":
-            shape = QGraphicsLineItem(x0, y0, x1, y1)
-            unit = self.state.volume.length_unit if self.state.volume is not None else "mm"
-            text = f"{res['length_mm']:.1f} {unit}"
-        else:
-            rect = QRectF(QPointF(min(x0, x1), min(y0, y1)), QPointF(max(x0, x1), max(y0, y1)))
-            shape = QGraphicsEllipseItem(rect) if m.kind == "ellipse" else QGraphicsRectItem(rect)
-            text = format_roi_stats(res, self.state.volume.meta if self.state.volume else {})
-        shape.setPen(pen)
-        shape.setZValue(60)
-        label = pg.TextItem(text, color="#50ff50" if not selected else "#ff5050", anchor=(0, 1))
-        lines = text.split("\n")
-        label.setPos(*self._free_label_pos(max(x0, x1), min(y0, y1), len(lines), max(map(len, lines))))
-        label.setZValue(61)
-        for it in (shape, label):
-            self.vb.addItem(it, ignoreBounds=True)
-        return [shape, label]
-
-    def draw_rubber_band(self, kind: str, p0: QPointF, p1: QPointF, finish: bool) -> None:
-        for it in self._rubber:
-            self.vb.removeItem(it)
-        self._rubber = []
-        if finish:
-            a, b = self.scene_to_voxel(p0), self.scene_to_voxel(p1)
-            if a is not None and b is not None and np.abs(a - b).max() > 0.5:
-                m = Measurement(kind, self.view, self.slice_index, tuple(a), tuple(b))
-                self.state.add_measurement(m)
-                self.select_measurement(m.id)
-            return
-        pen = _cosmetic_pen("#50ff50", 1.5, Qt.PenStyle.DashLine)
-        if kind == "ruler":
-            it = QGraphicsLineItem(p0.x(), p0.y(), p1.x(), p1.y())
-        else:
-            r = QRectF(p0, p1).normalized()
-            it = QGraphicsEllipseItem(r) if kind == "ellipse" else QGraphicsRectItem(r)
-        it.setPen(pen)
-        it.setZValue(60)
-        self.vb.addItem(it, ignoreBounds=True)
-        self._rubber = [it]
-
-    def measurement_at(self, pos: QPointF, tol_px: float = 6.0) -> int | None:
-        """The id of a measurement shown on this slice near ``pos`` (view coordinates)."""
-        g = self.geom
-        if g is None:
-            return None
-        px = self.vb.viewPixelSize()  # mm per screen pixel (x, y)
-        tol = tol_px * max(px[0], px[1])
-        p = np.array([pos.x(), pos.y()])
-        for m in reversed(self.state.measurements):
-            if m.view != self.view or m.slice_index != self.slice_index:
-                continue
-            a = np.array(g.voxel_to_scene(m.p0))
-            b = np.array(g.voxel_to_scene(m.p1))
-            if m.kind == "ruler":
-                ab = b - a
-                t = float(np.clip(np.dot(p - a, ab) / max(np.dot(ab, ab), 1e-12), 0, 1))
-                if np.linalg.norm(a + t * ab - p) <= tol:
-                    return m.id
-            elif _outline_distance(m.kind, a, b, p) <= tol:
-                # the outline, not the box: a ruler can start inside an ROI
-                return m.id
-        return None
-
-    def measurement_grab(self, pos: QPointF, tol_px: float = 6.0):
-        """(id, part, p0, p1) for a press on a shown measurement: part "p0"/"p1" near an end point
-        (a ruler's end, a box's corner), "body" elsewhere on it; None when nothing is hit."""
-        mid = self.measurement_at(pos, tol_px)
-        if mid is None or self.geom is None:
-            return None
-        m = next(x for x in self.state.measurements if x.id == mid)
-        px = self.vb.viewPixelSize()
-        tol = tol_px * max(px[0], px[1])
-        p = np.array([pos.x(), pos.y()])
-        for part, q in (("p1", m.p1), ("p0", m.p0)):
-            if np.linalg.norm(np.array(self.geom.voxel_to_scene(q)) - p) <= tol:
-                return mid, part, m.p0, m.p1
-        return mid, "body", m.p0, m.p1
-
-    def drag_measurement(self, grab, origin: QPointF, pos: QPointF) -> None:
-        """Move the grabbed end point, or the whole measurement, by the drag from ``origin``."""
-        mid, part, p0, p1 = grab
-        a, b = self.scene_to_voxel(origin), self.scene_to_voxel(pos)
-        if a is None or b is None:
-            return
-        d = np.asarray(b, float) - np.asarray(a, float)
-        q0, q1 = np.asarray(p0, float), np.asarray(p1, float)
-        if part in ("p0", "body"):
-            q0 = q0 + d
-        if part in ("p1", "body"):
-            q1 = q1 + d
-        self.state.move_measurement(mid, q0, q1)
-
-    def select_measurement(self, mid: int | None) -> None:
-        if mid != self.selected_measurement:
-            self.selected_measurement = mid
-            self._refresh_measurements()
-
-
-def _outline_distance(kind: str, a: np.ndarray, b: np.ndarray, p: np.ndarray) -> float:
-    """Distance (scene mm) from ``p`` to the outline of the rectangle / ellipse spanned by a, b."""
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    if kind == "rect":
-        inside = np.all(p >= lo) and np.all(p <= hi)
-        if inside:
-            return float(min(p[0] - lo[0], hi[0] - p[0], p[1] - lo[1], hi[1] - p[1]))
-        return float(np.linalg.norm(np.maximum(np.maximum(lo - p, p - hi), 0)))
-    c, r = (lo + hi) / 2, np.maximum((hi - lo) / 2, 1e-9)
-    q = (p - c) / r
-    n = float(np.linalg.norm(q))
-    if n < 1e-12:
-        return float(r.min())
-    on = c + r * q / n  # the outline point along the same ray: close enough for picking
-    return float(np.linalg.norm(p - on))
-
-
-def format_roi_stats(res: dict, meta: dict) -> str:
-    if not res or res.get("n", 0) == 0:
-        return "empty ROI"
-    unit = " HU" if str(meta.get("Modality", "")) == "CT" else ""
-    # a photograph without a pixel size: its spacing of 1 is a pixel, not a millimetre
-    area_unit = "mm\u00b2" if meta.get("pixel_size_known", True) else "px\u00b2"
-    return (f"mean {res['mean']:.1f}{unit}  SD {res['sd']:.1f}\n"
-            f"min {res['min']:.6g}  max {res['max']:.6g}\n"
-            f"area {res['area_mm2']:.1f} {area_unit}")

@@ -102,7 +102,7 @@ def test_windows():
 
 
 def test_roi_text_says_pixels_on_a_photograph():
-    from medview.ui.slice_view import format_roi_stats
+    from medview.ui.slice_measurements import format_roi_stats
 
     res = {"n": 4, "mean": 1.0, "sd": 0.0, "min": 1, "max": 1, "area_mm2": 4.0}
     assert format_roi_stats(res, {"Modality": "CT"}).endswith("area 4.0 mm\u00b2")
