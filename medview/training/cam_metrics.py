@@ -1,10 +1,12 @@
 """Does Grad-CAM point at the finding? Share of the heatmap's mass inside a known region.
 
-For the classifiers whose data sets outline the finding (PH2 lesion masks for skin-lesion; the
-BUSI copy in MEDVIEW_DATA has no tumour masks, so breast-us cannot be measured), each held-out
-image is run through the real inference pipeline (``run_model`` with ``cam``, as the app does)
-and the heatmap (0..1 on the image grid)
-is compared with the mask: ``inside = sum(heat * mask) / sum(heat)``. ``area`` (the mask's
+Regions: the PH2 lesion masks for skin-lesion; for knee-oa the joint space, derived from each
+joint crop (``knee_joint_band``: the band around the dark gap between femur and tibia, where
+Kellgren-Lawrence grading looks: narrowing, osteophytes at the margins). The BUSI copy in
+MEDVIEW_DATA has no tumour masks and the fundus sets no lesion outlines, so breast-us and
+dr-grade cannot be measured. Each image is run through the real inference pipeline
+(``run_model`` with ``cam``, as the app does) and the heatmap (0..1 on the image grid)
+is compared with the region: ``inside = sum(heat * mask) / sum(heat)``. ``area`` (the mask's
 share of the image) is what a heatmap spread evenly would score, so ``inside / area`` says how
 many times better than chance the map concentrates on the finding.
 """
@@ -15,18 +17,45 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from medview.training import datasets
 from medview.training.recipes import RECIPES
 
+# the band's half height and its columns, as shares of the crop (the crops hold about 1.5x the
+# joint's width, centred on it)
+JOINT_HALF_HEIGHT = 0.10
+JOINT_COLUMNS = (0.08, 0.92)
 
-def _mask_path(model_id: str, sample: datasets.Sample) -> Path | None:
-    return sample.extra.get("mask") if model_id == "skin-lesion" else None
+
+def knee_joint_band(image: np.ndarray) -> np.ndarray:
+    """The joint-space band of a knee joint crop: the row where the image is darkest between
+    the bones (median over the central columns of each column's darkest row, searched in the
+    crop's 30-80% rows), +-JOINT_HALF_HEIGHT of the height, across JOINT_COLUMNS."""
+    a = np.asarray(image, np.float64)
+    a = a.mean(axis=-1) if a.ndim == 3 else a
+    h, w = a.shape
+    prof = ndimage.uniform_filter(a[:, int(0.2 * w):int(0.8 * w)], size=9)
+    lo, hi = int(0.3 * h), int(0.8 * h)
+    r0 = lo + int(np.median(np.argmin(prof[lo:hi], axis=0)))
+    half = int(round(JOINT_HALF_HEIGHT * h))
+    mask = np.zeros((h, w), bool)
+    mask[max(0, r0 - half):r0 + half + 1, int(JOINT_COLUMNS[0] * w):int(JOINT_COLUMNS[1] * w)] = True
+    return mask
 
 
-REGION_MODELS = ("skin-lesion",)
+def _region(model_id: str, sample: datasets.Sample, image: np.ndarray) -> np.ndarray | None:
+    if model_id == "skin-lesion":
+        mp: Path | None = sample.extra.get("mask")
+        return datasets.read_mask(mp) > 0 if mp is not None else None
+    if model_id == "knee-oa":
+        return knee_joint_band(image)
+    return None
+
+
+REGION_MODELS = ("skin-lesion", "knee-oa")
 # which predictions count: the finding the map should explain
-FINDING_CLASSES = {"skin-lesion": ["melanoma"]}
+FINDING_CLASSES = {"skin-lesion": ["melanoma"], "knee-oa": ["KL2", "KL3", "KL4"]}
 
 
 def cam_in_region(model_id: str, package: str | Path | None = None, part: str = "test",
@@ -44,13 +73,10 @@ def cam_in_region(model_id: str, package: str | Path | None = None, part: str = 
     samples = split.test if part == "test" else split.val
     rows = []
     for s in samples[:limit] if limit else samples:
-        mp = _mask_path(model_id, s)
-        if mp is None:
-            continue
-        mask = datasets.read_mask(mp) > 0
-        if not mask.any():
-            continue
         vol = read_image_file(s.image)
+        mask = _region(model_id, s, vol.array[0])
+        if mask is None or not mask.any():
+            continue
         pred = run_model(pkg, vol, cam=method, unverified_ok=True)  # data-set PNGs carry no modality
         top = max(pred.probabilities, key=pred.probabilities.get)
         heat = np.asarray(pred.heatmap.array, np.float64)
