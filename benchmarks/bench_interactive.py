@@ -49,7 +49,8 @@ def read_pair(image: str, mask: str, max_side: int | None):
         im = sitk.ReadImage(image)
         vol = sitk.GetArrayFromImage(im).astype(np.float32)
         lab = sitk.GetArrayFromImage(sitk.ReadImage(mask)) > 0
-        return vol, lab, tuple(im.GetSpacing()[::-1])
+        # spacing (z, y, x) and the direction: the 3D model sees the volume in its own orientation
+        return vol, lab, tuple(im.GetSpacing()[::-1]), np.array(im.GetDirection()).reshape(3, 3)
     img = datasets.read_image(Path(image))
     m = datasets.read_image(Path(mask))
     if m.ndim == 3:
@@ -62,7 +63,7 @@ def read_pair(image: str, mask: str, max_side: int | None):
         size = (round(m.shape[1] * f), round(m.shape[0] * f))
         img = np.asarray(Image.fromarray(img).resize(size, Image.BILINEAR))
         m = np.asarray(Image.fromarray(m.astype(np.uint8) * 255).resize(size, Image.NEAREST)) > 0
-    return img, m, None
+    return img, m, None, None
 
 
 def brush_baseline(gt: np.ndarray, n_clicks: int, spacing=None, brush_fraction: float = 0.04) -> list[float]:
@@ -104,7 +105,7 @@ def run_2d(seg, img, gt, n_clicks):
     return run_clicks(seg, g.normalise_image(img), gt, n_clicks, Prompts, stop_at=0.90)
 
 
-def run_3d(seg, vol, gt, n_clicks, spacing):
+def run_3d(seg, vol, gt, n_clicks, spacing, direction=None):
     """The app's AssistSession on a volume: a 3D model (``seg.dims == 3``) gets 3D clicks, a 2D
     model the clicked axial slice plus propagation."""
     from medview.annotation import LabelMap
@@ -112,7 +113,8 @@ def run_3d(seg, vol, gt, n_clicks, spacing):
     from medview.interactive.session import AssistSession
     from medview.io.volume import Volume
 
-    lm = LabelMap.empty(Volume(np.zeros(vol.shape, np.int16), spacing=tuple(spacing[::-1])))
+    lm = LabelMap.empty(Volume(np.zeros(vol.shape, np.int16), spacing=tuple(spacing[::-1]),
+                               direction=np.eye(3) if direction is None else direction))
     sess = AssistSession(seg, lm, vol, history=None, value=1, over="all",
                          segmenter3d=seg if getattr(seg, "dims", 2) == 3 else None)
     dices, secs = [], []
@@ -197,7 +199,7 @@ def main(argv=None) -> int:
     primary: list[str] = []
     dims_seen: set[int] = set()
     for n, row in enumerate(rows):
-        img, gt, spacing = read_pair(row["image"], row["mask"], args.max_side)
+        img, gt, spacing, direction = read_pair(row["image"], row["mask"], args.max_side)
         if not gt.any():
             print(f"skip {row['image']}: empty mask")
             continue
@@ -209,7 +211,7 @@ def main(argv=None) -> int:
         for mid in [*args.compare, main_id]:
             seg = segmenter(mid)
             if gt.ndim == 3:
-                d, s = run_3d(seg, img, gt, args.clicks, spacing)
+                d, s = run_3d(seg, img, gt, args.clicks, spacing, direction)
             else:
                 d, s = run_2d(seg, img, gt, args.clicks)
             key = mid if mid != main_id or mid in args.compare else "*" + mid

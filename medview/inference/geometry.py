@@ -13,6 +13,7 @@ pixel-centre mapping of :func:`medview.inference.preprocess.resize`, inverted th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -39,6 +40,70 @@ def reorient(volume: Volume, code: str) -> Volume:
     sitk = _sitk()
     img = sitk.DICOMOrient(volume.to_sitk(), code.upper())
     return Volume.from_sitk(img)
+
+
+# the letter an index axis points TO in MedView's LPS world (ITK's orientation codes): x, y, z
+_LETTERS = (("L", "R"), ("P", "A"), ("S", "I"))
+
+
+def orientation_code(direction: np.ndarray) -> str:
+    """ITK-style code ("LPS", "RAS", ...) of a direction matrix (columns = the i, j, k axes)."""
+    d = np.asarray(direction, np.float64).reshape(3, 3)
+    out = ""
+    for i in range(3):
+        w = int(np.argmax(np.abs(d[:, i])))
+        out += _LETTERS[w][0 if d[w, i] > 0 else 1]
+    return out
+
+
+@dataclass(frozen=True)
+class AxisMap:
+    """Permute/flip a (z, y, x) array into another orientation, exactly, and back.
+
+    New array axis ``a`` is source array axis ``perm[a]``, reversed where ``flip[a]``."""
+
+    perm: tuple[int, int, int]
+    flip: tuple[bool, bool, bool]
+
+    @property
+    def identity(self) -> bool:
+        return self.perm == (0, 1, 2) and not any(self.flip)
+
+    def forward(self, arr: np.ndarray) -> np.ndarray:
+        out = np.transpose(arr, self.perm + tuple(range(3, arr.ndim)))
+        return out[tuple(slice(None, None, -1) if f else slice(None) for f in self.flip)]
+
+    def backward(self, arr: np.ndarray) -> np.ndarray:
+        arr = arr[tuple(slice(None, None, -1) if f else slice(None) for f in self.flip)]
+        inv = tuple(int(v) for v in np.argsort(self.perm))
+        return np.transpose(arr, inv + tuple(range(3, arr.ndim)))
+
+    def point(self, p, source_shape) -> tuple[float, float, float]:
+        """A (z, y, x) voxel position of the source array in the new array."""
+        q = [float(p[self.perm[a]]) for a in range(3)]
+        return tuple((source_shape[self.perm[a]] - 1) - q[a] if self.flip[a] else q[a] for a in range(3))
+
+    def spacing(self, spacing_zyx) -> tuple[float, float, float]:
+        return tuple(float(spacing_zyx[self.perm[a]]) for a in range(3))
+
+
+def axis_map(direction: np.ndarray, code: str) -> AxisMap:
+    """The AxisMap that brings an array with ``direction`` to orientation ``code`` (as
+    ``reorient`` / ITK's DICOMOrient do; axes that are not axis-aligned go to the nearest)."""
+    d = np.asarray(direction, np.float64).reshape(3, 3)
+    src = [(int(np.argmax(np.abs(d[:, i]))), bool(d[int(np.argmax(np.abs(d[:, i]))), i] > 0)) for i in range(3)]
+    code = code.upper()
+    perm, flip = [0, 0, 0], [False, False, False]
+    for j, letter in enumerate(code):  # new index axis j (x, y, z) points to `letter`
+        w = next(k for k, pair in enumerate(_LETTERS) if letter in pair)
+        positive = letter == _LETTERS[w][0]
+        i = next((i for i, (wi, _) in enumerate(src) if wi == w), None)
+        if i is None:
+            raise ValueError(f"direction {d.tolist()} has no axis along {letter}")
+        a, b = 2 - j, 2 - i  # array axes are (z, y, x) = index axes (k, j, i)
+        perm[a] = b
+        flip[a] = src[i][1] != positive
+    return AxisMap(tuple(perm), tuple(flip))
 
 
 def resample(volume: Volume, spacing: Sequence[float], order: int = 1) -> Volume:

@@ -113,6 +113,9 @@ class Segmenter3D:
         self.last_confidence = 0.0
         self.mirror_axes: tuple[int, ...] = ()  # spatial axes (0-2) whose mirrored pass is averaged in
         self.passes = 1  # network passes per interaction
+        # the orientation the network was trained in (ITK code, e.g. "RAS"); a volume whose
+        # direction is given is permuted/flipped into it first (exact), its mask back after
+        self.orientation: str | None = None
 
     @classmethod
     def from_package(cls, package) -> Segmenter3D:
@@ -127,6 +130,7 @@ class Segmenter3D:
                   tuple(float(v) for v in sp) if sp else None, package)
         seg.mirror_axes = tuple(int(a) for a in out.get("mirror_axes", []))
         seg.passes = int(out.get("passes", 1))
+        seg.orientation = inp.get("orientation") or None
         return seg
 
     # -----------------------------------------------------------------------------------------
@@ -163,14 +167,29 @@ class Segmenter3D:
 
     def predict(self, volume: np.ndarray, clicks, prev_mask: np.ndarray | None = None,
                 pos_strokes: np.ndarray | None = None, neg_strokes: np.ndarray | None = None,
-                spacing: tuple[float, ...] | None = None, tta=None) -> np.ndarray:
+                spacing: tuple[float, ...] | None = None, tta=None, direction=None) -> np.ndarray:
         """The object's new boolean mask in ``volume`` ((D, H, W) raw intensities). ``clicks``:
         ``guidance.Point`` (z, y, x); ``prev_mask`` the object's current mask (kept outside the
-        box the network looks at); ``spacing`` (z, y, x) mm. Called the 2D way (a normalised
-        (C, H, W) image and ``model.Prompts``, as the self-test does) the image is extruded
-        into a stack of identical slices and the middle slice's mask returned."""
+        box the network looks at); ``spacing`` (z, y, x) mm; ``direction`` the volume's 3x3
+        direction matrix (medview Volume convention): with it the volume is seen in the
+        network's ``orientation``; without it the array is taken to be in that orientation
+        already (the training volumes are). Called the 2D way (a normalised (C, H, W) image and
+        ``model.Prompts``, as the self-test does) the image is extruded into a stack of
+        identical slices and the middle slice's mask returned."""
         if isinstance(clicks, g.Prompts):
             return self._predict_2d(volume, clicks, prev_mask)
+        if self.orientation and direction is not None:
+            from medview.inference.geometry import axis_map
+
+            m = axis_map(direction, self.orientation)
+            if not m.identity:
+                def fwd(a):
+                    return None if a is None else m.forward(a)
+
+                moved = [g.Point(m.point(k.pos, volume.shape), k.positive) for k in clicks]
+                out = self.predict(fwd(volume), moved, fwd(prev_mask), fwd(pos_strokes), fwd(neg_strokes),
+                                   None if spacing is None else m.spacing(spacing), tta)
+                return np.ascontiguousarray(m.backward(out))
         shape = volume.shape
         prev = None if prev_mask is None or not prev_mask.any() else prev_mask.astype(bool)
         if not any(k.positive for k in clicks) and prev is None and (pos_strokes is None or not pos_strokes.any()):

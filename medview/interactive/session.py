@@ -288,7 +288,8 @@ class AssistSession:
         seg = self.segmenter3d
         prev = self.lm.array == self.value
         mask = seg.predict(self.image, self.points3d, None if (replace or not prev.any()) else prev,
-                           self.strokes3d.get(True), self.strokes3d.get(False), spacing=self._spacing_zyx())
+                           self.strokes3d.get(True), self.strokes3d.get(False), spacing=self._spacing_zyx(),
+                           direction=getattr(getattr(self.lm, "volume", None), "direction", None))
         if self.box3d is not None:  # the object lies inside the box's prism
             ax, r0, c0, r1, c1 = self.box3d
             inside = np.zeros(mask.shape, bool)

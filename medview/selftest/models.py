@@ -123,7 +123,8 @@ def check_models(report: Report, models_dir, device, require_models: bool, state
     report.add("model packages", FAIL if bad else PASS, dt, detail)
     say(f"    model packages: {detail}")
     vols = state.get("sample_volumes") or []
-    for pkg in usable:
+    # click-driven models last: the 3D one is checked against a segmentation model's labels
+    for pkg in sorted(usable, key=lambda p: p.task == "interactive-segmentation"):
         step(report, f"model {pkg.id} {pkg.version}", lambda pkg=pkg: run_one(pkg, vols, device, state), say)
 
 
@@ -149,11 +150,42 @@ def run_interactive(pkg) -> tuple[str, str]:
                   f"{dt:.2f} s on cpu)")
 
 
+MIN_3D_AGREEMENT = 0.8  # one click vs the segmentation model's labels (0.93 when built and oriented right)
+
+
+def run_interactive_3d(pkg, state: dict) -> tuple[str, str] | None:
+    """A 3D click-driven model on the sample series a 3D segmentation model already labelled
+    (the hippocampus crop): one click at the labels' inscribed centre, the mask compared with
+    those labels; None when no such series ran (then the 2D check runs)."""
+    from medview.interactive import guidance as g
+    from medview.interactive import simulate
+    from medview.interactive.model3d import Segmenter3D
+
+    seg_pkg, vol, pred = state.get("seg_prediction") or (None, None, None)
+    if vol is None or not pkg.fits(vol)[0]:
+        return None
+    ref = np.asarray(pred.labels.array) > 0
+    if not ref.any():
+        return None
+    click = g.Point(tuple(float(v) for v in simulate.first_click(ref, None)[0]), True)
+    t0 = time.perf_counter()
+    seg = Segmenter3D.from_package(pkg)
+    mask = seg.predict(np.asarray(vol.array, np.float32), [click], None,
+                       spacing=tuple(float(v) for v in vol.spacing[::-1]), direction=vol.direction)
+    dt = time.perf_counter() - t0
+    dice = simulate.dice(mask, ref)
+    what = (f"one click on sample {vol.meta.get('SeriesDescription') or 'series'}: Dice {dice:.2f} against "
+            f"{seg_pkg.id}'s labels ({int(ref.sum())} voxels), {dt:.2f} s on cpu")
+    return (PASS if dice >= MIN_3D_AGREEMENT else FAIL), what + ("" if dice >= MIN_3D_AGREEMENT else
+                                                             f" (expected >= {MIN_3D_AGREEMENT})")
+
+
 def run_one(pkg, vols: list, device, state: dict) -> tuple[str, str]:
     from medview.inference.pipeline import run_model
 
     if pkg.task == "interactive-segmentation":
-        return run_interactive(pkg)
+        res = run_interactive_3d(pkg, state) if pkg.dims == 3 else None
+        return res or run_interactive(pkg)
     vol, what = choose_input(pkg, vols)
     if vol is None:
         return SKIP, what

@@ -229,7 +229,8 @@ _add(Recipe(  # promptable 3D: trained by medview.interactive.training3d with si
         "interactive-segmentation", ["MR", ""], "MR structures (trained on the hippocampus)", "UNet",
         {"spatial_dims": 3, "in_channels": 4, "out_channels": 2, "channels": [16, 32, 64, 128, 256],
          "strides": [2, 2, 2, 2], "num_res_units": 2},
-        {"dims": 3, "channels": "grey", "size": [48, 64, 48], "spacing": [1.0, 1.0, 1.0], "orientation": None,
+        # "RAS": the MSD training volumes' orientation; other series are permuted/flipped into it
+        {"dims": 3, "channels": "grey", "size": [48, 64, 48], "spacing": [1.0, 1.0, 1.0], "orientation": "RAS",
          "normalization": {"kind": "zscore"}},
         {"labels": [{"value": 1, "name": "object", "color": [255, 80, 200]}], "activation": "softmax",
          "threshold": 0.5, "guidance": ["positive", "negative", "previous_mask"], "ball_radius": 2.0}),

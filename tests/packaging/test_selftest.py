@@ -12,6 +12,7 @@ import pytest
 
 from medview import selftest
 from medview.config import sample_study_dir
+from medview.selftest import models as selftest_models
 
 
 def _by_name(report):
@@ -154,3 +155,7 @@ def test_self_test_passes_on_the_shipped_models(tmp_path):
     checks = _by_name(report)
     assert any(name.startswith("model interactive-2d") and c.status == "PASS" and "one click" in c.detail
                for name, c in checks.items()), report.table()
+    # the 3D one on the sample hippocampus crop, in its own orientation, against the segmenter's labels
+    i3d = next(c for name, c in checks.items() if name.startswith("model interactive-3d"))
+    assert i3d.status == "PASS" and "against hippocampus's labels" in i3d.detail, report.table()
+    assert float(i3d.detail.split("Dice ")[1].split()[0]) >= selftest_models.MIN_3D_AGREEMENT
