@@ -52,6 +52,8 @@ class AIAssistGroup(QGroupBox):
         self.status_label.setWordWrap(True)
         g.addWidget(self.status_label, 4, 0, 1, 2)
         self.c.status.connect(self.status_label.setText)
+        # the first click on a 3D series decides the network (3D or 2D + propagation): say which
+        self.c.status.connect(lambda _text: self.refresh_model())
         if hasattr(state, "status_message"):  # and in the status bar, where a user looks
             self.c.status.connect(state.status_message.emit)
         self.c.running_changed.connect(self.stop_button.setEnabled)

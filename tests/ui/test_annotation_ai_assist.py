@@ -73,3 +73,19 @@ def test_drag_draws_a_box_and_stop_ends_the_propagation(main_window, ai_panel, q
     done = int(lm.array.any(axis=(1, 2)).sum())
     assert done < 5 and not lm.array[6].any() and not lm.array[14].any()  # far from the ball's 13 slices
     assert panel.history_list.count() == 1 and not panel.ai_group.stop_button.isEnabled()
+
+
+def test_the_model_line_names_the_3d_network_once_a_click_used_it(main_window, ai_panel, qtbot):
+    from tests.interactive.test_3d import BrightRegion3D
+
+    panel, ball = ai_panel
+    view = main_window.viewer.views["axial"]
+    group = panel.ai_group
+    group.refresh_model()
+    assert "interactive" in group.model_label.text() or "fake" in group.model_label.text()
+    assist = panel.session.ai._assist()
+    assist._seg3d, assist._seg3d_resolved = BrightRegion3D(), True  # a bundled 3D network fits this series
+    click(view, voxel_to_widget(view, (32, 32, 10)))
+    _wait_idle(panel, qtbot)
+    assert group.model_label.text() == "Model: fake-3d 7.7.7 (3D) (research use only)"
+    assert panel.session.labelmap.provenance.ai_assisted == {"fake-3d 7.7.7": 1}
