@@ -1,7 +1,7 @@
 """Which Grad-CAM target layer and method put the most mass inside the known finding region?
 Chosen on the VALIDATION part (the test part is for the card only).
 
-    .venv/bin/python benchmarks/cam_layer_choice.py skin-lesion [--part val] [--layers L1 L2 ...]
+    .venv/bin/python benchmarks/cam_layer_choice.py skin-lesion [--part val] [--layers L1 L2 ...] [--package DIR]
 
 Each candidate layer is written into a temporary copy of the package's manifest (same weights) and
 measured with ``medview.training.cam_metrics.cam_in_region`` (as `medview evaluate ID --cam-region`);
@@ -29,15 +29,16 @@ def main() -> int:
     ap.add_argument("--part", default="val", choices=["val", "test"])
     ap.add_argument("--layers", nargs="*", help="default: the encoder's blocks from the bottom up "
                                                  "(UNetEncoderClassifier) or layer1..layer4 (ResNet)")
+    ap.add_argument("--package", help="a package folder to measure (default: the bundled MODEL_ID)")
     args = ap.parse_args()
-    src = Path(find_package(args.model_id).path)
+    src = Path(find_package(args.package or args.model_id).path)
     manifest = json.loads((src / "model.json").read_text())
     layers = args.layers
     if not layers:
         if manifest["network"]["architecture"] == "UNetEncoderClassifier":
             layers = ["model" + ".1.submodule" * k + ".0" for k in (3, 2, 1, 0)]
         else:
-            layers = ["layer4", "layer3", "layer2"]
+            layers = ["layer4", "layer3", "layer2", "layer1"]
     with tempfile.TemporaryDirectory() as tmp:
         for layer in layers:
             d = Path(tmp) / layer.replace(".", "_")
