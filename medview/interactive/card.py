@@ -151,7 +151,7 @@ def render_3d(state: dict[str, Any], measured: list[tuple[str, str]], notes: lis
         "the centre of its largest error region; box jitter of +-3 voxels, left-right mirror, intensity gain / "
         "offset. Loss: Dice + cross-entropy"
         + (" with the cross-entropy of voxels within {1} cells of a click weighted {0:g}x".format(
-            1 + state["click_weight"][0], state["click_weight"][1]) if state.get("click_weight") else "")
+            1 + state["click_weight"][0], state["click_weight"][1]) if (state.get("click_weight") or [0])[0] else "")
         + ".",
         f"- Time: a {state.get('train_minutes', 0):g}-minute budget ({state.get('elapsed_s', 0) / 60:.1f} min with "
         f"the last validation) on 2 CPU cores (OMP_NUM_THREADS=2, nice {state.get('niceness', 12)}), "

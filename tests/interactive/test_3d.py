@@ -266,16 +266,17 @@ def test_the_3d_card_states_the_rounds_loss_and_niceness_its_run_used():
 
     state = {"seed": 1, "init": "hippocampus", "train_minutes": 40, "elapsed_s": 2430, "epoch": 30,
              "best": 0.89, "best_epoch": 21, "split": {}, "steps_per_epoch": 40,
-             "iter_p": list(training3d.ITER_P), "click_weight": [training3d.CLICK_WEIGHT, training3d.CLICK_REACH],
-             "niceness": 5}
+             "iter_p": [0.2, 0.2, 0.15, 0.15, 0.1, 0.1, 0.1], "click_weight": [2.0, 5], "niceness": 5}
     text = card.render_3d(state, [("bench", "noc90=4.00 ms_per_click=200")], ["a limit"])
-    assert f"0-{len(training3d.ITER_P) - 1} rounds" in text
-    assert f"within {training3d.CLICK_REACH} cells of a click weighted {1 + training3d.CLICK_WEIGHT:g}x" in text
+    assert "0-6 rounds (probabilities 0.2 / 0.2 / 0.15 / 0.15 / 0.1 / 0.1 / 0.1)" in text
+    assert "within 5 cells of a click weighted 3x" in text
     assert "nice 5" in text and "noc90=4.00" in text and "- a limit" in text
     old = {k: v for k, v in state.items() if k not in ("iter_p", "click_weight")}
     old_text = card.render_3d(old, [], [])
     assert "0-4 rounds (probabilities 0.25 / 0.25 / 0.2 / 0.15 / 0.15)" in old_text
     assert "weighted" not in old_text
+    now = dict(state, iter_p=list(training3d.ITER_P), click_weight=[training3d.CLICK_WEIGHT, training3d.CLICK_REACH])
+    assert ("weighted" in card.render_3d(now, [], [])) == (training3d.CLICK_WEIGHT > 0)
 
 
 def test_the_3d_model_sees_a_dicom_series_in_its_own_orientation(shared_data):
