@@ -2,9 +2,11 @@
 
 Regions: the PH2 lesion masks for skin-lesion; for knee-oa the joint space, derived from each
 joint crop (``knee_joint_band``: the band around the dark gap between femur and tibia, where
-Kellgren-Lawrence grading looks: narrowing, osteophytes at the margins). The BUSI copy in
-MEDVIEW_DATA has no tumour masks and the fundus sets no lesion outlines, so breast-us and
-dr-grade cannot be measured. Each image is run through the real inference pipeline
+Kellgren-Lawrence grading looks: narrowing, osteophytes at the margins); for dr-grade the
+retina itself (``fundus_retina``: the camera's lit field of view without its rim), since the
+fundus sets outline no lesions: mass outside it lies on the black surround or the field's edge,
+where no retinopathy is. The BUSI copy in MEDVIEW_DATA has no tumour masks, so breast-us
+cannot be measured. Each image is run through the real inference pipeline
 (``run_model`` with ``cam``, as the app does) and the heatmap (0..1 on the image grid)
 is compared with the region: ``inside = sum(heat * mask) / sum(heat)``. ``area`` (the mask's
 share of the image) is what a heatmap spread evenly would score, so ``inside / area`` says how
@@ -44,18 +46,34 @@ def knee_joint_band(image: np.ndarray) -> np.ndarray:
     return mask
 
 
+RIM_SHARE = 0.08  # the field of view's rim left out of the retina region: this share of its radius
+
+
+def fundus_retina(image: np.ndarray, level: float = 0.1) -> np.ndarray:
+    """The retina of a fundus photograph: the lit field of view (as the dr-grade crop finds it)
+    eroded by RIM_SHARE of its equivalent radius."""
+    from medview.inference.postprocess import field_of_view
+
+    fov = field_of_view(image, level)
+    radius = float(np.sqrt(fov.sum() / np.pi))
+    return ndimage.binary_erosion(fov, iterations=max(1, int(RIM_SHARE * radius)))
+
+
 def _region(model_id: str, sample: datasets.Sample, image: np.ndarray) -> np.ndarray | None:
     if model_id == "skin-lesion":
         mp: Path | None = sample.extra.get("mask")
         return datasets.read_mask(mp) > 0 if mp is not None else None
     if model_id == "knee-oa":
         return knee_joint_band(image)
+    if model_id == "dr-grade":
+        return fundus_retina(image)
     return None
 
 
-REGION_MODELS = ("skin-lesion", "knee-oa")
+REGION_MODELS = ("skin-lesion", "knee-oa", "dr-grade")
 # which predictions count: the finding the map should explain
-FINDING_CLASSES = {"skin-lesion": ["melanoma"], "knee-oa": ["KL2", "KL3", "KL4"]}
+FINDING_CLASSES = {"skin-lesion": ["melanoma"], "knee-oa": ["KL2", "KL3", "KL4"],
+                   "dr-grade": ["moderate", "severe", "proliferative"]}
 
 
 def cam_in_region(model_id: str, package: str | Path | None = None, part: str = "test",

@@ -66,3 +66,16 @@ def test_cam_mass_in_the_knee_joint_band_is_a_share_of_the_real_heatmap(shared_d
 def test_a_model_without_regions_is_refused():
     with pytest.raises(ValueError, match="no region masks"):
         cam_metrics.cam_in_region("breast-us")
+
+
+def test_the_retina_region_is_the_lit_field_without_its_rim():
+    yy, xx = np.mgrid[0:200, 0:240]
+    img = np.zeros((200, 240, 3), np.uint8)
+    field = (yy - 100) ** 2 + (xx - 120) ** 2 <= 90 ** 2
+    img[field] = (180, 90, 40)
+    img[(yy - 100) ** 2 + (xx - 150) ** 2 <= 6 ** 2] = (20, 10, 5)  # a dark vessel crossing stays inside
+    retina = cam_metrics.fundus_retina(img)
+    assert retina[100, 150] and not retina[0, 0] and not retina[100, 0]
+    assert not (retina & ~field).any()
+    r = np.sqrt(retina.sum() / np.pi)
+    assert 90 * (1 - cam_metrics.RIM_SHARE) - 2 <= r <= 90 * (1 - cam_metrics.RIM_SHARE) + 2
