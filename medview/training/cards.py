@@ -180,7 +180,10 @@ def _network_words(arch: str) -> str:
 def _cam_layer_words(arch: str, layer: str) -> str:
     if arch == "UNetEncoderClassifier":
         return "the encoder's first block, full resolution" if layer == "model.0" else "the encoder's bottom block"
-    return "last residual stage"
+    stages = {"layer4": "last residual stage", "layer3": "third residual stage, twice layer4's resolution",
+              "layer2": "second residual stage, four times layer4's resolution",
+              "layer1": "first residual stage, eight times layer4's resolution"}
+    return stages.get(layer, "residual stage")
 
 
 def _graded_section(m: dict[str, Any], state: dict[str, Any] | None) -> list[str]:
