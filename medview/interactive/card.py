@@ -134,8 +134,8 @@ def render_3d(state: dict[str, Any], measured: list[tuple[str, str]], notes: lis
         "(MR or modality unknown, grey, 3D).", "",
         "## Training", "",
         f"- Command: `{train_command('interactive-3d', state)}` (fixed seed {state.get('seed')}; "
-        + ("the first command starts from the bundled `hippocampus` segmentation U-Net, the second continues "
-           "from the package the first made (every tensor copied, half the learning rate); "
+        + ("the first command starts from the bundled `hippocampus` segmentation U-Net, each later one continues "
+           "from the package the one before made (every tensor copied, half the learning rate); "
            if state.get("init") == "interactive-3d" else
            f"initialised from the bundled `{state.get('init')}` segmentation U-Net, ")
         + "trained on the same training volumes as that U-Net: its input convolution widened with small random "
