@@ -4,14 +4,11 @@ active tool says, a press on a shown measurement grabs it)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-
-if TYPE_CHECKING:
-    from medview.ui.slice_view import SliceView
 
 MEASURE_TOOLS = ("ruler", "ellipse", "rect")
 
@@ -19,7 +16,7 @@ MEASURE_TOOLS = ("ruler", "ellipse", "rect")
 class SliceViewBox(pg.ViewBox):
     """ViewBox whose mouse gestures are a radiology viewer's, not a plot's."""
 
-    def __init__(self, owner: SliceView) -> None:
+    def __init__(self, owner: Any) -> None:  # the SliceView (it imports this module)
         super().__init__(lockAspect=True, invertY=True, enableMenu=False, defaultPadding=0.0)
         self.owner = owner
         self._wl_start: tuple[float, float] | None = None
