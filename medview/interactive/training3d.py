@@ -51,22 +51,16 @@ def load_cases(part: str = "train", log: Callable[[str], None] = print) -> list[
     """The hippocampus split's ``part`` ("train" | "val" | "test")."""
     if part not in ("train", "val", "test"):
         raise ValueError(part)
-    import SimpleITK as sitk
-
     from medview.training.recipes import RECIPES
 
+    # the network's orientation (the MSD files are RAS already)
     code = RECIPES[MODEL_ID].manifest["input"].get("orientation")
     split = datasets.hippocampus()
     t0 = time.monotonic()
     out = []
-
-    def read(path):  # (z, y, x) in the network's orientation (the MSD files are RAS already)
-        img = sitk.ReadImage(str(path))
-        return sitk.GetArrayFromImage(sitk.DICOMOrient(img, code) if code else img)
-
     for s in getattr(split, part):
-        vol = read(s.image).astype(np.float32)
-        lab = read(s.target).astype(np.uint8)
+        vol = datasets.read_volume(s.image, code).astype(np.float32)
+        lab = datasets.read_volume(s.target, code).astype(np.uint8)
         std = float(vol.std())
         out.append(Case(s.name, vol, (vol - float(vol.mean())) / (std if std > 1e-6 else 1.0), lab))
     log(f"{MODEL_ID} {part}: {len(out)} hippocampus volumes ({time.monotonic() - t0:.0f} s)")

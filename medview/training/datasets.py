@@ -76,11 +76,13 @@ def read_mask(path: Path, threshold: int = 127) -> np.ndarray:
     return (a > threshold).astype(np.uint8)
 
 
-def read_volume(path: Path) -> np.ndarray:
-    """A 3D NIfTI / MHA / NRRD as a ``(z, y, x)`` array (SimpleITK, the order MedView uses)."""
+def read_volume(path: Path, orientation: str | None = None) -> np.ndarray:
+    """A 3D NIfTI / MHA / NRRD as a ``(z, y, x)`` array (SimpleITK, the order MedView uses);
+    with ``orientation`` (an ITK code such as "RAS") its axes permuted/flipped to point there."""
     import SimpleITK as sitk
 
-    return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+    img = sitk.ReadImage(str(path))
+    return sitk.GetArrayFromImage(sitk.DICOMOrient(img, orientation) if orientation else img)
 
 
 # ---------------------------------------------------------------------------------------------
