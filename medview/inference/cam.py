@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from medview.inference import device as devmod
-from medview.inference import ordinal
+from medview.inference import networks, ordinal
 from medview.inference.forward import CAM_OBJECTS, cache_lock, get_network
 from medview.inference.package import ModelPackage
 
@@ -36,10 +36,15 @@ def cam_maps(package: ModelPackage, runner, batch: np.ndarray, kind: str, class_
     dev = runner.device
     cls = GradCAMpp if kind == "gradcam++" else GradCAM
 
+    ensemble = networks.members(package.manifest["network"]) > 1
+
     def make(device):
         net = get_network(package, device, purpose="cam")
+        # a fold ensemble: each member's map for its own score (the ensemble's score is their mean,
+        # so its gradient at a member's layer is that member's / K), averaged: K passes, not K^2
+        nets = list(net.members) if ensemble else [net]
         try:
-            return cls(nn_module=net, target_layers=layer, postprocessing=_identity)
+            return [cls(nn_module=n, target_layers=layer, postprocessing=_identity) for n in nets]
         except Exception as exc:  # noqa: BLE001
             raise CamError(f"Grad-CAM layer {layer!r} not found in {package.id}: {exc}") from exc
 
@@ -62,7 +67,7 @@ def cam_maps(package: ModelPackage, runner, batch: np.ndarray, kind: str, class_
         x = to_tensor(batch[i:i + bs], dev)
         try:
             with torch.enable_grad():
-                m = camobj(x, class_idx=class_idx)
+                m = sum(c(x, class_idx=class_idx) for c in camobj) / len(camobj)
         except Exception as exc:  # noqa: BLE001
             if not devmod.is_out_of_memory(exc) or dev.type == "cpu":
                 raise

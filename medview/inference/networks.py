@@ -113,6 +113,34 @@ def build_network(architecture: str, args: dict[str, Any] | None = None):
     return net
 
 
+MAX_MEMBERS = 16  # a fold ensemble's size limit (each member is a full network in memory)
+
+
+def members(spec: dict[str, Any]) -> int:
+    """How many members a manifest's ``network`` averages (1: a single network)."""
+    return int(spec.get("members") or 1)
+
+
+def member_prefix(i: int) -> str:
+    return f"members.{i}."
+
+
+def stack_states(states: list[dict]) -> dict:
+    """One ensemble state dict from the members' state dicts (in member order)."""
+    return {member_prefix(i) + k: v for i, sd in enumerate(states) for k, v in sd.items()}
+
+
+def build_from_spec(spec: dict[str, Any]):
+    """The network a manifest's ``network`` object describes: one allow-listed network, or with
+    ``members`` K >= 2 a fold ensemble of K of them (``medview.inference.ensemble``)."""
+    k = members(spec)
+    if k == 1:
+        return build_network(spec["architecture"], spec.get("args", {}))
+    from medview.inference.ensemble import MeanOfMembers
+
+    return MeanOfMembers([build_network(spec["architecture"], spec.get("args", {})) for _ in range(k)])
+
+
 def network_spatial_dims(architecture: str, args: dict[str, Any]) -> int | None:
     """spatial_dims from the arguments (MONAI's defaults when absent), or None if unknown."""
     key = canonical_name(architecture)

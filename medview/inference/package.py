@@ -193,6 +193,9 @@ def manifest_errors(m: dict[str, Any]) -> list[str]:
             errs.append("network.args must be an object")
         if arch is not None and not networks.is_known(arch):
             errs.append(f"unknown network architecture {arch!r} (allowed: {', '.join(networks.architectures())})")
+        k = net.get("members", 1)
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= networks.MAX_MEMBERS:
+            errs.append(f"network.members must be an integer from 1 to {networks.MAX_MEMBERS} (a fold ensemble's size)")
 
     inp = need("input", dict)
     if inp is not None:
@@ -438,7 +441,7 @@ def write_package(
     if errs:
         raise PackageError(f"invalid manifest for {folder}: {'; '.join(errs)}")
     # the state dict must build into the named network (catches wrong args early)
-    net = networks.build_network(m["network"]["architecture"], m["network"].get("args", {}))
+    net = networks.build_from_spec(m["network"])
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state_dict.items()}
     try:
         net.load_state_dict(tensors, strict=True)  # names and shapes must fit exactly
@@ -483,7 +486,7 @@ def load_network(package: ModelPackage, device: Any = "cpu"):
         raise PackageError(f"{package.weights_path}: not a valid safetensors file ({exc})") from exc
     net_spec = package.manifest["network"]
     try:
-        net = networks.build_network(net_spec["architecture"], net_spec.get("args", {}))
+        net = networks.build_from_spec(net_spec)
         net.load_state_dict(state, strict=True)
     except (ValueError, RuntimeError) as exc:
         raise PackageError(f"model {package.id}: weights do not fit the network ({exc})") from exc

@@ -94,6 +94,30 @@ def honour_clicks(mask: np.ndarray, clicks: list[g.Point], radius: float = 1.0,
         mask |= pos_strokes
 
 
+def limit_changes(prev: np.ndarray, new: np.ndarray, focus: tuple[float, ...], radius: float) -> np.ndarray:
+    """A corrective click's result with only the changes that reach the click: the connected
+    parts of ``new`` XOR ``prev`` coming within ``radius`` cells of ``focus`` are taken from
+    ``new``; elsewhere ``prev`` stays (a click on one boundary never undoes work on another)."""
+    from scipy import ndimage
+
+    diff = new != prev
+    if not diff.any():
+        return new
+    lab, _ = ndimage.label(diff)
+    r = int(np.ceil(radius))
+    c = [int(round(v)) for v in focus]
+    sl = tuple(slice(max(0, v - r), min(n, v + r + 1)) for v, n in zip(c, prev.shape, strict=True))
+    if any(s.stop <= s.start for s in sl):
+        return prev.copy()
+    grids = np.ogrid[sl]
+    ball = sum((gr - p) ** 2 for gr, p in zip(grids, focus, strict=True)) <= radius * radius
+    near = np.unique(lab[sl][ball])
+    keep = np.isin(lab, near[near > 0])
+    out = prev.copy()
+    out[keep] = new[keep]
+    return out
+
+
 class Segmenter3D:
     """A loaded 3D interactive network (4 input channels: image, positive, negative, previous)."""
 
@@ -113,6 +137,8 @@ class Segmenter3D:
         self.last_confidence = 0.0
         self.mirror_axes: tuple[int, ...] = ()  # spatial axes (0-2) whose mirrored pass is averaged in
         self.passes = 1  # network passes per interaction
+        # a corrective click changes only what connects to it (cells; None: the whole new mask)
+        self.local_radius: float | None = None
         # the orientation the network was trained in (ITK code, e.g. "RAS"); a volume whose
         # direction is given is permuted/flipped into it first (exact), its mask back after
         self.orientation: str | None = None
@@ -130,6 +156,7 @@ class Segmenter3D:
                   tuple(float(v) for v in sp) if sp else None, package)
         seg.mirror_axes = tuple(int(a) for a in out.get("mirror_axes", []))
         seg.passes = int(out.get("passes", 1))
+        seg.local_radius = float(out["local_update_radius"]) if out.get("local_update_radius") else None
         seg.orientation = inp.get("orientation") or None
         return seg
 
@@ -167,7 +194,8 @@ class Segmenter3D:
 
     def predict(self, volume: np.ndarray, clicks, prev_mask: np.ndarray | None = None,
                 pos_strokes: np.ndarray | None = None, neg_strokes: np.ndarray | None = None,
-                spacing: tuple[float, ...] | None = None, tta=None, direction=None) -> np.ndarray:
+                spacing: tuple[float, ...] | None = None, tta=None, direction=None,
+                focus: g.Point | None = None) -> np.ndarray:
         """The object's new boolean mask in ``volume`` ((D, H, W) raw intensities). ``clicks``:
         ``guidance.Point`` (z, y, x); ``prev_mask`` the object's current mask (kept outside the
         box the network looks at); ``spacing`` (z, y, x) mm; ``direction`` the volume's 3x3
@@ -175,7 +203,9 @@ class Segmenter3D:
         network's ``orientation``; without it the array is taken to be in that orientation
         already (the training volumes are). Called the 2D way (a normalised (C, H, W) image and
         ``model.Prompts``, as the self-test does) the image is extruded into a stack of
-        identical slices and the middle slice's mask returned."""
+        identical slices and the middle slice's mask returned. ``focus``: the interaction's new
+        click (a corrective click when there is a previous mask): with ``local_radius`` set,
+        only the changes that reach it are kept (``limit_changes``)."""
         if isinstance(clicks, g.Prompts):
             return self._predict_2d(volume, clicks, prev_mask)
         if self.orientation and direction is not None:
@@ -187,8 +217,9 @@ class Segmenter3D:
                     return None if a is None else m.forward(a)
 
                 moved = [g.Point(m.point(k.pos, volume.shape), k.positive) for k in clicks]
+                f = None if focus is None else g.Point(m.point(focus.pos, volume.shape), focus.positive)
                 out = self.predict(fwd(volume), moved, fwd(prev_mask), fwd(pos_strokes), fwd(neg_strokes),
-                                   None if spacing is None else m.spacing(spacing), tta)
+                                   None if spacing is None else m.spacing(spacing), tta, focus=f)
                 return np.ascontiguousarray(m.backward(out))
         shape = volume.shape
         prev = None if prev_mask is None or not prev_mask.any() else prev_mask.astype(bool)
@@ -203,6 +234,8 @@ class Segmenter3D:
             out[sl] = vals >= self.threshold
         inside = vals[vals >= self.threshold]
         self.last_confidence = float(inside.mean()) if inside.size else 0.0
+        if self.local_radius and focus is not None and prev is not None:
+            out = limit_changes(prev, out, focus.pos, self.local_radius)
         honour_clicks(out, clicks, 1.0, pos_strokes, neg_strokes)
         return g.keep_prompted(out, clicks, pos_strokes)
 

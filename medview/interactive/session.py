@@ -208,7 +208,7 @@ class AssistSession:
     def click(self, plane_axis: int, index: int, row: float, col: float, positive: bool = True) -> Iterator[int]:
         if self.segmenter3d is not None:
             self.points3d.append(g.Point(self._point3(plane_axis, index, row, col), bool(positive)))
-            return self._interaction(plane_axis, index)
+            return self._interaction(plane_axis, index, focus=self.points3d[-1])
         st = self._slice(plane_axis, index)
         st.prompts.clicks.append(g.Click(float(row), float(col), bool(positive)))
         return self._interaction(plane_axis, index)
@@ -238,13 +238,17 @@ class AssistSession:
         return self._interaction(plane_axis, index)
 
     # ---- running -----------------------------------------------------------------------------
-    def _interaction(self, a: int, c: int, replace: bool = False) -> Iterator[int]:
-        """Begin one undo step: the prompted slice now, propagation as the iterator is consumed."""
+    def _interaction(self, a: int, c: int, replace: bool = False, focus: g.Point | None = None) -> Iterator[int]:
+        """Begin one undo step: the prompted slice now, propagation as the iterator is consumed.
+        ``focus``: a 3D click's point (its changes may be limited to what reaches it)."""
         self.finish()
         self._stopped = False
         if self.history is not None:
             self.history.begin(self.stroke_name)
-        self._running = (self._steps3d if self.segmenter3d is not None else self._steps)(a, c, replace)
+        if self.segmenter3d is not None:
+            self._running = self._steps3d(a, c, replace, focus)
+        else:
+            self._running = self._steps(a, c, replace)
         return self._running
 
     def _record(self, ch: Change | None) -> None:
@@ -283,13 +287,13 @@ class AssistSession:
                     break  # the slices beyond were propagated from an agreeing mask: keep them
                 src, k = nxt, k + step
 
-    def _steps3d(self, a: int, c: int, replace: bool) -> Iterator[int]:
+    def _steps3d(self, a: int, c: int, replace: bool, focus: g.Point | None = None) -> Iterator[int]:
         """One pass of the 3D network over the object; yields the prompted slice once."""
         seg = self.segmenter3d
         prev = self.lm.array == self.value
         mask = seg.predict(self.image, self.points3d, None if (replace or not prev.any()) else prev,
                            self.strokes3d.get(True), self.strokes3d.get(False), spacing=self._spacing_zyx(),
-                           direction=getattr(getattr(self.lm, "volume", None), "direction", None))
+                           direction=getattr(getattr(self.lm, "volume", None), "direction", None), focus=focus)
         if self.box3d is not None:  # the object lies inside the box's prism
             ax, r0, c0, r1, c1 = self.box3d
             inside = np.zeros(mask.shape, bool)

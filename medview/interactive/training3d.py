@@ -212,7 +212,7 @@ def run_clicks(segmenter, volume: np.ndarray, gt: np.ndarray, n_clicks: int, spa
             continue
         clicks.append(g.Point(tuple(float(v) for v in nc[0]), nc[1]))
         t0 = time.perf_counter()
-        mask = segmenter.predict(volume, clicks, mask if mask.any() else None, spacing=spacing)
+        mask = segmenter.predict(volume, clicks, mask if mask.any() else None, spacing=spacing, focus=clicks[-1])
         secs.append(time.perf_counter() - t0)
         dices.append(simulate.dice(mask, gt))
         if stop_at is not None and dices[-1] >= stop_at and len(dices) >= 5:
@@ -371,20 +371,28 @@ def _noc_line(seg, cases: list[Case], clicks: int) -> str:
             f"reached 0.90 {np.mean(a.max(1) >= 0.9):.0%}, median {1000 * np.median(secs):.0f} ms per click")
 
 
-def val_settings(clicks: int = 10) -> None:
-    """Inference settings compared on the VALIDATION volumes (whole hippocampus): plain, with
-    the left-right mirrored pass averaged in, with a second pass from the first pass's mask.
-    ``python -m medview.interactive.training3d --val-settings``"""
+def val_settings(clicks: int = 10, package: str = MODEL_ID, groups: tuple[str, ...] = ("local",)) -> None:
+    """Inference settings compared on the VALIDATION volumes (whole hippocampus), each group
+    against the plain setting: ``mirror`` (the left-right mirrored pass averaged in; a second pass
+    from the first pass's mask), ``local`` (a corrective click's changes limited to the parts that
+    reach it, radius in cells), ``threshold`` (the foreground probability cut).
+    ``python -m medview.interactive.training3d --val-settings [PACKAGE] [--mirror] [--local] [--threshold]``"""
     import torch
 
     from medview.inference.package import find_package
 
     torch.set_num_threads(1)
-    seg = m3.Segmenter3D.from_package(find_package(MODEL_ID))
+    seg = m3.Segmenter3D.from_package(find_package(package))
     cases = load_cases("val", log=lambda _t: None)
-    for axes, passes in (((), 1), ((2,), 1), ((), 2)):
-        seg.mirror_axes, seg.passes = axes, passes
-        print(f"mirror {axes} passes {passes}: {_noc_line(seg, cases, clicks)}", flush=True)
+    plain = {"mirror_axes": (), "passes": 1, "local_radius": None, "threshold": seg.threshold}
+    options = {"mirror": [{"mirror_axes": (2,)}, {"passes": 2}],
+               "local": [{"local_radius": r} for r in (4.0, 8.0, 12.0)],
+               "threshold": [{"threshold": t} for t in (0.35, 0.45, 0.55, 0.65)]}
+    for change in [{}] + [c for grp in groups for c in options[grp]]:
+        for k, v in {**plain, **change}.items():
+            setattr(seg, k, v)
+        words = ", ".join(f"{k} {v}" for k, v in change.items()) or "plain"
+        print(f"{words}: {_noc_line(seg, cases, clicks)}", flush=True)
 
 
 def val_compare(packages: list[str], clicks: int = 10) -> None:
@@ -407,7 +415,10 @@ if __name__ == "__main__":
     import sys
 
     if "--val-settings" in sys.argv:
-        val_settings()
+        rest = sys.argv[sys.argv.index("--val-settings") + 1:]
+        pkgs = [a for a in rest if not a.startswith("--")]
+        groups = tuple(a[2:] for a in rest if a in ("--mirror", "--local", "--threshold")) or ("local",)
+        val_settings(package=pkgs[0] if pkgs else MODEL_ID, groups=groups)
     elif "--val-compare" in sys.argv:
         val_compare(sys.argv[sys.argv.index("--val-compare") + 1:])
     else:

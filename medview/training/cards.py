@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from medview.training.datasets import pooled_split_record
 from medview.training.recipes import RECIPES, train_command
 
 DATA: dict[str, dict[str, str]] = {
@@ -230,6 +231,10 @@ def _grader_modes(m: dict[str, Any]) -> list[str]:
 
 def _time_line(model_id: str, state: dict[str, Any]) -> str:
     select = RECIPES[model_id].select
+    if int(state.get("members") or 1) > 1:
+        return (f"- Time: {state['elapsed_s'] / 60:.1f} min for the {state['members']} members on 2 shared CPU cores "
+                f"(torch CPU; {state.get('train_minutes')} min each), epochs {state.get('epoch')}, best epochs "
+                f"{state.get('best_epoch')}; out-of-fold {select} {state['best']:.4f}.")
     if state.get("elapsed_s") is not None and state.get("best") is not None:
         return (f"- Time: {state['elapsed_s'] / 60:.1f} min on 2 shared CPU cores (torch CPU), {state.get('epoch')} "
                 f"epochs; best validation {select} {state['best']:.4f} at epoch {state.get('best_epoch')}.")
@@ -238,6 +243,35 @@ def _time_line(model_id: str, state: dict[str, Any]) -> str:
             f"{state.get('epoch')} epochs; checkpoint of epoch {state.get('best_epoch')} chosen on validation by "
             f"{select} (the run's score was not kept in the package: `medview evaluate {model_id} --part val` "
             "re-measures it).")
+
+
+def _cv_section(model_id: str, state: dict[str, Any]) -> list[str]:
+    """A fold ensemble's cross-validation: each member's fold, and the out-of-fold figures."""
+    if int(state.get("members") or 1) < 2:
+        return []
+    r = RECIPES[model_id]
+    cv = state.get("cv") or {}
+    lines = ["### Cross-validation (the model choice)", "",
+             f"Train + validation pooled ({cv.get('n')} images) and dealt into {state['members']} folds "
+             "(`medview.training.folds`: whole groups, class-stratified); member i trained on the other folds and "
+             f"its checkpoint was chosen on fold i by {r.select}. Each pooled image was then predicted by the one "
+             "member that never trained on it (out-of-fold); those predictions fitted the calibration and give the "
+             "figures below. They are an estimate for one member, chosen on the same folds (slightly optimistic); "
+             "the test part was never used.", "",
+             "| member | trained on | chosen on | best epoch | best fold score |", "|---|---|---|---|---|"]
+    for f in state.get("folds", []):
+        lines.append(f"| {f['fold']} | {f['train']} | {f['val']} | {f['best_epoch']} | {f['best']:.4f} |")
+    figs = [f"accuracy {cv['accuracy']:.4f}"] if "accuracy" in cv else []
+    if "macro_auc" in cv:
+        figs.append(f"macro one-vs-rest AUC {cv['macro_auc']:.4f}")
+    if r.positive and f"{r.positive}_auc" in cv:
+        figs.append(f"{r.positive} AUC {cv[f'{r.positive}_auc']:.4f}")
+    lines += ["", f"Out-of-fold on {cv.get('n')} images: " + ", ".join(figs) + "."]
+    cal = state.get("calibration")
+    if cal:
+        lines.append(f"Calibration fitted on them and folded into every member: temperature {cal['temperature']:.3f}, "
+                     f"NLL {cal['val_nll_before']:.3f} -> {cal['val_nll_after']:.3f}.")
+    return lines + [""]
 
 
 def state_from_manifest(model_id: str, manifest: dict[str, Any], data_root=None) -> dict[str, Any] | None:
@@ -252,8 +286,11 @@ def state_from_manifest(model_id: str, manifest: dict[str, Any], data_root=None)
     return {"seed": t.get("seed"), "epoch": t.get("epochs"), "best_epoch": t.get("best_epoch"),
             "init": t.get("init"), "train_minutes": t.get("minutes"), "elapsed_s": t.get("elapsed_s"),
             "best": t.get("best_score"), "ordinal": manifest["output"].get("ordinal"),
-            "grading_threshold": flag.get("threshold"),
-            "split": {"description": split.description, **split.summary(), "test": [x.name for x in split.test]}}
+            "grading_threshold": flag.get("threshold"), "members": manifest["network"].get("members"),
+            "cv": t.get("cross_validation"), "folds": t.get("folds", []),
+            "split": (pooled_split_record(split, int(manifest["network"]["members"]))
+                      if int(manifest["network"].get("members") or 1) > 1 else
+                      {"description": split.description, **split.summary(), "test": [x.name for x in split.test]})}
 
 
 def render(model_id: str, state: dict[str, Any], report: dict[str, Any] | None, printed: list[str] | None = None,
@@ -275,7 +312,10 @@ def render(model_id: str, state: dict[str, Any], report: dict[str, Any] | None, 
         "- Test images (never used for training or checkpoint choice): "
         + ", ".join(f"`{n}`" for n in split.get("test", [])), "",
         "## Model", "",
-        f"- Network: {_network_words(m['network']['architecture'])} with `{json.dumps(m['network']['args'])}`.",
+        f"- Network: {_network_words(m['network']['architecture'])} with `{json.dumps(m['network']['args'])}`"
+        + (f"; a fold ensemble of {state['members']} of them: the package averages their logits "
+           "(`medview.inference.ensemble`; one weights file, Grad-CAM averaged over the members)."
+           if int((state or {}).get("members") or 1) > 1 else "."),
         f"- Input: {inp['dims']}D, channels `{inp['channels']}`, normalisation `{json.dumps(inp['normalization'])}`"
         f", size {inp.get('size')}, spacing {inp.get('spacing')}, roi {inp.get('roi_size')}, "
         f"pad to multiple of {inp.get('pad_to_multiple')} (built with `medview.inference.preprocess`, the "
@@ -293,10 +333,13 @@ def render(model_id: str, state: dict[str, Any], report: dict[str, Any] | None, 
         f"- Command: `{train_command(model_id, state)}` (fixed seed {state.get('seed')}, AdamW lr "
         + (f"{r.lr / 2:g} (half the recipe's: it starts from trained weights), " if state.get("init")
            else f"{r.lr:g}, ")
-        + f"batch {r.batch_size}, cosine schedule over the time budget, checkpoint chosen on the validation part, "
-        "resumable checkpoints in checkpoints/).",
+        + f"batch {r.batch_size}, cosine schedule over the time budget, "
+        + ("each member's checkpoint chosen on its own fold, " if int(state.get("members") or 1) > 1
+           else "checkpoint chosen on the validation part, ")
+        + "resumable checkpoints in checkpoints/).",
         _time_line(model_id, state),
         f"- Augmentation: `{json.dumps(r.augment)}`.", "",
+        *_cv_section(model_id, state),
     ]
     if m.get("gradcam_layer"):
         words = _cam_layer_words(m["network"]["architecture"], m["gradcam_layer"])

@@ -23,6 +23,8 @@ def register(subparsers) -> None:
     t.add_argument("--out", type=Path, default=None, help="package folder to write (default: models/MODEL_ID, "
                    "or the user model folder for --data)")
     t.add_argument("--fresh", action="store_true", help="ignore an unfinished checkpoint instead of resuming")
+    t.add_argument("--folds", type=int, default=None,
+                   help="train a K-member fold ensemble over train + validation (classifiers; default: the recipe's)")
     t.add_argument("--max-epochs", type=int, default=None, help=argparse.SUPPRESS)
     t.add_argument("--no-package", action="store_true", help="train only; do not write the model package")
     t.add_argument("--checkpoint-name", default=None, help=argparse.SUPPRESS)
@@ -62,9 +64,25 @@ def _train(args) -> int:
         from medview.campaign.commands import finetune_command
 
         return finetune_command(args)
-    from medview.training import packaging, runner
+    from medview.training import folds, packaging, runner
     from medview.training.engine import ProgressBar
+    from medview.training.recipes import RECIPES
 
+    k = args.folds if args.folds is not None else RECIPES[args.model_id].folds
+    if k > 1 and args.data is None:
+        try:
+            state = folds.train_folds(args.model_id, k, minutes=args.minutes, init="" if args.scratch else args.init,
+                                      fresh=args.fresh, progress=ProgressBar(f"train {args.model_id}"),
+                                      max_epochs=args.max_epochs)
+        except folds.FoldError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        cv = state["cv"]
+        print(f"{k} members; out-of-fold (cross-validated) {RECIPES[args.model_id].select} {state['best']:.4f}, "
+              f"accuracy {cv['accuracy']:.4f} on {cv['n']} images, after {state['elapsed_s'] / 60:.1f} min")
+        if not args.no_package:
+            print(f"wrote {packaging.package_from_checkpoint(args.model_id, out=args.out)}")
+        return 0
     state = runner.train_model(
         args.model_id, minutes=args.minutes, data=args.data, init="" if args.scratch else args.init,
         out=args.out, fresh=args.fresh,
@@ -91,6 +109,14 @@ def _pretrain(args) -> int:
     return 0
 
 
+def _is_fold_ensemble(args) -> bool:
+    from medview.inference.networks import members
+    from medview.inference.package import find_package
+
+    pkg = find_package(str(args.package) if args.package else args.model_id)
+    return pkg.ok and members(pkg.manifest.get("network") or {}) > 1
+
+
 def _evaluate(args) -> int:
     from medview.training import runner
     from medview.training.engine import ProgressBar
@@ -106,6 +132,11 @@ def _evaluate(args) -> int:
             runner.save_json(crep, args.json)
         return 0
     if args.card and not _training_record(args):
+        return 2
+    if args.part == "val" and _is_fold_ensemble(args):
+        print(f"error: {args.model_id}'s package is a fold ensemble: its members trained on the validation "
+              "part (cross-validation over train + validation); its cross-validated figures are in the "
+              "checkpoint state and the card. Measure the test part.", file=sys.stderr)
         return 2
     rep = runner.evaluate_model(args.model_id, package=args.package, part=args.part,
                                 progress=ProgressBar(f"evaluate {args.model_id}"), threshold=args.threshold,

@@ -47,6 +47,14 @@ class Split:
         return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
 
 
+def pooled_split_record(base: Split, k: int) -> dict[str, Any]:
+    """The split as a card states it for a K-fold ensemble over ``base``'s train + validation."""
+    n = len(base.train) + len(base.val)
+    return {"description": f"{k}-fold cross-validation over the train + validation parts "
+                           f"(group-aware, class-stratified) of: {base.description}",
+            "train": n, "val": n, "test": [s.name for s in base.test]}
+
+
 # ---------------------------------------------------------------------------------------------
 # readers
 def read_image(path: Path) -> np.ndarray:

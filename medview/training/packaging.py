@@ -24,6 +24,8 @@ def package_from_checkpoint(model_id: str, out: Path | None = None, checkpoint_n
     state = ckpt.read_state(name) or {}
     sd = ckpt.load_weights(ckpt.checkpoint_dir(name) / "best.safetensors")
     m = recipe.new_manifest()
+    if state.get("members"):  # a fold ensemble (medview.training.folds), of the size it was trained with
+        m["network"]["members"] = int(state["members"])
     if state.get("ordinal"):  # an ordinal head's cut points and sigma, fitted on validation
         m["output"]["ordinal"] = {"cut_points": state["ordinal"]["cut_points"], "sigma": state["ordinal"]["sigma"]}
     if state.get("grading_threshold") is not None:
@@ -40,6 +42,11 @@ def package_from_checkpoint(model_id: str, out: Path | None = None, checkpoint_n
         "elapsed_s": state.get("elapsed_s"),
         "best_score": state.get("best"),  # so a card can be rebuilt from the package alone
     }
+    if state.get("members"):
+        m["training"]["folds"] = [{k: f[k] for k in ("fold", "train", "val", "best", "best_epoch")}
+                                  for f in state.get("folds", [])]
+        m["training"]["cross_validation"] = {k: v for k, v in (state.get("cv") or {}).items()
+                                             if isinstance(v, (int, float))}
     folder = Path(out) if out else bundled_models_dir() / model_id
     if card is None and interactive:
         # new weights: the old card's figures no longer describe them; the measured section comes

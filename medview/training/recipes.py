@@ -36,9 +36,15 @@ class Recipe:
     # learns the order of the grades (a near miss costs less than a far one) and the expected
     # grade sum_k k p_k is a regression output trained as such
     ordinal_weight: float = 0.0
+    # > 1: a fold ensemble (medview.training.folds): that many members, each trained on the other
+    # folds of train + validation and chosen on its own fold; the test part stays out of it
+    folds: int = 1
 
     def new_manifest(self) -> dict[str, Any]:
-        return copy.deepcopy(self.manifest)
+        m = copy.deepcopy(self.manifest)
+        if self.folds > 1:
+            m["network"]["members"] = self.folds
+        return m
 
 
 def _manifest(id_, name, task, modality, body_part, arch, args, inp, out, gradcam=None) -> dict[str, Any]:
@@ -276,6 +282,9 @@ def train_command(model_id: str, state: dict) -> str:
         flag = "" if init == recipe_init else f" --init {init}"
     else:
         flag = " --scratch" if recipe_init else ""
+    members = int(state.get("members") or 1)
+    if members != RECIPES[model_id].folds:
+        flag += f" --folds {members}"
     minutes = state.get("train_minutes")
     if minutes is not None and minutes != RECIPES[model_id].minutes:
         flag += f" --minutes {minutes:g}"

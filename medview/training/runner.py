@@ -155,6 +155,7 @@ def cls_metrics(recipe: Recipe, probs: np.ndarray, y: np.ndarray, threshold: flo
 
 # ---------------------------------------------------------------------------------------------
 def _net(recipe: Recipe, manifest: dict):
+    """One network of the recipe (a fold ensemble trains its members one by one)."""
     from medview.inference.networks import build_network
 
     return build_network(manifest["network"]["architecture"], manifest["network"]["args"])
@@ -264,12 +265,16 @@ def train_model(
     max_epochs: int | None = None,
     checkpoint_name: str | None = None,
     lr: float | None = None,
+    split: datasets.Split | None = None,
+    calibrate: bool = True,
 ) -> dict[str, Any]:
     """Train ``model_id`` (a recipe id) and return the training state (best epoch, history).
 
     With ``data`` (an annotation training-set export) the recipe's data set is replaced by that
     export, and ``init`` names the model package whose weights start the training. ``lr``
-    replaces the peak learning rate (default: the recipe's, halved with ``init``).
+    replaces the peak learning rate (default: the recipe's, halved with ``init``). ``split``
+    replaces the recipe's split (a cross-validation fold); ``calibrate=False`` leaves the
+    recipe's calibration to the caller (a fold ensemble calibrates on all its folds at once).
     """
     import torch
 
@@ -292,7 +297,7 @@ def train_model(
         from medview.training import export_data
 
         split = export_data.export_split(Path(data), recipe)
-    else:
+    elif split is None:
         split = recipe.split()
     log(f"{model_id}: split {split.summary()}")
     t0 = time.monotonic()
@@ -367,7 +372,7 @@ def train_model(
 
     state = engine.train(cfg, net, data_, validate, make, loss_fn, progress=progress, cancelled=cancelled, log=log,
                          recalibrate=recalibrate if recipe.kind == "classification" else None)
-    if recipe.calibrate and recipe.kind == "classification":
+    if recipe.calibrate and recipe.kind == "classification" and calibrate:
         state["calibration"] = calibrate_checkpoint(recipe, cfg.model_id, net, val_items, log)
     if recipe.kind == "classification" and ordinal.is_ordinal(manifest["output"]):
         net.load_state_dict(ckpt.load_weights(ckpt.checkpoint_dir(cfg.model_id) / "best.safetensors"))

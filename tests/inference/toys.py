@@ -90,7 +90,7 @@ def cls_sample(rng, positive: bool, size: int = 64):
 
 
 def train_classifier(folder: Path, steps: int = 30, model_id: str = "toy-cls",
-                     gradcam_layer: str = "layer2") -> package.ModelPackage:
+                     gradcam_layer: str = "layer2", seed: int = 2) -> package.ModelPackage:
     """resnet10 (a quarter wide) telling "spot" from "plain" images.
 
     A fixed intensity scaling (no per-image statistics), so the only evidence is the disc itself
@@ -98,7 +98,7 @@ def train_classifier(folder: Path, steps: int = 30, model_id: str = "toy-cls",
     """
     import torch
 
-    rng = seed_all(2)
+    rng = seed_all(seed)
     args = {"spatial_dims": 2, "n_input_channels": 1, "num_classes": 2, "widen_factor": 0.25,
             "conv1_t_stride": 2}
     net = networks.build_network("resnet10", args)

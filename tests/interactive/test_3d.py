@@ -144,8 +144,9 @@ class BrightRegion3D(m3.Segmenter3D):
         self.calls = 0
 
     def predict(self, volume, clicks, prev_mask=None, pos_strokes=None, neg_strokes=None, spacing=None, tta=None,
-                direction=None):
+                direction=None, focus=None):
         self.calls += 1
+        self.focus = focus
         lab, _ = ndimage.label(volume > volume.mean())
         keep = {int(lab[tuple(int(round(v)) for v in k.pos)]) for k in clicks if k.positive} - {0}
         out = np.isin(lab, sorted(keep))
@@ -309,3 +310,58 @@ def test_the_3d_model_sees_a_dicom_series_in_its_own_orientation(shared_data):
     sess = AssistSession(BrightRegionSegmenter(), lm, arr, EditHistory(lm), value=1, segmenter3d=seg)
     sess.run(sess.click(0, int(round(click.pos[0])), click.pos[1], click.pos[2], True))
     assert simulate.dice(lm.array == sess.value, oriented) > 0.99
+
+
+def test_a_corrective_click_keeps_only_the_changes_that_reach_it():
+    prev = np.zeros((20, 20, 20), bool)
+    prev[5:15, 5:15, 5:15] = True
+    new = prev.copy()
+    new[5:15, 8:12, 15:17] = True  # grown where the click is (x = 16)
+    new[5:15, 5:7, 5:15] = False  # shrunk elsewhere, not touching the growth (a regression)
+    new[0, 0, 0] = True  # a speck far away
+    out = m3.limit_changes(prev, new, (10.0, 10.0, 16.0), 3.0)
+    assert out[5:15, 8:12, 15:17].all() and out.sum() == prev.sum() + 10 * 4 * 2  # only the growth
+    assert out[5:15, 5:7, 5:15].all() and not out[0, 0, 0]  # the far changes are undone
+    # a change connected to the click region is taken whole, however far it reaches
+    ring = prev.copy()
+    ring[5:15, 5:15, 15:17] = True
+    ring[14:16, 5:17, 5:17] = True
+    got = m3.limit_changes(prev, ring, (10.0, 10.0, 16.0), 2.0)
+    assert np.array_equal(got, ring)
+    assert np.array_equal(m3.limit_changes(prev, prev.copy(), (0.0, 0.0, 0.0), 4.0), prev)
+    assert np.array_equal(m3.limit_changes(prev, new, (50.0, 50.0, 50.0), 3.0), prev)  # click outside
+
+
+def test_the_session_hands_a_3d_click_as_the_focus_and_a_box_without_one():
+    img, _ = ball_volume()
+    seg3 = BrightRegion3D()
+    s = AssistSession(BrightRegionSegmenter(), _lm(img), img, None, value=1, segmenter3d=seg3)
+    s.run(s.click(0, 10, 24.0, 24.0, True))
+    assert seg3.focus is s.points3d[-1]
+    s.run(s.box(0, 10, 17, 17, 24, 31))
+    assert seg3.focus is None
+
+
+def test_predict_limits_a_corrective_clicks_changes_with_a_local_radius():
+    """Segmenter3D.predict with a stand-in network that always answers the same big block: the
+    first click takes it whole; a later click (with a previous mask) only where it reaches."""
+    import torch
+
+    class Block(torch.nn.Module):  # object = where the (z-scored) image is bright
+        def forward(self, x):
+            return torch.cat([-10 * x[:, :1], 10 * x[:, :1]], 1)
+
+    seg = m3.Segmenter3D(Block())
+    vol = -np.ones((40, 50, 40), np.float32)
+    vol[10:30, 10:40, 10:30] = 1.0
+    first = seg.predict(vol, [g.Point((20.0, 25.0, 20.0), True)])
+    assert first[10:30, 10:40, 10:30].all() and first.sum() == 20 * 30 * 20
+    prev = np.zeros(vol.shape, bool)
+    prev[10:30, 10:40, 10:20] = True  # the left part; the network's answer adds the right part too
+    inside = g.Point((20.0, 25.0, 15.0), True)  # in the previous mask, 5 cells from the change
+    assert seg.predict(vol, [inside], prev, focus=inside).sum() == first.sum()  # no radius: all
+    seg.local_radius = 3.0
+    assert np.array_equal(seg.predict(vol, [inside], prev, focus=inside), prev)  # the change does not reach it
+    near = g.Point((20.0, 25.0, 21.0), True)  # on the change
+    assert np.array_equal(seg.predict(vol, [inside, near], prev, focus=near), first)
+    assert seg.predict(vol, [inside], prev).sum() == first.sum()  # no focus (a box, a scribble): all

@@ -1,0 +1,164 @@
+"""Cross-validated fold ensembles: model choice over train + validation, not one small part.
+
+The recipe's train and validation parts are pooled and dealt into K folds (group-aware, so
+near-duplicates or one patient's images never straddle folds, and class-stratified). Member i
+trains on the other K-1 folds and chooses its checkpoint on fold i, exactly as a single run
+does on the validation part. Every pooled image is then predicted once by the member that never
+trained on it (out-of-fold, "OOF"): the temperature (and class bias) is fitted on all those
+predictions at once and folded into every member, and the OOF figures are the recipe's
+cross-validated estimate on K times more images than the validation part. The package averages
+the members' logits (``medview.inference.ensemble``). The test part plays no part.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from medview.progress import ProgressFn
+from medview.training import checkpoint as ckpt
+from medview.training import datasets, engine
+from medview.training.recipes import RECIPES, Recipe
+
+
+class FoldError(ValueError):
+    """The recipe cannot be trained as a fold ensemble."""
+
+
+def fold_parts(samples: list[datasets.Sample], k: int, seed: int = datasets.SEED) -> list[list[datasets.Sample]]:
+    """``samples`` dealt into ``k`` folds: whole groups, class by class, each to the fold that
+    has the fewest samples of that class so far (ties: the fewest samples overall)."""
+    if k < 2:
+        raise FoldError("a fold ensemble needs at least 2 folds")
+    groups: dict[str, list[datasets.Sample]] = {}
+    for s in sorted(samples, key=lambda s: str(s.image)):
+        groups.setdefault(s.group or str(s.image), []).append(s)
+    by_class: dict[Any, list[str]] = {}
+    for g, members in sorted(groups.items()):
+        by_class.setdefault(members[0].target, []).append(g)
+    rng = random.Random(seed)
+    folds: list[list[datasets.Sample]] = [[] for _ in range(k)]
+    for key in sorted(by_class, key=str):
+        names = by_class[key]
+        rng.shuffle(names)
+        names.sort(key=lambda g: -len(groups[g]))  # big groups first, so the sizes even out
+        of_class = [0] * k
+        for g in names:
+            i = min(range(k), key=lambda j: (of_class[j], len(folds[j]), j))
+            folds[i].extend(groups[g])
+            of_class[i] += len(groups[g])
+    if min(len(f) for f in folds) == 0:
+        raise FoldError(f"{len(samples)} samples cannot fill {k} folds")
+    return [sorted(f, key=lambda s: str(s.image)) for f in folds]
+
+
+def fold_splits(split: datasets.Split, k: int) -> list[datasets.Split]:
+    """K splits over ``split``'s train + validation parts; each keeps ``split``'s test part."""
+    parts = fold_parts(split.train + split.val, k)
+    out = []
+    for i, val in enumerate(parts):
+        train = [s for j, p in enumerate(parts) if j != i for s in p]
+        out.append(datasets.Split(
+            train, val, split.test,
+            f"fold {i + 1} of {k} over the train + validation parts of: {split.description}"))
+    return out
+
+
+def member_name(model_id: str, i: int) -> str:
+    """The checkpoint folder of member ``i`` (0-based) of ``model_id``'s ensemble."""
+    return f"{model_id}-fold{i + 1}"
+
+
+def check_recipe(recipe: Recipe) -> None:
+    from medview.inference import ordinal
+
+    if recipe.kind != "classification":
+        raise FoldError(f"{recipe.id}: fold ensembles are for classifiers (this recipe is {recipe.kind})")
+    out = recipe.manifest["output"]
+    if ordinal.is_ordinal(out) or out.get("grading"):
+        # cut points and flag thresholds would have to be refitted on the ensemble's OOF values
+        raise FoldError(f"{recipe.id}: fold ensembles of graded / ordinal heads are not supported")
+
+
+def train_folds(model_id: str, k: int, minutes: float | None = None, init: str | None = None,
+                fresh: bool = False, progress: ProgressFn | None = None, cancelled=None,
+                log: Callable[[str], None] = engine.say, max_epochs: int | None = None) -> dict[str, Any]:
+    """Train the K members of ``model_id``'s ensemble, calibrate them on their OOF predictions and
+    write the ensemble's checkpoint (``checkpoints/<model_id>/best.safetensors`` + state)."""
+    from medview.training import runner
+
+    recipe = RECIPES[model_id]
+    check_recipe(recipe)
+    base = recipe.split()
+    splits = fold_splits(base, k)
+    t0 = time.monotonic()
+    members, fold_states, oof = [], [], []
+    for i, sp in enumerate(splits):
+        log(f"{model_id}: member {i + 1} of {k}: train {len(sp.train)}, choose on {len(sp.val)}")
+
+        def sub(f: float, msg: str = "", i: int = i) -> None:
+            if progress:
+                progress((i + f) / k, f"member {i + 1}/{k}: {msg}")
+
+        st = runner.train_model(model_id, minutes=minutes, init=init, fresh=fresh, progress=sub,
+                                cancelled=cancelled, log=log, max_epochs=max_epochs,
+                                checkpoint_name=member_name(model_id, i), split=sp, calibrate=False)
+        net = runner._net(recipe, recipe.new_manifest())
+        net.load_state_dict(ckpt.load_weights(ckpt.checkpoint_dir(member_name(model_id, i)) / "best.safetensors"))
+        net.eval()
+        items = runner.cache_items(recipe, sp.val)
+        oof.append((items, _logits(net, items)))
+        members.append(net)
+        fold_states.append({"fold": i + 1, "train": len(sp.train), "val": len(sp.val),
+                            "best": st["best"], "best_epoch": st["best_epoch"], "epochs": st.get("epoch"),
+                            "elapsed_s": st.get("elapsed_s"), "val_names": [s.name for s in sp.val]})
+    items = [it for its, _ in oof for it in its]
+    logits = np.concatenate([lg for _, lg in oof])
+    y = np.array([it["y"] for it in items])
+    state: dict[str, Any] = {"folds": fold_states, "members": k, "init": init if init is not None else recipe.init_from,
+                             "train_minutes": minutes if minutes is not None else recipe.minutes,
+                             "seed": datasets.SEED, "elapsed_s": time.monotonic() - t0}
+    if recipe.calibrate:
+        from medview.training import calibration
+
+        temp, bias, info = calibration.fit(logits, y, bias=recipe.calibrate == "temperature+bias")
+        for net in members:
+            calibration.fold(net, temp, bias)
+        logits = logits / temp + bias
+        state["calibration"] = {"temperature": temp, "bias": [float(b) for b in bias], **info,
+                                "fitted_on": f"{len(y)} out-of-fold predictions"}
+        log(f"calibration on the out-of-fold predictions: {state['calibration']}")
+    probs = _softmax(logits)
+    rep = runner.cls_metrics(recipe, probs, y)
+    state["cv"] = {key: v for key, v in rep.items() if isinstance(v, (int, float, list, str))}
+    state["cv"]["n"] = len(y)
+    state["cv"]["predictions"] = [{"name": it["name"], "truth": int(t), "probs": [round(float(p), 4) for p in pr]}
+                                  for it, t, pr in zip(items, y, probs, strict=True)]
+    state["best"] = float(rep[recipe.select])
+    state["best_epoch"] = [f["best_epoch"] for f in fold_states]
+    state["epoch"] = [f["epochs"] for f in fold_states]
+    state["split"] = datasets.pooled_split_record(base, k)
+    from medview.inference.networks import stack_states
+
+    d = ckpt.checkpoint_dir(model_id)
+    d.mkdir(parents=True, exist_ok=True)
+    ckpt.save_weights(stack_states([n.state_dict() for n in members]), d / "best.safetensors")
+    ckpt.write_state(model_id, state)
+    log(f"{model_id}: {k} members; out-of-fold {recipe.select} {state['best']:.4f}, "
+        f"accuracy {rep['accuracy']:.4f} on {len(y)} images")
+    return state
+
+
+def _logits(net, items: list[dict]) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        return np.concatenate([net(torch.from_numpy(it["x"][None])).numpy() for it in items])
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)

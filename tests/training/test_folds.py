@@ -1,0 +1,126 @@
+"""Fold ensembles (`medview train ID --folds K`): folds over train + validation that keep groups
+whole and the test part out, members chosen on their own fold, a temperature fitted on the
+out-of-fold predictions and folded into every member, and a package that averages them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from medview.training import checkpoint as ckpt
+from medview.training import datasets, folds
+from medview.training.recipes import RECIPES, Recipe, _manifest, train_command
+from tests.inference import toys
+
+
+def _samples(n, rng, start=0, groups=False):
+    out = []
+    for i in range(start, start + n):
+        pos = bool(i % 2)
+        img, _ = toys.cls_sample(rng, pos, size=32)
+        # pairs of images share a group (one "patient") in the grouped variant
+        out.append(datasets.Sample(Path(f"toy{i:03d}.png"), int(pos), group=f"p{i // 4}" if groups else "",
+                                   extra={"array": img.astype(np.float32)}))
+    return out
+
+
+def test_folds_cover_the_pool_once_keep_groups_whole_and_stratify():
+    rng = np.random.default_rng(0)
+    pool = _samples(40, rng, groups=True)
+    parts = folds.fold_parts(pool, 5)
+    names = [s.name for p in parts for s in p]
+    assert sorted(names) == sorted(s.name for s in pool) and len(set(names)) == 40
+    for p in parts:  # every group in one fold only; both classes in every fold
+        assert {s.target for s in p} == {0, 1}
+    where = {s.group: i for i, p in enumerate(parts) for s in p}
+    assert all(where[s.group] == i for i, p in enumerate(parts) for s in p)
+    assert max(len(p) for p in parts) - min(len(p) for p in parts) <= 4  # one group of 4 at most
+    assert [[s.name for s in p] for p in folds.fold_parts(pool, 5)] == [[s.name for s in p] for p in parts]
+    split = datasets.Split(pool[:30], pool[30:], _samples(6, rng, start=100), "toy")
+    for i, sp in enumerate(folds.fold_splits(split, 5)):
+        assert not {s.name for s in sp.train} & {s.name for s in sp.val}
+        assert len(sp.train) + len(sp.val) == 40 and sp.test == split.test
+        assert sp.description.startswith(f"fold {i + 1} of 5")
+    with pytest.raises(folds.FoldError):
+        folds.fold_parts(pool, 1)
+    with pytest.raises(folds.FoldError, match="cannot fill"):
+        folds.fold_parts(pool[:3], 5)
+
+
+def test_graded_and_segmentation_recipes_are_refused():
+    for rid in ("knee-oa", "dr-grade", "polyp"):
+        with pytest.raises(folds.FoldError):
+            folds.check_recipe(RECIPES[rid])
+
+
+@pytest.fixture
+def toy_recipe(monkeypatch, tmp_path):
+    from medview.training import cards
+
+    rng = np.random.default_rng(1)
+    split = datasets.Split(_samples(16, rng), _samples(8, rng, start=16), _samples(6, rng, start=50), "toy split")
+    args = {"spatial_dims": 2, "n_input_channels": 1, "num_classes": 2, "widen_factor": 0.25, "conv1_t_stride": 2}
+    m = _manifest("toy-folds", "Toy spot classifier", "classification", ["OT", ""], "phantom", "resnet10", args,
+                  {"dims": 2, "channels": "grey", "size": [32, 32], "spacing": None, "orientation": None,
+                   "normalization": {"kind": "none"}},
+                  {"classes": ["plain", "spot"], "activation": "softmax"}, gradcam="layer2")
+    r = Recipe(id="toy-folds", kind="classification", manifest=m, split=lambda root=None: split, minutes=0.05,
+               batch_size=8, lr=1e-3, max_epochs=2, select="accuracy", calibrate="temperature", folds=3)
+    monkeypatch.setitem(RECIPES, "toy-folds", r)
+    monkeypatch.setitem(cards.DATA, "toy-folds", {"short": "toy", "citation": "none", "licence": "none"})
+    monkeypatch.setitem(cards.FAILURE_MODES, "toy-folds", ["a toy"])
+    monkeypatch.setenv("MEDVIEW_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    return r, split
+
+
+@pytest.mark.slow
+def test_train_folds_calibrates_on_out_of_fold_predictions_and_packages_the_mean(toy_recipe, tmp_path):
+    import torch
+
+    from medview.inference import package, pipeline
+    from medview.io.volume import Volume
+    from medview.training import runner
+    from medview.training.packaging import package_from_checkpoint
+
+    recipe, split = toy_recipe
+    state = folds.train_folds("toy-folds", 3, init="", fresh=True, log=lambda s: None)
+    pool = {s.name for s in split.train + split.val}
+    # every pooled image predicted once, by the member that did not train on it; the test part never
+    assert sorted(p["name"] for p in state["cv"]["predictions"]) == sorted(pool)
+    assert state["cv"]["n"] == 24 and not {s.name for s in split.test} & pool
+    fold_names = [set(f["val_names"]) for f in state["folds"]]
+    assert set().union(*fold_names) == pool and sum(len(f) for f in fold_names) == 24
+    assert state["split"]["test"] == [s.name for s in split.test]
+    assert state["calibration"]["fitted_on"] == "24 out-of-fold predictions"
+    # a run reads like its command
+    assert train_command("toy-folds", state) == "medview train toy-folds"
+    assert train_command("toy-folds", {**state, "members": 5}) == "medview train toy-folds --folds 5"
+
+    from medview.training import cards
+
+    card = cards.render("toy-folds", state, None)
+    assert "a fold ensemble of 3 of them" in card and "Out-of-fold on 24 images: accuracy" in card
+    assert "each member's checkpoint chosen on its own fold" in card
+    assert card.count("| 1 | 16 | 8 |") == 1  # member 1: trained on 16, chosen on 8
+    ens = package.validate(package_from_checkpoint("toy-folds", out=tmp_path / "pkg", card="# toy\n"))
+    assert ens.ok, ens.reason
+    assert ens.manifest["network"]["members"] == 3
+    # the package = mean over members of (raw member logits / T + c): calibration folded into each
+    temp, bias = state["calibration"]["temperature"], np.array(state["calibration"]["bias"])
+    img = split.test[0].extra["array"]
+    x = torch.from_numpy(img[None, None])
+    zs = []
+    for i in range(3):
+        net = runner._net(recipe, recipe.new_manifest())
+        net.load_state_dict(ckpt.load_weights(ckpt.checkpoint_dir(folds.member_name("toy-folds", i))
+                                              / "best.safetensors"))
+        net.eval()
+        with torch.no_grad():
+            zs.append(net(x).numpy()[0] / temp + bias)
+    z = np.mean(zs, axis=0)
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    pred = pipeline.run_model(ens, Volume(img, meta={"Modality": "OT"}))
+    assert pred.probabilities["spot"] == pytest.approx(float(p[1]), abs=1e-5)
