@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from medview.training.cards import DATA
-from medview.training.recipes import train_command
+from medview.training.recipes import RECIPES, train_command
 
 DATA.setdefault("interactive-3d", {
     "short": "MSD Task04 Hippocampus (training part of the bundled hippocampus model's split)",
@@ -117,7 +117,9 @@ def render_3d(state: dict[str, Any], measured: list[tuple[str, str]], notes: lis
         "- Network: MONAI `UNet` (3D, channels 16-32-64-128-256, strides 2, 2 residual units per level), 4 input "
         "channels: the image (z-score over the part of the box inside the volume) and three guidance channels: "
         "balls (radius 2 cells) at the positive clicks, at the negative clicks, and the previous mask; softmax "
-        "background / object, threshold 0.5.",
+        f"background / object, threshold {RECIPES['interactive-3d'].manifest['output']['threshold']:g} "
+        "(chosen on the validation volumes: `python -m medview.interactive.training3d --val-settings --threshold`, "
+        "see Known limits).",
         "- Input box (`medview.interactive.model3d.choose_crop`): a 48 x 64 x 48 grid of 1 mm cells; a volume "
         "that fits is seen whole (every MSD hippocampus crop); a larger one through a box around the clicks and "
         "the current mask, zoomed out uniformly until the object's extent x1.4 fits. Voxels of other sizes are "

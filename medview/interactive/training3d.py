@@ -371,12 +371,14 @@ def _noc_line(seg, cases: list[Case], clicks: int) -> str:
             f"reached 0.90 {np.mean(a.max(1) >= 0.9):.0%}, median {1000 * np.median(secs):.0f} ms per click")
 
 
-def val_settings(clicks: int = 10, package: str = MODEL_ID, groups: tuple[str, ...] = ("local",)) -> None:
+def val_settings(clicks: int = 10, package: str = MODEL_ID, groups: tuple[str, ...] = ("local",),
+                 thresholds: tuple[float, ...] = (0.35, 0.45, 0.55, 0.65)) -> None:
     """Inference settings compared on the VALIDATION volumes (whole hippocampus), each group
     against the plain setting: ``mirror`` (the left-right mirrored pass averaged in; a second pass
     from the first pass's mask), ``local`` (a corrective click's changes limited to the parts that
-    reach it, radius in cells), ``threshold`` (the foreground probability cut).
-    ``python -m medview.interactive.training3d --val-settings [PACKAGE] [--mirror] [--local] [--threshold]``"""
+    reach it, radius in cells), ``threshold`` (the foreground probability cut; ``--threshold
+    0.3,0.4`` names the values). ``python -m medview.interactive.training3d --val-settings [PACKAGE]
+    [--mirror] [--local] [--threshold [T,T...]]``"""
     import torch
 
     from medview.inference.package import find_package
@@ -387,7 +389,7 @@ def val_settings(clicks: int = 10, package: str = MODEL_ID, groups: tuple[str, .
     plain = {"mirror_axes": (), "passes": 1, "local_radius": None, "threshold": seg.threshold}
     options = {"mirror": [{"mirror_axes": (2,)}, {"passes": 2}],
                "local": [{"local_radius": r} for r in (4.0, 8.0, 12.0)],
-               "threshold": [{"threshold": t} for t in (0.35, 0.45, 0.55, 0.65)]}
+               "threshold": [{"threshold": t} for t in thresholds]}
     for change in [{}] + [c for grp in groups for c in options[grp]]:
         for k, v in {**plain, **change}.items():
             setattr(seg, k, v)
@@ -416,9 +418,11 @@ if __name__ == "__main__":
 
     if "--val-settings" in sys.argv:
         rest = sys.argv[sys.argv.index("--val-settings") + 1:]
-        pkgs = [a for a in rest if not a.startswith("--")]
+        values = [a for a in rest if a[:1].isdigit()]
+        pkgs = [a for a in rest if not a.startswith("--") and a not in values]
         groups = tuple(a[2:] for a in rest if a in ("--mirror", "--local", "--threshold")) or ("local",)
-        val_settings(package=pkgs[0] if pkgs else MODEL_ID, groups=groups)
+        thr = tuple(float(t) for v in values for t in v.split(",")) or (0.35, 0.45, 0.55, 0.65)
+        val_settings(package=pkgs[0] if pkgs else MODEL_ID, groups=groups, thresholds=thr)
     elif "--val-compare" in sys.argv:
         val_compare(sys.argv[sys.argv.index("--val-compare") + 1:])
     else:
