@@ -192,7 +192,10 @@ def main(argv=None) -> int:
     ap.add_argument("--bench", nargs=2, action="append", default=[], metavar=("COMMAND", "OUTPUT"),
                     help="a benchmark command and the file holding what it printed (summary lines are quoted)")
     ap.add_argument("--note", action="append", default=[], help="a 'Known limits' line")
+    ap.add_argument("--notes-file", type=Path, default=None, help="'Known limits' lines, one per line")
     args = ap.parse_args(argv)
+    if args.notes_file:
+        args.note += [t.strip() for t in args.notes_file.read_text(encoding="utf-8").splitlines() if t.strip()]
     state = ckpt.read_state(args.model_id)
     if not state:
         print(f"no checkpoint state for {args.model_id} on this machine", file=sys.stderr)

@@ -152,16 +152,19 @@ FAILURE_MODES: dict[str, list[str]] = {
     "skin-lesion": [
         "PH2 has 160 images from one clinic and one dermoscope; the held-out split has only 40 images "
         "(8 melanomas), so the figures have wide confidence intervals.",
-        "Common vs atypical nevus is the hard pair (also for dermatologists): on the test split 9 of 17 "
-        "atypical nevi were called common. Seen in the app (`benchmarks/screenshots_models.py skin-lesion "
-        "IMD013.jpg`): a faint, light-brown atypical nevus is called common nevus with p = 0.89.",
-        "Small, dark melanomas can be missed: IMD405.jpg (a small melanoma in a large field of skin) is called "
-        "atypical nevus (0.73, melanoma 0.03); its Grad-CAM peaks beside the darkest part of the lesion.",
+        "Common vs atypical nevus is the hard pair (also for dermatologists): on the test split the fold ensemble "
+        "called 4 of 17 atypical nevi common and 2 of 15 common nevi atypical (the single model before it: 8 of 17). "
+        "Seen in the app (`benchmarks/screenshots_models.py skin-lesion IMD013.jpg`): a faint, light-brown atypical "
+        "nevus is called common nevus with p = 0.73.",
+        "Small melanomas can be missed: IMD405.jpg (a small melanoma in a large field of skin) is called "
+        "atypical nevus (0.56, melanoma 0.14); its Grad-CAM lies on the lesion's rim.",
         "Grad-CAM comes from the encoder's first block (`model.0`, full 192 px resolution), chosen on the validation "
         "part because it put the most Grad-CAM mass inside the PH2 lesion masks (see the card's Grad-CAM section). "
-        "Seen on test images: on a small or mid-sized lesion (IMD013, IMD405) the map lies on the lesion; on a very "
-        "large melanoma (IMD058) plain Grad-CAM lights the skin outside the lesion and its pale regression area, "
-        "Grad-CAM++ fills the lesion better. Read it as a pointer to what drove the call, not a lesion outline.",
+        "With the fold ensemble it is the mean of the five members' maps. Seen in the app: on a small or "
+        "mid-sized lesion (IMD013, IMD405) the map lies on the lesion, with some weight in the dark corners of the "
+        "dermoscope's field; on a very large melanoma (IMD058, called melanoma 0.98) plain Grad-CAM lights bands "
+        "of skin outside the lesion and its pale regression area more than the lesion itself. Read it as a pointer "
+        "to what drove the call, not a lesion outline.",
         "Not validated on other skin types, devices or non-dermoscopic photographs.",
     ],
 }

@@ -164,7 +164,7 @@ _add(Recipe(
          "normalization": {"kind": "zscore"}},
         {"classes": datasets.PH2_CLASSES, "activation": "softmax", "tta": "dihedral", "tta_default": "fast"},
         gradcam="model.0"),  # chosen on validation: Grad-CAM mass inside the PH2 lesion (docs in the card)
-    split=datasets.ph2, minutes=12, batch_size=16, lr=1e-3, max_epochs=300,
+    split=datasets.ph2, minutes=6, batch_size=16, lr=1e-3, max_epochs=300, folds=5,
     augment={"flip_h": True, "flip_v": True, "rot90": True, "rotate_deg": 20, "scale": 0.1, "shift": 0.05,
              "gain": 0.15, "per_channel": True, "fill": "reflection"},
     select="melanoma_auc_plus_acc", positive="melanoma", calibrate="temperature",
