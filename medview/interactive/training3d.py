@@ -393,7 +393,7 @@ def val_settings(clicks: int = 10, package: str = MODEL_ID, groups: tuple[str, .
     for change in [{}] + [c for grp in groups for c in options[grp]]:
         for k, v in {**plain, **change}.items():
             setattr(seg, k, v)
-        words = ", ".join(f"{k} {v}" for k, v in change.items()) or "plain"
+        words = ", ".join(f"{k} {v}" for k, v in change.items()) or f"plain (threshold {plain['threshold']:g})"
         print(f"{words}: {_noc_line(seg, cases, clicks)}", flush=True)
 
 

@@ -239,7 +239,8 @@ _add(Recipe(  # promptable 3D: trained by medview.interactive.training3d with si
         {"dims": 3, "channels": "grey", "size": [48, 64, 48], "spacing": [1.0, 1.0, 1.0], "orientation": "RAS",
          "normalization": {"kind": "zscore"}},
         {"labels": [{"value": 1, "name": "object", "color": [255, 80, 200]}], "activation": "softmax",
-         "threshold": 0.5, "guidance": ["positive", "negative", "previous_mask"], "ball_radius": 2.0}),
+         # threshold chosen on the validation volumes (training3d --val-settings --threshold)
+         "threshold": 0.35, "guidance": ["positive", "negative", "previous_mask"], "ball_radius": 2.0}),
     split=lambda root=None: datasets.hippocampus(root), minutes=25, batch_size=4, lr=2e-3, val_every=3,
     select="mean_dice_3_5_clicks", init_from="hippocampus",
 ))
