@@ -121,6 +121,11 @@ def _evaluate(args) -> int:
     from medview.training import runner
     from medview.training.engine import ProgressBar
 
+    if args.part == "val" and _is_fold_ensemble(args):
+        print(f"error: {args.model_id}'s package is a fold ensemble: its members trained on the validation "
+              "part (cross-validation over train + validation); its cross-validated figures are in the "
+              "checkpoint state and the card. Measure the test part.", file=sys.stderr)
+        return 2
     if args.cam_region:
         from medview.training import cam_metrics
 
@@ -132,11 +137,6 @@ def _evaluate(args) -> int:
             runner.save_json(crep, args.json)
         return 0
     if args.card and not _training_record(args):
-        return 2
-    if args.part == "val" and _is_fold_ensemble(args):
-        print(f"error: {args.model_id}'s package is a fold ensemble: its members trained on the validation "
-              "part (cross-validation over train + validation); its cross-validated figures are in the "
-              "checkpoint state and the card. Measure the test part.", file=sys.stderr)
         return 2
     rep = runner.evaluate_model(args.model_id, package=args.package, part=args.part,
                                 progress=ProgressBar(f"evaluate {args.model_id}"), threshold=args.threshold,

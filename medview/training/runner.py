@@ -308,7 +308,7 @@ def train_model(
     net = _net(recipe, manifest)
     init = init if init is not None else (recipe.init_from if data is None else None)
     if init:
-        init_weights(net, _init_state(init), log)
+        init_weights(net, _init_state(init, log), log)
     cfg = engine.TrainConfig(
         model_id=checkpoint_name or (model_id if data is None else f"{model_id}-finetune"),
         kind=recipe.kind, minutes=minutes if minutes is not None else recipe.minutes,
@@ -451,14 +451,21 @@ def _nll(probs: np.ndarray, y) -> float:
     return float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], 1e-7, 1))))
 
 
-def _init_state(init: str) -> dict:
-    """Weights to start from: a package id / folder (hash-checked) or a safetensors file."""
+def _init_state(init: str, log: Callable[[str], None] = engine.say) -> dict:
+    """Weights to start from: a package id / folder (hash-checked) or a safetensors file. A fold
+    ensemble's weights start one network from its first member (each member is a whole network)."""
     p = Path(init)
     if p.suffix == ".safetensors" and p.is_file():
-        return ckpt.load_weights(p)
-    from medview.inference.package import find_package, load_network
+        state = ckpt.load_weights(p)
+    else:
+        from medview.inference.package import find_package, load_network
 
-    return load_network(find_package(init)).state_dict()
+        state = load_network(find_package(init)).state_dict()
+    first = "members.0."
+    if state and all(k.startswith("members.") for k in state):
+        log(f"{init} is a fold ensemble: starting from its first member")
+        state = {k[len(first):]: v for k, v in state.items() if k.startswith(first)}
+    return state
 
 
 def _write_finetuned(recipe: Recipe, manifest: dict, cfg: engine.TrainConfig, init: str | None,

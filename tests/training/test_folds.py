@@ -104,6 +104,7 @@ def test_train_folds_calibrates_on_out_of_fold_predictions_and_packages_the_mean
     assert "a fold ensemble of 3 of them" in card and "Out-of-fold on 24 images: accuracy" in card
     assert "each member's checkpoint chosen on its own fold" in card
     assert card.count("| 1 | 16 | 8 |") == 1  # member 1: trained on 16, chosen on 8
+    # starting a single network from the ensemble takes its first member, whole
     ens = package.validate(package_from_checkpoint("toy-folds", out=tmp_path / "pkg", card="# toy\n"))
     assert ens.ok, ens.reason
     assert ens.manifest["network"]["members"] == 3
@@ -124,3 +125,7 @@ def test_train_folds_calibrates_on_out_of_fold_predictions_and_packages_the_mean
     p /= p.sum()
     pred = pipeline.run_model(ens, Volume(img, meta={"Modality": "OT"}))
     assert pred.probabilities["spot"] == pytest.approx(float(p[1]), abs=1e-5)
+    first = runner._init_state(str(tmp_path / "pkg"), log=lambda s: None)
+    m0 = ckpt.load_weights(ckpt.checkpoint_dir("toy-folds") / "best.safetensors")
+    assert set(first) == {k[len("members.0."):] for k in m0 if k.startswith("members.0.")}
+    assert all(torch.equal(first[k], m0["members.0." + k]) for k in first)
