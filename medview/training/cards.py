@@ -208,8 +208,9 @@ def _graded_section(m: dict[str, Any], state: dict[str, Any] | None) -> list[str
              "beside the class probabilities."]
     if flag:
         lines.append(f"- Flag \"{flag['name']}\": P(grade >= {flag['min_grade']}) = the sum of the upper classes' "
-                     f"probabilities, positive at >= {float(thr):.4f} (threshold maximising Youden's J on the "
-                     "validation part, written into the manifest by training).")
+                     f"probabilities, positive at >= {float(thr):.4f} (threshold maximising Youden's J on "
+                     f"{((state or {}).get('ordinal') or {}).get('fitted_on', 'the validation part')}, written into "
+                     "the manifest by training).")
     lines += ["- `medview infer` prints one line per image, e.g. `" + f"{scale} 2.4: {words[min(2, len(words) - 1)]} "
               f"({classes[min(2, len(classes) - 1)]}, p 0.61)" + (f"; {flag['name']}: yes (p 0.83 >= 0.50)`" if flag
                                                                    else "`") + " (an example of the format);",
@@ -258,23 +259,37 @@ def _cv_section(model_id: str, state: dict[str, Any]) -> list[str]:
              f"Train + validation pooled ({cv.get('n')} images) and dealt into {state['members']} folds "
              "(`medview.training.folds`: whole groups, class-stratified); member i trained on the other folds and "
              f"its checkpoint was chosen on fold i by {r.select}. Each pooled image was then predicted by the one "
-             "member that never trained on it (out-of-fold); those predictions fitted the calibration and give the "
-             "figures below. They are an estimate for one member, chosen on the same folds (slightly optimistic); "
+             "member that never trained on it (out-of-fold); those predictions fitted the calibration (a graded "
+             "head's cut points and flag threshold) and give the figures below. They are an estimate for one member, chosen on the same folds (slightly optimistic); "
              "the test part was never used.", "",
              "| member | trained on | chosen on | best epoch | best fold score |", "|---|---|---|---|---|"]
     for f in state.get("folds", []):
         lines.append(f"| {f['fold']} | {f['train']} | {f['val']} | {f['best_epoch']} | {f['best']:.4f} |")
-    figs = [f"accuracy {cv['accuracy']:.4f}"] if "accuracy" in cv else []
-    if "macro_auc" in cv:
-        figs.append(f"macro one-vs-rest AUC {cv['macro_auc']:.4f}")
-    if r.positive and f"{r.positive}_auc" in cv:
-        figs.append(f"{r.positive} AUC {cv[f'{r.positive}_auc']:.4f}")
-    lines += ["", f"Out-of-fold on {cv.get('n')} images: " + ", ".join(figs) + "."]
+    lines += ["", f"Out-of-fold on {cv.get('n')} images: " + _cv_figures(r, cv) + "."]
+    fit = state.get("cv_fit")
+    if fit:  # the head was fitted (and the ensemble scored) on part of the pool
+        lines.append(f"On the {fit['fitted_on']} (where the head was fitted, so optimistic there): "
+                     + _cv_figures(r, fit) + ".")
     cal = state.get("calibration")
     if cal:
         lines.append(f"Calibration fitted on them and folded into every member: temperature {cal['temperature']:.3f}, "
                      f"NLL {cal['val_nll_before']:.3f} -> {cal['val_nll_after']:.3f}.")
     return lines + [""]
+
+
+def _cv_figures(r, cv: dict[str, Any]) -> str:
+    figs = [f"QWK {cv['qwk']:.4f}"] if "qwk" in cv else []
+    figs += [f"accuracy {cv['accuracy']:.4f}"] if "accuracy" in cv else []
+    if "mae" in cv:
+        figs.append(f"MAE {cv['mae']:.4f}")
+    if "flag_auc" in cv:
+        flag = (r.manifest["output"].get("grading") or {}).get("flag") or {}
+        figs.append(f"{flag.get('name', 'flag')} AUC {cv['flag_auc']:.4f}")
+    elif "macro_auc" in cv:
+        figs.append(f"macro one-vs-rest AUC {cv['macro_auc']:.4f}")
+    if r.positive and f"{r.positive}_auc" in cv:
+        figs.append(f"{r.positive} AUC {cv[f'{r.positive}_auc']:.4f}")
+    return ", ".join(figs)
 
 
 def state_from_manifest(model_id: str, manifest: dict[str, Any], data_root=None) -> dict[str, Any] | None:
@@ -325,7 +340,8 @@ def render(model_id: str, state: dict[str, Any], report: dict[str, Any] | None, 
         "same functions the app uses).",
         *([f"- Ordinal head: one value regressed on the grade (smooth L1), class probabilities "
            f"P(grade = k) from an ordered-probit link (`medview.inference.ordinal`) with cut points "
-           f"{state['ordinal']['cut_points']} and sigma {state['ordinal']['sigma']} fitted on the validation part "
+           f"{state['ordinal']['cut_points']} and sigma {state['ordinal']['sigma']} fitted on "
+           f"{state['ordinal'].get('fitted_on', 'the validation part')} "
            + (f"(quadratic weighted kappa of the cut points there {state['ordinal']['fitted_qwk']}; "
               "optimistic, being fitted on the same images)." if state["ordinal"].get("fitted_qwk") is not None
               else "(in the manifest's output.ordinal).")] if (state or {}).get("ordinal") else []),

@@ -77,7 +77,7 @@ def _train(args) -> int:
         except folds.FoldError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        cv = state["cv"]
+        cv = state.get("cv_fit") or state["cv"]  # the part the head was fitted and scored on
         print(f"{k} members; out-of-fold (cross-validated) {RECIPES[args.model_id].select} {state['best']:.4f}, "
               f"accuracy {cv['accuracy']:.4f} on {cv['n']} images, after {state['elapsed_s'] / 60:.1f} min")
         if not args.no_package:

@@ -8,6 +8,12 @@ trained on it (out-of-fold, "OOF"): the temperature (and class bias) is fitted o
 predictions at once and folded into every member, and the OOF figures are the recipe's
 cross-validated estimate on K times more images than the validation part. The package averages
 the members' logits (``medview.inference.ensemble``). The test part plays no part.
+
+Graded heads: an ordinal head's members regress one value each, and the package averages them,
+so the cut points and sigma are fitted on the OOF values (one member's, slightly noisier than
+the mean: sigma errs wide), and the flag threshold on the OOF flag probabilities. A recipe whose
+validation part alone keeps the population's grade mix (``cv_fit="val"``: knee, whose training
+part is capped per grade) fits them on the OOF predictions of its validation images only.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import numpy as np
 
 from medview.progress import ProgressFn
 from medview.training import checkpoint as ckpt
-from medview.training import datasets, engine
+from medview.training import datasets, engine, metrics
 from medview.training.recipes import RECIPES, Recipe
 
 
@@ -73,14 +79,10 @@ def member_name(model_id: str, i: int) -> str:
 
 
 def check_recipe(recipe: Recipe) -> None:
-    from medview.inference import ordinal
-
     if recipe.kind != "classification":
         raise FoldError(f"{recipe.id}: fold ensembles are for classifiers (this recipe is {recipe.kind})")
-    out = recipe.manifest["output"]
-    if ordinal.is_ordinal(out) or out.get("grading"):
-        # cut points and flag thresholds would have to be refitted on the ensemble's OOF values
-        raise FoldError(f"{recipe.id}: fold ensembles of graded / ordinal heads are not supported")
+    if recipe.cv_fit not in ("pooled", "val"):
+        raise FoldError(f"{recipe.id}: cv_fit must be 'pooled' or 'val', not {recipe.cv_fit!r}")
 
 
 def train_folds(model_id: str, k: int, minutes: float | None = None, init: str | None = None,
@@ -90,8 +92,12 @@ def train_folds(model_id: str, k: int, minutes: float | None = None, init: str |
     write the ensemble's checkpoint (``checkpoints/<model_id>/best.safetensors`` + state)."""
     from medview.training import runner
 
+    from medview.inference import ordinal
+
     recipe = RECIPES[model_id]
     check_recipe(recipe)
+    manifest = recipe.new_manifest()
+    ordinal_head = ordinal.is_ordinal(manifest["output"])
     base = recipe.split()
     splits = fold_splits(base, k)
     t0 = time.monotonic()
@@ -106,11 +112,14 @@ def train_folds(model_id: str, k: int, minutes: float | None = None, init: str |
         st = runner.train_model(model_id, minutes=minutes, init=init, fresh=fresh, progress=sub,
                                 cancelled=cancelled, log=log, max_epochs=max_epochs,
                                 checkpoint_name=member_name(model_id, i), split=sp, calibrate=False)
-        net = runner._net(recipe, recipe.new_manifest())
+        net = runner._net(recipe, manifest)
         net.load_state_dict(ckpt.load_weights(ckpt.checkpoint_dir(member_name(model_id, i)) / "best.safetensors"))
         net.eval()
-        items = runner.cache_items(recipe, sp.val)
-        oof.append((items, _logits(net, items)))
+        items = runner.cache_items(recipe, sp.val, manifest)
+        if ordinal_head:  # the regressed value, with the manifest's TTA as the app computes it
+            oof.append((items, np.array([[runner.graded_values(recipe, net, it, manifest)] for it in items])))
+        else:
+            oof.append((items, _logits(net, items)))
         members.append(net)
         fold_states.append({"fold": i + 1, "train": len(sp.train), "val": len(sp.val),
                             "best": st["best"], "best_epoch": st["best_epoch"], "epochs": st.get("epoch"),
@@ -121,22 +130,46 @@ def train_folds(model_id: str, k: int, minutes: float | None = None, init: str |
     state: dict[str, Any] = {"folds": fold_states, "members": k, "init": init if init is not None else recipe.init_from,
                              "train_minutes": minutes if minutes is not None else recipe.minutes,
                              "seed": datasets.SEED, "elapsed_s": time.monotonic() - t0}
-    if recipe.calibrate:
-        from medview.training import calibration
+    val_names = {x.name for x in base.val}
+    fit = np.array([recipe.cv_fit == "pooled" or it["name"] in val_names for it in items])
+    fitted_on = (f"{int(fit.sum())} out-of-fold predictions"
+                 + (" of the validation part's images (its natural grade mix)" if recipe.cv_fit == "val" else ""))
+    if ordinal_head:
+        from medview.training.ordinal_fit import fit as fit_cuts
 
-        temp, bias, info = calibration.fit(logits, y, bias=recipe.calibrate == "temperature+bias")
-        for net in members:
-            calibration.fold(net, temp, bias)
-        logits = logits / temp + bias
-        state["calibration"] = {"temperature": temp, "bias": [float(b) for b in bias], **info,
-                                "fitted_on": f"{len(y)} out-of-fold predictions"}
-        log(f"calibration on the out-of-fold predictions: {state['calibration']}")
-    probs = _softmax(logits)
-    rep = runner.cls_metrics(recipe, probs, y)
-    state["cv"] = {key: v for key, v in rep.items() if isinstance(v, (int, float, list, str))}
-    state["cv"]["n"] = len(y)
-    state["cv"]["predictions"] = [{"name": it["name"], "truth": int(t), "probs": [round(float(p), 4) for p in pr]}
-                                  for it, t, pr in zip(items, y, probs, strict=True)]
+        spec = fit_cuts(logits[fit, 0], y[fit], len(manifest["output"]["classes"]))
+        manifest["output"]["ordinal"] = {"cut_points": spec["cut_points"], "sigma": spec["sigma"]}
+        state["ordinal"] = {**spec, "fitted_on": fitted_on}
+        probs = ordinal.probabilities_np(logits[:, 0], spec["cut_points"], spec["sigma"])
+        log(f"ordinal head fitted on {fitted_on}: {spec}")
+    else:
+        if recipe.calibrate:
+            from medview.training import calibration
+
+            temp, bias, info = calibration.fit(logits[fit], y[fit], bias=recipe.calibrate == "temperature+bias")
+            for net in members:
+                calibration.fold(net, temp, bias)
+            logits = logits / temp + bias
+            state["calibration"] = {"temperature": temp, "bias": [float(b) for b in bias], **info,
+                                    "fitted_on": fitted_on}
+            log(f"calibration on the out-of-fold predictions: {state['calibration']}")
+        probs = _softmax(logits)
+    grading = manifest["output"].get("grading")
+    if (grading or {}).get("flag"):
+        flag = grading["flag"]
+        lo = int(flag["min_grade"])
+        thr = metrics.choose_flag_threshold(y[fit] >= lo, probs[fit, lo:].sum(1))
+        flag["threshold"] = round(float(thr), 4)
+        state["grading_threshold"] = thr
+        log(f"{flag['name']} threshold chosen on {fitted_on} (Youden J): {thr:.4f}")
+    values = logits[:, 0] if ordinal_head else None
+    rep = runner.cls_metrics(recipe, probs, y, grading=grading)
+    state["cv"] = _cv_record(rep, items, y, probs, values)
+    if not fit.all():  # the figures on the part the head was fitted on: the model-choice score
+        rep = runner.cls_metrics(recipe, probs[fit], y[fit], grading=grading)
+        state["cv_fit"] = _cv_record(rep, [it for it, f in zip(items, fit, strict=True) if f], y[fit], probs[fit],
+                                     None if values is None else values[fit])
+        state["cv_fit"]["fitted_on"] = fitted_on
     state["best"] = float(rep[recipe.select])
     state["best_epoch"] = [f["best_epoch"] for f in fold_states]
     state["epoch"] = [f["epochs"] for f in fold_states]
@@ -148,8 +181,20 @@ def train_folds(model_id: str, k: int, minutes: float | None = None, init: str |
     ckpt.save_weights(stack_states([n.state_dict() for n in members]), d / "best.safetensors")
     ckpt.write_state(model_id, state)
     log(f"{model_id}: {k} members; out-of-fold {recipe.select} {state['best']:.4f}, "
-        f"accuracy {rep['accuracy']:.4f} on {len(y)} images")
+        f"accuracy {rep['accuracy']:.4f} on {int(fit.sum())} images")
     return state
+
+
+def _cv_record(rep: dict, items: list[dict], y: np.ndarray, probs: np.ndarray,
+               values: np.ndarray | None = None) -> dict[str, Any]:
+    out = {key: v for key, v in rep.items() if isinstance(v, (int, float, list, str))}
+    out["n"] = len(y)
+    out["predictions"] = [{"name": it["name"], "truth": int(t), "probs": [round(float(p), 4) for p in pr]}
+                          for it, t, pr in zip(items, y, probs, strict=True)]
+    if values is not None:  # an ordinal head's raw OOF values (what the cut points were fitted on)
+        for row, v in zip(out["predictions"], values, strict=True):
+            row["value"] = round(float(v), 5)
+    return out
 
 
 def _logits(net, items: list[dict]) -> np.ndarray:

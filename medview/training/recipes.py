@@ -39,6 +39,10 @@ class Recipe:
     # > 1: a fold ensemble (medview.training.folds): that many members, each trained on the other
     # folds of train + validation and chosen on its own fold; the test part stays out of it
     folds: int = 1
+    # where a fold ensemble fits its calibration / ordinal cut points / flag threshold: "pooled"
+    # (every out-of-fold prediction) or "val" (those of the validation part's images only, where
+    # that part alone keeps the population's class mix)
+    cv_fit: str = "pooled"
 
     def new_manifest(self) -> dict[str, Any]:
         m = copy.deepcopy(self.manifest)
@@ -188,6 +192,7 @@ _add(Recipe(
     split=datasets.knee_kl, minutes=15, batch_size=32, lr=1e-3, max_epochs=200,
     augment={"flip_h": True, "rotate_deg": 8, "scale": 0.08, "shift": 0.05, "gain": 0.15},
     select="qwk",
+    cv_fit="val",  # a fold ensemble fits its head on the validation knees: train is capped per grade
 ))
 
 _add(Recipe(

@@ -49,10 +49,15 @@ def test_folds_cover_the_pool_once_keep_groups_whole_and_stratify():
         folds.fold_parts(pool[:3], 5)
 
 
-def test_graded_and_segmentation_recipes_are_refused():
-    for rid in ("knee-oa", "dr-grade", "polyp"):
-        with pytest.raises(folds.FoldError):
+def test_segmentation_recipes_and_unknown_fit_parts_are_refused():
+    import dataclasses
+
+    for rid in ("polyp", "hippocampus"):
+        with pytest.raises(folds.FoldError, match="for classifiers"):
             folds.check_recipe(RECIPES[rid])
+    folds.check_recipe(RECIPES["knee-oa"])  # graded ordinal heads are fine
+    with pytest.raises(folds.FoldError, match="cv_fit"):
+        folds.check_recipe(dataclasses.replace(RECIPES["knee-oa"], cv_fit="test"))
 
 
 @pytest.fixture
@@ -129,3 +134,88 @@ def test_train_folds_calibrates_on_out_of_fold_predictions_and_packages_the_mean
     m0 = ckpt.load_weights(ckpt.checkpoint_dir("toy-folds") / "best.safetensors")
     assert set(first) == {k[len("members.0."):] for k in m0 if k.startswith("members.0.")}
     assert all(torch.equal(first[k], m0["members.0." + k]) for k in first)
+
+
+@pytest.fixture
+def graded_toy(monkeypatch, tmp_path):
+    """Three grades of a brightening spot; an ordinal head with a flag (grade >= 1); the
+    validation part alone fits the head (cv_fit="val"), as knee-oa's natural-mix part does."""
+    from medview.training import cards
+
+    rng = np.random.default_rng(3)
+
+    def make(n, start):
+        out = []
+        for i in range(start, start + n):
+            g = i % 3
+            img = rng.normal(0, 0.3, (32, 32)).astype(np.float32)
+            img[12:20, 12:20] += g
+            out.append(datasets.Sample(Path(f"g{i:03d}.png"), g, extra={"array": img}))
+        return out
+
+    split = datasets.Split(make(18, 0), make(12, 18), make(6, 60), "graded toy split")
+    args = {"spatial_dims": 2, "n_input_channels": 1, "num_classes": 1, "widen_factor": 0.25, "conv1_t_stride": 2}
+    m = _manifest("toy-graded", "Toy grader", "classification", ["OT", ""], "phantom", "resnet10", args,
+                  {"dims": 2, "channels": "grey", "size": [32, 32], "spacing": None, "orientation": None,
+                   "normalization": {"kind": "none"}},
+                  {"classes": ["g0", "g1", "g2"], "activation": "ordinal_probit",
+                   "ordinal": {"cut_points": [0.5, 1.5], "sigma": 0.5},
+                   "grading": {"scale": "G", "words": ["none", "some", "much"],
+                               "flag": {"name": "spot present", "min_grade": 1, "threshold": 0.5}}},
+                  gradcam="layer2")
+    r = Recipe(id="toy-graded", kind="classification", manifest=m, split=lambda root=None: split, minutes=0.05,
+               batch_size=8, lr=1e-3, max_epochs=2, select="qwk", folds=3, cv_fit="val")
+    monkeypatch.setitem(RECIPES, "toy-graded", r)
+    monkeypatch.setitem(cards.DATA, "toy-graded", {"short": "toy", "citation": "none", "licence": "none"})
+    monkeypatch.setitem(cards.FAILURE_MODES, "toy-graded", ["a toy"])
+    monkeypatch.setenv("MEDVIEW_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    return r, split
+
+
+@pytest.mark.slow
+def test_graded_ensemble_fits_cut_points_and_flag_on_the_validation_parts_oof_values(graded_toy, tmp_path):
+    import torch
+
+    from medview.inference import ordinal, package, pipeline
+    from medview.io.volume import Volume
+    from medview.training import metrics, ordinal_fit, runner
+    from medview.training.packaging import package_from_checkpoint
+
+    recipe, split = graded_toy
+    state = folds.train_folds("toy-graded", 3, init="", fresh=True, log=lambda s: None)
+    val = {s.name for s in split.val}
+    assert state["cv"]["n"] == 30 and state["cv_fit"]["n"] == 12
+    assert {p["name"] for p in state["cv_fit"]["predictions"]} == val
+    assert "12 out-of-fold predictions of the validation part" in state["ordinal"]["fitted_on"]
+    # the head: refitted from the validation images' OOF values alone gives the same cut points
+    rows = state["cv_fit"]["predictions"]
+    v, g = np.array([r["value"] for r in rows]), np.array([r["truth"] for r in rows])
+    again = ordinal_fit.fit(v, g, 3)
+    assert again["cut_points"] == state["ordinal"]["cut_points"] and again["sigma"] == state["ordinal"]["sigma"]
+    p = ordinal.probabilities_np(v, again["cut_points"], again["sigma"])
+    assert state["grading_threshold"] == pytest.approx(metrics.choose_flag_threshold(g >= 1, p[:, 1:].sum(1)))
+    assert state["best"] == pytest.approx(state["cv_fit"]["qwk"])
+    from medview.training import cards
+
+    card = cards.render("toy-graded", state, None)
+    assert "Out-of-fold on 30 images: QWK" in card and "spot present AUC" in card
+    assert "On the 12 out-of-fold predictions of the validation part's images" in card
+    assert f"sigma {state['ordinal']['sigma']} fitted on 12 out-of-fold predictions" in card
+    # the package: the mean of the members' values through the fitted head, flag threshold written
+    ens = package.validate(package_from_checkpoint("toy-graded", out=tmp_path / "pkg", card="# toy\n"))
+    assert ens.ok, ens.reason
+    out = ens.manifest["output"]
+    assert out["ordinal"]["cut_points"] == again["cut_points"]
+    assert out["grading"]["flag"]["threshold"] == pytest.approx(round(state["grading_threshold"], 4))
+    img = split.test[0].extra["array"]
+    vals = []
+    for i in range(3):
+        net = runner._net(recipe, recipe.new_manifest())
+        net.load_state_dict(ckpt.load_weights(ckpt.checkpoint_dir(folds.member_name("toy-graded", i))
+                                              / "best.safetensors"))
+        net.eval()
+        with torch.no_grad():
+            vals.append(float(net(torch.from_numpy(img[None, None]))[0, 0]))
+    want = ordinal.probabilities_np(np.array([np.mean(vals)]), again["cut_points"], again["sigma"])[0]
+    pred = pipeline.run_model(ens, Volume(img, meta={"Modality": "OT"}))
+    assert [pred.probabilities[c] for c in ("g0", "g1", "g2")] == pytest.approx(list(want), abs=1e-5)
