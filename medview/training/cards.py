@@ -260,8 +260,8 @@ def _cv_section(model_id: str, state: dict[str, Any]) -> list[str]:
              "(`medview.training.folds`: whole groups, class-stratified); member i trained on the other folds and "
              f"its checkpoint was chosen on fold i by {r.select}. Each pooled image was then predicted by the one "
              "member that never trained on it (out-of-fold); those predictions fitted the calibration (a graded "
-             "head's cut points and flag threshold) and give the figures below. They are an estimate for one member, chosen on the same folds (slightly optimistic); "
-             "the test part was never used.", "",
+             "head's cut points and flag threshold) and give the figures below. They are an estimate for one "
+             "member, chosen on the same folds (slightly optimistic); the test part was never used.", "",
              "| member | trained on | chosen on | best epoch | best fold score |", "|---|---|---|---|---|"]
     for f in state.get("folds", []):
         lines.append(f"| {f['fold']} | {f['train']} | {f['val']} | {f['best_epoch']} | {f['best']:.4f} |")

@@ -90,9 +90,8 @@ def train_folds(model_id: str, k: int, minutes: float | None = None, init: str |
                 log: Callable[[str], None] = engine.say, max_epochs: int | None = None) -> dict[str, Any]:
     """Train the K members of ``model_id``'s ensemble, calibrate them on their OOF predictions and
     write the ensemble's checkpoint (``checkpoints/<model_id>/best.safetensors`` + state)."""
-    from medview.training import runner
-
     from medview.inference import ordinal
+    from medview.training import runner
 
     recipe = RECIPES[model_id]
     check_recipe(recipe)
