@@ -139,6 +139,8 @@ class Segmenter3D:
         self.passes = 1  # network passes per interaction
         # a corrective click changes only what connects to it (cells; None: the whole new mask)
         self.local_radius: float | None = None
+        # voxels within this radius of a click take its side whatever the network says
+        self.honour_radius = 1.0
         # the orientation the network was trained in (ITK code, e.g. "RAS"); a volume whose
         # direction is given is permuted/flipped into it first (exact), its mask back after
         self.orientation: str | None = None
@@ -157,6 +159,7 @@ class Segmenter3D:
         seg.mirror_axes = tuple(int(a) for a in out.get("mirror_axes", []))
         seg.passes = int(out.get("passes", 1))
         seg.local_radius = float(out["local_update_radius"]) if out.get("local_update_radius") else None
+        seg.honour_radius = float(out.get("click_honour_radius", 1.0))
         seg.orientation = inp.get("orientation") or None
         return seg
 
@@ -236,7 +239,7 @@ class Segmenter3D:
         self.last_confidence = float(inside.mean()) if inside.size else 0.0
         if self.local_radius and focus is not None and prev is not None:
             out = limit_changes(prev, out, focus.pos, self.local_radius)
-        honour_clicks(out, clicks, 1.0, pos_strokes, neg_strokes)
+        honour_clicks(out, clicks, self.honour_radius, pos_strokes, neg_strokes)
         return g.keep_prompted(out, clicks, pos_strokes)
 
     def _predict_2d(self, image_norm: np.ndarray, prompts, prev_mask: np.ndarray | None) -> np.ndarray:

@@ -115,6 +115,10 @@ def test_the_3d_network_maps_four_channels_on_the_grid_to_two_and_predict_keeps_
     out = seg.predict(vol, [g.Point((15.0, 20.0, 17.0), True), g.Point((15.0, 20.0, 25.0), False)], None)
     assert out.shape == vol.shape and out.dtype == bool
     assert out[15, 20, 17] and not out[15, 20, 25]  # the clicks are honoured whatever the weights
+    seg.honour_radius = 2.0  # output.click_honour_radius: a wider ball taken from the click's side
+    out2 = seg.predict(vol, [g.Point((15.0, 20.0, 17.0), True), g.Point((15.0, 20.0, 25.0), False)], None)
+    assert not out2[15, 20, 23:28].any() and not out2[13:18, 20, 25].any() and out2[15, 20, 15:20].all()
+    seg.honour_radius = 1.0
     assert not seg.predict(vol, [g.Point((15.0, 20.0, 17.0), False)], None).any()  # nothing positive: empty
 
 
