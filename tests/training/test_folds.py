@@ -60,10 +60,19 @@ def test_segmentation_recipes_and_unknown_fit_parts_are_refused():
         folds.check_recipe(dataclasses.replace(RECIPES["knee-oa"], cv_fit="test"))
 
 
-@pytest.fixture
-def toy_recipe(monkeypatch, tmp_path):
+def _register(monkeypatch, tmp_path, r: Recipe) -> Recipe:
+    """``r`` as a known recipe with card texts, checkpoints in ``tmp_path``."""
     from medview.training import cards
 
+    monkeypatch.setitem(RECIPES, r.id, r)
+    monkeypatch.setitem(cards.DATA, r.id, {"short": "toy", "citation": "none", "licence": "none"})
+    monkeypatch.setitem(cards.FAILURE_MODES, r.id, ["a toy"])
+    monkeypatch.setenv("MEDVIEW_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    return r
+
+
+@pytest.fixture
+def toy_recipe(monkeypatch, tmp_path):
     rng = np.random.default_rng(1)
     split = datasets.Split(_samples(16, rng), _samples(8, rng, start=16), _samples(6, rng, start=50), "toy split")
     args = {"spatial_dims": 2, "n_input_channels": 1, "num_classes": 2, "widen_factor": 0.25, "conv1_t_stride": 2}
@@ -71,13 +80,9 @@ def toy_recipe(monkeypatch, tmp_path):
                   {"dims": 2, "channels": "grey", "size": [32, 32], "spacing": None, "orientation": None,
                    "normalization": {"kind": "none"}},
                   {"classes": ["plain", "spot"], "activation": "softmax"}, gradcam="layer2")
-    r = Recipe(id="toy-folds", kind="classification", manifest=m, split=lambda root=None: split, minutes=0.05,
-               batch_size=8, lr=1e-3, max_epochs=2, select="accuracy", calibrate="temperature", folds=3)
-    monkeypatch.setitem(RECIPES, "toy-folds", r)
-    monkeypatch.setitem(cards.DATA, "toy-folds", {"short": "toy", "citation": "none", "licence": "none"})
-    monkeypatch.setitem(cards.FAILURE_MODES, "toy-folds", ["a toy"])
-    monkeypatch.setenv("MEDVIEW_CHECKPOINTS", str(tmp_path / "checkpoints"))
-    return r, split
+    return _register(monkeypatch, tmp_path, Recipe(
+        id="toy-folds", kind="classification", manifest=m, split=lambda root=None: split, minutes=0.05,
+        batch_size=8, lr=1e-3, max_epochs=2, select="accuracy", calibrate="temperature", folds=3)), split
 
 
 @pytest.mark.slow
@@ -140,8 +145,6 @@ def test_train_folds_calibrates_on_out_of_fold_predictions_and_packages_the_mean
 def graded_toy(monkeypatch, tmp_path):
     """Three grades of a brightening spot; an ordinal head with a flag (grade >= 1); the
     validation part alone fits the head (cv_fit="val"), as knee-oa's natural-mix part does."""
-    from medview.training import cards
-
     rng = np.random.default_rng(3)
 
     def make(n, start):
@@ -163,13 +166,9 @@ def graded_toy(monkeypatch, tmp_path):
                    "grading": {"scale": "G", "words": ["none", "some", "much"],
                                "flag": {"name": "spot present", "min_grade": 1, "threshold": 0.5}}},
                   gradcam="layer2")
-    r = Recipe(id="toy-graded", kind="classification", manifest=m, split=lambda root=None: split, minutes=0.05,
-               batch_size=8, lr=1e-3, max_epochs=2, select="qwk", folds=3, cv_fit="val")
-    monkeypatch.setitem(RECIPES, "toy-graded", r)
-    monkeypatch.setitem(cards.DATA, "toy-graded", {"short": "toy", "citation": "none", "licence": "none"})
-    monkeypatch.setitem(cards.FAILURE_MODES, "toy-graded", ["a toy"])
-    monkeypatch.setenv("MEDVIEW_CHECKPOINTS", str(tmp_path / "checkpoints"))
-    return r, split
+    return _register(monkeypatch, tmp_path, Recipe(
+        id="toy-graded", kind="classification", manifest=m, split=lambda root=None: split, minutes=0.05,
+        batch_size=8, lr=1e-3, max_epochs=2, select="qwk", folds=3, cv_fit="val")), split
 
 
 @pytest.mark.slow
