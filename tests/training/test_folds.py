@@ -71,6 +71,23 @@ def _register(monkeypatch, tmp_path, r: Recipe) -> Recipe:
     return r
 
 
+def _member_outputs(recipe: Recipe, k: int, img: np.ndarray) -> list[np.ndarray]:
+    """Each member checkpoint's raw network output for one (H, W) image."""
+    import torch
+
+    from medview.training import runner
+
+    outs = []
+    for i in range(k):
+        net = runner._net(recipe, recipe.new_manifest())
+        net.load_state_dict(ckpt.load_weights(ckpt.checkpoint_dir(folds.member_name(recipe.id, i))
+                                              / "best.safetensors"))
+        net.eval()
+        with torch.no_grad():
+            outs.append(net(torch.from_numpy(img[None, None])).numpy()[0])
+    return outs
+
+
 @pytest.fixture
 def toy_recipe(monkeypatch, tmp_path):
     rng = np.random.default_rng(1)
@@ -121,16 +138,7 @@ def test_train_folds_calibrates_on_out_of_fold_predictions_and_packages_the_mean
     # the package = mean over members of (raw member logits / T + c): calibration folded into each
     temp, bias = state["calibration"]["temperature"], np.array(state["calibration"]["bias"])
     img = split.test[0].extra["array"]
-    x = torch.from_numpy(img[None, None])
-    zs = []
-    for i in range(3):
-        net = runner._net(recipe, recipe.new_manifest())
-        net.load_state_dict(ckpt.load_weights(ckpt.checkpoint_dir(folds.member_name("toy-folds", i))
-                                              / "best.safetensors"))
-        net.eval()
-        with torch.no_grad():
-            zs.append(net(x).numpy()[0] / temp + bias)
-    z = np.mean(zs, axis=0)
+    z = np.mean([out / temp + bias for out in _member_outputs(recipe, 3, img)], axis=0)
     p = np.exp(z - z.max())
     p /= p.sum()
     pred = pipeline.run_model(ens, Volume(img, meta={"Modality": "OT"}))
@@ -173,11 +181,10 @@ def graded_toy(monkeypatch, tmp_path):
 
 @pytest.mark.slow
 def test_graded_ensemble_fits_cut_points_and_flag_on_the_validation_parts_oof_values(graded_toy, tmp_path):
-    import torch
 
     from medview.inference import ordinal, package, pipeline
     from medview.io.volume import Volume
-    from medview.training import metrics, ordinal_fit, runner
+    from medview.training import metrics, ordinal_fit
     from medview.training.packaging import package_from_checkpoint
 
     recipe, split = graded_toy
@@ -207,14 +214,7 @@ def test_graded_ensemble_fits_cut_points_and_flag_on_the_validation_parts_oof_va
     assert out["ordinal"]["cut_points"] == again["cut_points"]
     assert out["grading"]["flag"]["threshold"] == pytest.approx(round(state["grading_threshold"], 4))
     img = split.test[0].extra["array"]
-    vals = []
-    for i in range(3):
-        net = runner._net(recipe, recipe.new_manifest())
-        net.load_state_dict(ckpt.load_weights(ckpt.checkpoint_dir(folds.member_name("toy-graded", i))
-                                              / "best.safetensors"))
-        net.eval()
-        with torch.no_grad():
-            vals.append(float(net(torch.from_numpy(img[None, None]))[0, 0]))
+    vals = [float(out[0]) for out in _member_outputs(recipe, 3, img)]
     want = ordinal.probabilities_np(np.array([np.mean(vals)]), again["cut_points"], again["sigma"])[0]
     pred = pipeline.run_model(ens, Volume(img, meta={"Modality": "OT"}))
     assert [pred.probabilities[c] for c in ("g0", "g1", "g2")] == pytest.approx(list(want), abs=1e-5)
