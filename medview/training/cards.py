@@ -209,14 +209,23 @@ def _graded_section(m: dict[str, Any], state: dict[str, Any] | None) -> list[str
     if flag:
         lines.append(f"- Flag \"{flag['name']}\": P(grade >= {flag['min_grade']}) = the sum of the upper classes' "
                      f"probabilities, positive at >= {float(thr):.4f} (threshold maximising Youden's J on "
-                     f"{((state or {}).get('ordinal') or {}).get('fitted_on', 'the validation part')}, written into "
-                     "the manifest by training).")
+                     f"{_fitted_on(state)}, written into the manifest by training).")
     lines += ["- `medview infer` prints one line per image, e.g. `" + f"{scale} 2.4: {words[min(2, len(words) - 1)]} "
               f"({classes[min(2, len(classes) - 1)]}, p 0.61)" + (f"; {flag['name']}: yes (p 0.83 >= 0.50)`" if flag
                                                                    else "`") + " (an example of the format);",
               "  prediction.json carries `probabilities` under the class names and `grading` {scale, grade, "
               "grade_name, grade_word, value, flag {name, min_grade, probability, threshold, positive}}.", ""]
     return lines
+
+
+def _fitted_on(state: dict[str, Any] | None) -> str:
+    """Where training fitted the head and flag threshold: a fold ensemble names its out-of-fold
+    predictions (ordinal head or calibration), a single network its validation part."""
+    for key in ("ordinal", "calibration"):
+        where = ((state or {}).get(key) or {}).get("fitted_on")
+        if where:
+            return where
+    return "the validation part"
 
 
 def _grader_modes(m: dict[str, Any]) -> list[str]:
@@ -341,7 +350,7 @@ def render(model_id: str, state: dict[str, Any], report: dict[str, Any] | None, 
         *([f"- Ordinal head: one value regressed on the grade (smooth L1), class probabilities "
            f"P(grade = k) from an ordered-probit link (`medview.inference.ordinal`) with cut points "
            f"{state['ordinal']['cut_points']} and sigma {state['ordinal']['sigma']} fitted on "
-           f"{state['ordinal'].get('fitted_on', 'the validation part')} "
+           f"{_fitted_on(state)} "
            + (f"(quadratic weighted kappa of the cut points there {state['ordinal']['fitted_qwk']}; "
               "optimistic, being fitted on the same images)." if state["ordinal"].get("fitted_qwk") is not None
               else "(in the manifest's output.ordinal).")] if (state or {}).get("ordinal") else []),
