@@ -115,10 +115,15 @@ def test_the_3d_network_maps_four_channels_on_the_grid_to_two_and_predict_keeps_
     out = seg.predict(vol, [g.Point((15.0, 20.0, 17.0), True), g.Point((15.0, 20.0, 25.0), False)], None)
     assert out.shape == vol.shape and out.dtype == bool
     assert out[15, 20, 17] and not out[15, 20, 25]  # the clicks are honoured whatever the weights
-    seg.honour_radius = 2.0  # output.click_honour_radius: a wider ball taken from the click's side
-    out2 = seg.predict(vol, [g.Point((15.0, 20.0, 17.0), True), g.Point((15.0, 20.0, 25.0), False)], None)
-    assert not out2[15, 20, 23:28].any() and not out2[13:18, 20, 25].any() and out2[15, 20, 15:20].all()
-    seg.honour_radius = 1.0
+    # output.click_honour_radius: a network that calls everything object loses exactly the ball of
+    # that radius around a negative click (7 voxels at 1, 33 at 2)
+    everything = seg.probabilities
+    seg.probabilities = lambda b: np.ones((len(b), *b.shape[2:]), np.float32)  # P(object) everywhere
+    two = [g.Point((15.0, 20.0, 17.0), True), g.Point((15.0, 20.0, 25.0), False)]
+    for radius, cleared in ((1.0, 7), (2.0, 33)):
+        seg.honour_radius = radius
+        assert (~seg.predict(vol, two, None)).sum() == cleared
+    seg.probabilities, seg.honour_radius = everything, 1.0
     assert not seg.predict(vol, [g.Point((15.0, 20.0, 17.0), False)], None).any()  # nothing positive: empty
 
 
