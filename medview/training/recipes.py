@@ -183,8 +183,9 @@ _add(Recipe(
         {"spatial_dims": 2, "n_input_channels": 1, "num_classes": 1, "conv1_t_stride": 2, "widen_factor": 0.5},
         {"dims": 2, "channels": "grey", "size": [128, 128], "spacing": None, "orientation": None,
          "normalization": {"kind": "zscore"}},
-        # an ordered-probit head: one regressed KL value, cut points and sigma fitted on validation
-        {"classes": datasets.KL_CLASSES, "activation": "ordinal_probit", "tta": "hflip",
+        # an ordered-probit head: one regressed KL value, cut points and sigma fitted on validation;
+        # run at "accurate" (the mirror mean) by default, the setting the head is fitted at (chosen on validation)
+        {"classes": datasets.KL_CLASSES, "activation": "ordinal_probit", "tta": "hflip", "tta_default": "accurate",
          "ordinal": {"cut_points": [0.5, 1.5, 2.5, 3.5], "sigma": 0.5},
          "grading": {"scale": "KL", "words": ["none", "doubtful", "minimal", "moderate", "severe"],
                      "flag": {"name": "OA present", "min_grade": 2, "threshold": 0.5}}},
@@ -204,8 +205,9 @@ _add(Recipe(
         {"dims": 2, "channels": "rgb", "size": [256, 256], "spacing": None, "orientation": None,
          "crop": {"kind": "field_of_view", "level": 0.1},
          "normalization": {"kind": "local_contrast", "sigma": 10}},
-        # an ordered-probit head: one regressed grade, cut points and sigma fitted on validation
-        {"classes": datasets.DR_CLASSES, "activation": "ordinal_probit", "tta": "hflip",
+        # an ordered-probit head: one regressed grade, cut points and sigma fitted on validation;
+        # run at "accurate" (the mirror mean) by default, the setting the head is fitted at (chosen on validation)
+        {"classes": datasets.DR_CLASSES, "activation": "ordinal_probit", "tta": "hflip", "tta_default": "accurate",
          "ordinal": {"cut_points": [0.5, 1.5, 2.5, 3.5], "sigma": 0.5},
          "grading": {"scale": "DR", "words": ["no DR", "mild NPDR", "moderate NPDR", "severe NPDR",
                                               "proliferative DR"],

@@ -408,15 +408,25 @@ def calibrate_checkpoint(recipe: Recipe, name: str, net, val_items: list[dict], 
     return info
 
 
+def default_setting(manifest: dict) -> str:
+    """The TTA setting a package runs at unless asked otherwise (``output.tta_default``). A graded
+    head's cut points and flag threshold are fitted on values at this setting: fitted on averaged
+    views but run on one pass, the values would spread wider than the cut points expect."""
+    from medview.inference.package import ModelPackage
+    from medview.inference.tta import resolve_setting
+
+    return resolve_setting(ModelPackage(Path("."), manifest), None)
+
+
 def graded_values(recipe: Recipe, net, item: dict[str, Any], manifest: dict) -> float:
-    """An ordinal head's raw value for one item, averaged over the manifest's TTA views."""
+    """An ordinal head's raw value for one item, at the package's default TTA setting."""
     import torch
 
     from medview.inference.package import ModelPackage
     from medview.inference.tta import tta_mean, tta_mode
 
     x = torch.from_numpy(item["x"][None])
-    mode = tta_mode(ModelPackage(Path("."), manifest), x.ndim - 2, "accurate")
+    mode = tta_mode(ModelPackage(Path("."), manifest), x.ndim - 2, default_setting(manifest))
     with torch.no_grad():
         out = tta_mean(mode, net, x, dense=False) if mode else net(x)
     return float(out[0, 0])
@@ -435,11 +445,13 @@ def fit_ordinal_head(recipe: Recipe, net, val_items: list[dict], manifest: dict)
 def choose_grading_threshold(recipe: Recipe, name: str, net, val_items: list[dict], manifest: dict,
                              log=engine.say) -> float:
     """The flag threshold (P(grade >= min_grade)) maximising Youden's J on VALIDATION, with the
-    chosen (best) weights; written into the package's output.grading.flag.threshold."""
+    chosen (best) weights at the package's default TTA setting; written into the package's
+    output.grading.flag.threshold."""
     net.load_state_dict(ckpt.load_weights(ckpt.checkpoint_dir(name) / "best.safetensors"))
     net.eval()
     flag = manifest["output"]["grading"]["flag"]
-    probs = np.stack([predict_probs(recipe, net, it, manifest) for it in val_items])
+    probs = np.stack([predict_probs(recipe, net, it, manifest, setting=default_setting(manifest))
+                      for it in val_items])
     y = np.array([it["y"] for it in val_items])
     thr = metrics.choose_flag_threshold(y >= int(flag["min_grade"]), probs[:, int(flag["min_grade"]):].sum(1))
     log(f"{flag['name']} threshold chosen on validation (Youden J): {thr:.4f}")

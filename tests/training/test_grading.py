@@ -107,3 +107,29 @@ def test_infer_prints_the_grade_on_its_scale(shared_data, capsys, tmp_path):
     # "KL 2.4: minimal (KL2, p 0.61); OA present: yes (p 0.83 >= 0.50)"
     assert line.startswith(f"{image.name}: KL {d['value']:.1f}: {d['grade_word']} ({d['grade_name']}, p ")
     assert f"OA present: {'yes' if d['flag']['positive'] else 'no'}" in line
+
+
+def test_graded_head_is_fitted_at_the_packages_default_tta_setting():
+    """The cut points are fitted on ``runner.graded_values``: it must give the value the app computes
+    at the package's default setting (one pass for "fast", the mirror mean for "accurate")."""
+    import copy
+
+    import torch
+
+    from medview.training import runner
+
+    class LeftHalf(torch.nn.Module):  # the mean of the image's left half: its mirror gives the right half
+        def forward(self, x):
+            return x[..., : x.shape[-1] // 2].mean(dim=(1, 2, 3))[:, None]
+
+    x = np.zeros((1, 8, 8), np.float32)
+    x[..., :4] = 2.0  # left half 2, right half 0
+    recipe = RECIPES["knee-oa"]
+    manifest = copy.deepcopy(recipe.manifest)
+    assert manifest["output"]["tta"] == "hflip"
+    manifest["output"]["tta_default"] = "fast"
+    assert runner.graded_values(recipe, LeftHalf(), {"x": x}, manifest) == pytest.approx(2.0)
+    manifest["output"]["tta_default"] = "accurate"
+    assert runner.graded_values(recipe, LeftHalf(), {"x": x}, manifest) == pytest.approx(1.0)
+    for model_id in ("knee-oa", "dr-grade"):  # shipped graders run where their heads were fitted
+        assert runner.default_setting(RECIPES[model_id].manifest) == "accurate"
