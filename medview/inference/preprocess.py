@@ -27,7 +27,7 @@ import numpy as np
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 CHANNEL_MODES = ("grey", "rgb", "green")
-NORMALIZATIONS = ("zscore", "percentile", "ct_window", "rgb01", "minmax", "local_contrast", "none")
+NORMALIZATIONS = ("zscore", "percentile", "ct_window", "rgb01", "minmax", "local_contrast", "local_mean", "none")
 
 
 def n_channels(mode: str) -> int:
@@ -99,6 +99,10 @@ def normalize(array: np.ndarray, spec: Mapping[str, Any] | str | None) -> np.nda
       ``gaussian_filter`` with mode "reflect") and ``s`` the global std; the global term keeps
       flat regions (the black surround of a fundus) from being blown up. Thin structures such
       as retinal vessels stand out the same way whatever the overall illumination.
+    * ``local_mean``: ``(x - m) / s`` per channel, ``m`` and ``s`` as above: the slowly varying
+      illumination is removed (B. Graham's fundus pre-processing) but not the local spread, so a
+      bright exudate or a dark haemorrhage keeps its contrast against the retina around it
+      (``local_contrast`` scales every neighbourhood to unit spread, which suits vessel maps).
     * ``none`` (or spec None): cast to float32 only.
     """
     a = np.asarray(array, dtype=np.float32)
@@ -120,6 +124,8 @@ def normalize(array: np.ndarray, spec: Mapping[str, Any] | str | None) -> np.nda
         return np.clip(a / 255.0, 0.0, 1.0).astype(np.float32)
     if kind == "local_contrast":
         return _local_contrast(a, float(spec.get("sigma", 8.0)))
+    if kind == "local_mean":
+        return _local_mean(a, float(spec.get("sigma", 8.0)))
     if kind not in ("zscore", "percentile", "minmax"):
         raise ValueError(f"unknown normalization {kind!r}; expected one of {NORMALIZATIONS}")
 
@@ -169,6 +175,18 @@ def _local_contrast(a: np.ndarray, sigma: float) -> np.ndarray:
         np.sqrt(v, out=v)
         np.divide(d[c], v, out=v)
     return var
+
+
+def _local_mean(a: np.ndarray, sigma: float) -> np.ndarray:
+    if sigma <= 0:
+        raise ValueError(f"local_mean sigma must be > 0, got {sigma}")
+    ch = np.asarray(a, dtype=np.float32)
+    d = _gaussian(ch, sigma)
+    np.subtract(ch, d, out=d)
+    for c in range(ch.shape[0]):
+        sd = float(ch[c].std(dtype=np.float64))
+        d[c] /= np.float32(sd if sd > 1e-8 else 1.0)
+    return d
 
 
 def _gaussian(a: np.ndarray, sigma: float, truncate: float = 4.0) -> np.ndarray:

@@ -107,3 +107,25 @@ def test_local_contrast_evens_out_illumination():
     assert left > 1.0 and right > 1.0
     assert abs(left - right) / max(left, right) < 0.05  # illumination no longer decides the value
     assert abs(out[0, 10, 16]) < 0.2 and abs(out[0, 10, 112]) < 0.2  # flat background -> ~0
+
+
+def test_local_mean_removes_illumination_but_keeps_lesion_contrast():
+    """Graham-style: the background level goes, a strong spot stays stronger than a faint one
+    (local_contrast would scale both neighbourhoods to the same spread)."""
+    from scipy.ndimage import gaussian_filter
+
+    from medview.inference.preprocess import normalize
+
+    img = np.zeros((1, 64, 128), np.float32)
+    img[0, :, :64] = 50.0
+    img[0, :, 64:] = 200.0
+    img[0, 30:34, 14:18] += 10.0  # a faint spot on the dark half
+    img[0, 30:34, 110:114] += 60.0  # a strong spot on the bright half
+    out = normalize(img, {"kind": "local_mean", "sigma": 4})
+    ref = (img[0] - gaussian_filter(img[0], 4, mode="reflect")) / img[0].std(dtype=np.float64)
+    np.testing.assert_allclose(out[0], ref, atol=1e-4)
+    assert abs(out[0, 10, 16]) < 1e-3 and abs(out[0, 10, 112]) < 1e-3  # flat background -> 0
+    faint, strong = out[0, 31, 15], out[0, 31, 111]
+    assert strong / faint == pytest.approx(6.0, rel=0.05)  # the spots keep their contrast ratio
+    lc = normalize(img, {"kind": "local_contrast", "sigma": 4})
+    assert lc[0, 31, 111] / lc[0, 31, 15] < 3.0  # local_contrast squeezes the same ratio (2.4 here)
