@@ -118,7 +118,7 @@ def _is_fold_ensemble(args) -> bool:
 
 
 def _evaluate(args) -> int:
-    from medview.training import runner
+    from medview.training import evaluation, runner
     from medview.training.engine import ProgressBar
 
     if args.part == "val" and _is_fold_ensemble(args):
@@ -138,9 +138,9 @@ def _evaluate(args) -> int:
         return 0
     if args.card and not _training_record(args):
         return 2
-    rep = runner.evaluate_model(args.model_id, package=args.package, part=args.part,
-                                progress=ProgressBar(f"evaluate {args.model_id}"), threshold=args.threshold,
-                                tta_setting=args.tta_views)
+    rep = evaluation.evaluate_model(args.model_id, package=args.package, part=args.part,
+                                    progress=ProgressBar(f"evaluate {args.model_id}"), threshold=args.threshold,
+                                    tta_setting=args.tta_views)
     lines = format_report(rep)
     for line in lines:
         print(line)
