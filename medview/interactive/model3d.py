@@ -137,8 +137,10 @@ class Segmenter3D:
         self.last_confidence = 0.0
         self.mirror_axes: tuple[int, ...] = ()  # spatial axes (0-2) whose mirrored pass is averaged in
         self.passes = 1  # network passes per interaction
-        # a corrective click changes only what connects to it (cells; None: the whole new mask)
+        # a corrective click changes only what connects to it (cells; None: the whole new mask),
+        # from the click after the first ``local_after`` clicks on (the early ones reshape the object)
         self.local_radius: float | None = None
+        self.local_after = 0
         # voxels within this radius of a click take its side whatever the network says
         self.honour_radius = 1.0
         # the orientation the network was trained in (ITK code, e.g. "RAS"); a volume whose
@@ -159,6 +161,7 @@ class Segmenter3D:
         seg.mirror_axes = tuple(int(a) for a in out.get("mirror_axes", []))
         seg.passes = int(out.get("passes", 1))
         seg.local_radius = float(out["local_update_radius"]) if out.get("local_update_radius") else None
+        seg.local_after = int(out.get("local_update_after", 0))
         seg.honour_radius = float(out.get("click_honour_radius", 1.0))
         seg.orientation = inp.get("orientation") or None
         return seg
@@ -208,7 +211,8 @@ class Segmenter3D:
         ``model.Prompts``, as the self-test does) the image is extruded into a stack of
         identical slices and the middle slice's mask returned. ``focus``: the interaction's new
         click (a corrective click when there is a previous mask): with ``local_radius`` set,
-        only the changes that reach it are kept (``limit_changes``)."""
+        only the changes that reach it are kept (``limit_changes``) once more than
+        ``local_after`` clicks have been given."""
         if isinstance(clicks, g.Prompts):
             return self._predict_2d(volume, clicks, prev_mask)
         if self.orientation and direction is not None:
@@ -237,7 +241,7 @@ class Segmenter3D:
             out[sl] = vals >= self.threshold
         inside = vals[vals >= self.threshold]
         self.last_confidence = float(inside.mean()) if inside.size else 0.0
-        if self.local_radius and focus is not None and prev is not None:
+        if self.local_radius and focus is not None and prev is not None and len(clicks) > self.local_after:
             out = limit_changes(prev, out, focus.pos, self.local_radius)
         honour_clicks(out, clicks, self.honour_radius, pos_strokes, neg_strokes)
         return g.keep_prompted(out, clicks, pos_strokes)

@@ -376,10 +376,12 @@ def val_settings(clicks: int = 10, package: str = MODEL_ID, groups: tuple[str, .
     """Inference settings compared on the VALIDATION volumes (whole hippocampus), each group
     against the plain setting: ``mirror`` (the left-right mirrored pass averaged in; a second pass
     from the first pass's mask), ``local`` (a corrective click's changes limited to the parts that
-    reach it, radius in cells), ``threshold`` (the foreground probability cut; ``--threshold
-    0.3,0.4`` names the values), ``honour`` (voxels within 2 or 3 voxels of a click forced to its
-    side; 1 by default). ``python -m medview.interactive.training3d --val-settings [PACKAGE]
-    [--mirror] [--local] [--threshold [T,T...]] [--honour]``"""
+    reach it, radius in cells), ``local-after`` (the same from the 4th / 6th click on: the first
+    clicks reshape the object, later ones fix its boundary), ``threshold`` (the foreground
+    probability cut; ``--threshold 0.3,0.4`` names the values), ``honour`` (voxels within 2 or 3
+    voxels of a click forced to its side; 1 by default).
+    ``python -m medview.interactive.training3d --val-settings [PACKAGE] [--mirror] [--local]
+    [--local-after] [--threshold [T,T...]] [--honour]``"""
     import torch
 
     from medview.inference.package import find_package
@@ -387,12 +389,13 @@ def val_settings(clicks: int = 10, package: str = MODEL_ID, groups: tuple[str, .
     torch.set_num_threads(1)
     seg = m3.Segmenter3D.from_package(find_package(package))
     cases = load_cases("val", log=lambda _t: None)
-    plain = {"mirror_axes": (), "passes": 1, "local_radius": None, "threshold": seg.threshold,
+    plain = {"mirror_axes": (), "passes": 1, "local_radius": None, "local_after": 0, "threshold": seg.threshold,
              "honour_radius": seg.honour_radius}
     options = {"mirror": [{"mirror_axes": (2,)}, {"passes": 2}],
                "local": [{"local_radius": r} for r in (4.0, 8.0, 12.0)],
                "threshold": [{"threshold": t} for t in thresholds],
-               "honour": [{"honour_radius": r} for r in (2.0, 3.0)]}
+               "honour": [{"honour_radius": r} for r in (2.0, 3.0)],
+               "local-after": [{"local_radius": r, "local_after": n} for n in (3, 5) for r in (6.0, 10.0)]}
     for change in [{}] + [c for grp in groups for c in options[grp]]:
         for k, v in {**plain, **change}.items():
             setattr(seg, k, v)
@@ -423,7 +426,8 @@ if __name__ == "__main__":
         rest = sys.argv[sys.argv.index("--val-settings") + 1:]
         values = [a for a in rest if a[:1].isdigit()]
         pkgs = [a for a in rest if not a.startswith("--") and a not in values]
-        groups = tuple(a[2:] for a in rest if a in ("--mirror", "--local", "--threshold", "--honour")) or ("local",)
+        groups = tuple(a[2:] for a in rest
+                       if a in ("--mirror", "--local", "--local-after", "--threshold", "--honour")) or ("local",)
         thr = tuple(float(t) for v in values for t in v.split(",")) or (0.35, 0.45, 0.55, 0.65)
         val_settings(package=pkgs[0] if pkgs else MODEL_ID, groups=groups, thresholds=thr)
     elif "--val-compare" in sys.argv:

@@ -374,3 +374,26 @@ def test_predict_limits_a_corrective_clicks_changes_with_a_local_radius():
     near = g.Point((20.0, 25.0, 21.0), True)  # on the change
     assert np.array_equal(seg.predict(vol, [inside, near], prev, focus=near), first)
     assert seg.predict(vol, [inside], prev).sum() == first.sum()  # no focus (a box, a scribble): all
+
+
+def test_local_updates_start_after_the_first_clicks_when_asked():
+    """``output.local_update_after`` N: the first N clicks change the object anywhere, later ones
+    only where the change reaches the new click."""
+    import torch
+
+    class Block(torch.nn.Module):  # object = where the (z-scored) image is bright
+        def forward(self, x):
+            return torch.cat([-10 * x[:, :1], 10 * x[:, :1]], 1)
+
+    seg = m3.Segmenter3D(Block())
+    vol = -np.ones((40, 50, 40), np.float32)
+    vol[10:30, 10:40, 10:30] = 1.0
+    whole = seg.predict(vol, [g.Point((20.0, 25.0, 20.0), True)])
+    prev = np.zeros(vol.shape, bool)
+    prev[10:30, 10:40, 10:20] = True
+    far = [g.Point((20.0, 25.0, 15.0), True), g.Point((20.0, 20.0, 14.0), True), g.Point((20.0, 30.0, 13.0), True)]
+    seg.local_radius, seg.local_after = 3.0, 2
+    assert np.array_equal(seg.predict(vol, far[:2], prev, focus=far[1]), whole)  # 2 clicks: still global
+    assert np.array_equal(seg.predict(vol, far, prev, focus=far[2]), prev)  # the 3rd: local, out of reach
+    seg.local_after = 0
+    assert np.array_equal(seg.predict(vol, far[:1], prev, focus=far[0]), prev)  # 0: local from the start
