@@ -397,3 +397,27 @@ def test_local_updates_start_after_the_first_clicks_when_asked():
     assert np.array_equal(seg.predict(vol, far, prev, focus=far[2]), prev)  # the 3rd: local, out of reach
     seg.local_after = 0
     assert np.array_equal(seg.predict(vol, far[:1], prev, focus=far[0]), prev)  # 0: local from the start
+
+
+def test_interactive_errors_counts_the_error_at_the_true_surface():
+    """benchmarks/interactive_errors.py: a mask one voxel too wide errs only at the surface; a
+    stray blob far from the object does not."""
+    import importlib.util
+    from pathlib import Path
+
+    from scipy import ndimage
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "interactive_errors.py"
+    spec = importlib.util.spec_from_file_location("interactive_errors", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    zz, yy, xx = np.mgrid[:30, :30, :30]
+    gt = (zz - 15) ** 2 + (yy - 15) ** 2 + (xx - 15) ** 2 <= 36
+    assert mod.surface_share(gt, gt) == 1.0
+    assert mod.surface_share(ndimage.binary_dilation(gt), gt) == 1.0
+    stray = gt.copy()
+    stray[0:3, 0:3, 0:3] = True  # 27 wrong voxels far from the surface
+    assert mod.surface_share(stray, gt) == 0.0
+    both = ndimage.binary_dilation(gt) | stray
+    wide = int((ndimage.binary_dilation(gt) ^ gt).sum())
+    assert mod.surface_share(both, gt) == pytest.approx(wide / (wide + 27))
