@@ -242,9 +242,23 @@ def _grader_modes(m: dict[str, Any]) -> list[str]:
             "class probabilities (a 5-way softmax trained with an ordinal term), not a separate regression head."]
 
 
+def ensemble_kind(state: dict[str, Any] | None) -> str | None:
+    """None (one network), "folds" (medview.training.folds) or "seeds" (medview.training.seeds)."""
+    if int((state or {}).get("members") or 1) < 2:
+        return None
+    return (state or {}).get("ensemble") or "folds"
+
+
 def _time_line(model_id: str, state: dict[str, Any]) -> str:
     select = RECIPES[model_id].select
-    if int(state.get("members") or 1) > 1:
+    if ensemble_kind(state) == "seeds":
+        return (f"- Time: {state['elapsed_s'] / 60:.1f} min for the {state['members']} members on 2 shared CPU cores "
+                f"(torch CPU; {state.get('train_minutes')} min each), epochs {state.get('epoch')}, best epochs "
+                f"{state.get('best_epoch')}; the ensemble's validation {select} {state['best']:.4f}."
+                if state.get("elapsed_s") is not None else
+                f"- Time: {state.get('train_minutes')} min for each of the {state['members']} members, epochs "
+                f"{state.get('epoch')}, best epochs {state.get('best_epoch')}.")
+    if ensemble_kind(state) == "folds":
         return (f"- Time: {state['elapsed_s'] / 60:.1f} min for the {state['members']} members on 2 shared CPU cores "
                 f"(torch CPU; {state.get('train_minutes')} min each), epochs {state.get('epoch')}, best epochs "
                 f"{state.get('best_epoch')}; out-of-fold {select} {state['best']:.4f}.")
@@ -260,7 +274,9 @@ def _time_line(model_id: str, state: dict[str, Any]) -> str:
 
 def _cv_section(model_id: str, state: dict[str, Any]) -> list[str]:
     """A fold ensemble's cross-validation: each member's fold, and the out-of-fold figures."""
-    if int(state.get("members") or 1) < 2:
+    if ensemble_kind(state) == "seeds":
+        return _seeds_section(model_id, state)
+    if ensemble_kind(state) != "folds":
         return []
     r = RECIPES[model_id]
     cv = state.get("cv") or {}
@@ -283,6 +299,19 @@ def _cv_section(model_id: str, state: dict[str, Any]) -> list[str]:
     if cal:
         lines.append(f"Calibration fitted on them and folded into every member: temperature {cal['temperature']:.3f}, "
                      f"NLL {cal['val_nll_before']:.3f} -> {cal['val_nll_after']:.3f}.")
+    return lines + [""]
+
+
+def _seeds_section(model_id: str, state: dict[str, Any]) -> list[str]:
+    r = RECIPES[model_id]
+    lines = ["### Seed ensemble", "",
+             f"{state['members']} runs of the recipe on the same split, differing only in their seed "
+             "(`medview.training.seeds`: head initialisation, batch order, augmentation); each member's checkpoint "
+             f"was chosen on the validation part by {r.select}, and what one run fits there (a graded head's cut "
+             "points and flag threshold, the temperature) was fitted again for the members' mean.", "",
+             "| member | seed | best epoch | its own best validation score |", "|---|---|---|---|"]
+    for m in state.get("seeds", []):
+        lines.append(f"| {m['member']} | {m['seed']} | {m['best_epoch']} | {m['best']:.4f} |")
     return lines + [""]
 
 
@@ -315,8 +344,9 @@ def state_from_manifest(model_id: str, manifest: dict[str, Any], data_root=None)
             "best": t.get("best_score"), "ordinal": manifest["output"].get("ordinal"),
             "grading_threshold": flag.get("threshold"), "members": manifest["network"].get("members"),
             "cv": t.get("cross_validation"), "folds": t.get("folds", []),
+            "ensemble": t.get("ensemble"), "seeds": t.get("seeds", []),
             "split": (pooled_split_record(split, int(manifest["network"]["members"]))
-                      if int(manifest["network"].get("members") or 1) > 1 else
+                      if int(manifest["network"].get("members") or 1) > 1 and t.get("ensemble") != "seeds" else
                       {"description": split.description, **split.summary(), "test": [x.name for x in split.test]})}
 
 
@@ -340,9 +370,9 @@ def render(model_id: str, state: dict[str, Any], report: dict[str, Any] | None, 
         + ", ".join(f"`{n}`" for n in split.get("test", [])), "",
         "## Model", "",
         f"- Network: {_network_words(m['network']['architecture'])} with `{json.dumps(m['network']['args'])}`"
-        + (f"; a fold ensemble of {state['members']} of them: the package averages their logits "
-           "(`medview.inference.ensemble`; one weights file, Grad-CAM averaged over the members)."
-           if int((state or {}).get("members") or 1) > 1 else "."),
+        + (f"; a {ensemble_kind(state)[:-1]} ensemble of {state['members']} of them: the package averages "
+           "their outputs (`medview.inference.ensemble`; one weights file, Grad-CAM averaged over the members)."
+           if ensemble_kind(state) else "."),
         f"- Input: {inp['dims']}D, channels `{inp['channels']}`, normalisation `{json.dumps(inp['normalization'])}`"
         f", size {inp.get('size')}, spacing {inp.get('spacing')}, roi {inp.get('roi_size')}, "
         f"pad to multiple of {inp.get('pad_to_multiple')} (built with `medview.inference.preprocess`, the "
@@ -362,7 +392,7 @@ def render(model_id: str, state: dict[str, Any], report: dict[str, Any] | None, 
         + (f"{r.lr / 2:g} (half the recipe's: it starts from trained weights), " if state.get("init")
            else f"{r.lr:g}, ")
         + f"batch {r.batch_size}, cosine schedule over the time budget, "
-        + ("each member's checkpoint chosen on its own fold, " if int(state.get("members") or 1) > 1
+        + ("each member's checkpoint chosen on its own fold, " if ensemble_kind(state) == "folds"
            else "checkpoint chosen on the validation part, ")
         + "resumable checkpoints in checkpoints/).",
         _time_line(model_id, state),

@@ -25,6 +25,8 @@ def register(subparsers) -> None:
     t.add_argument("--fresh", action="store_true", help="ignore an unfinished checkpoint instead of resuming")
     t.add_argument("--folds", type=int, default=None,
                    help="train a K-member fold ensemble over train + validation (classifiers; default: the recipe's)")
+    t.add_argument("--seeds", type=int, default=None,
+                   help="train a K-member seed ensemble on the recipe's own split (classifiers)")
     t.add_argument("--max-epochs", type=int, default=None, help=argparse.SUPPRESS)
     t.add_argument("--no-package", action="store_true", help="train only; do not write the model package")
     t.add_argument("--checkpoint-name", default=None, help=argparse.SUPPRESS)
@@ -68,6 +70,8 @@ def _train(args) -> int:
     from medview.training.engine import ProgressBar
     from medview.training.recipes import RECIPES
 
+    if args.seeds is not None and args.data is None:
+        return _train_seeds(args)
     k = args.folds if args.folds is not None else RECIPES[args.model_id].folds
     if k > 1 and args.data is None:
         try:
@@ -98,6 +102,28 @@ def _train(args) -> int:
     return 0
 
 
+def _train_seeds(args) -> int:
+    from medview.training import packaging, seeds
+    from medview.training.engine import ProgressBar
+    from medview.training.recipes import RECIPES
+
+    if args.folds is not None and args.folds > 1:
+        print("error: --seeds and --folds are two kinds of ensemble; give one", file=sys.stderr)
+        return 2
+    try:
+        state = seeds.train_seeds(args.model_id, args.seeds, minutes=args.minutes,
+                                  init="" if args.scratch else args.init, fresh=args.fresh,
+                                  progress=ProgressBar(f"train {args.model_id}"), max_epochs=args.max_epochs)
+    except seeds.SeedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.seeds} seed members; ensemble validation {RECIPES[args.model_id].select} {state['best']:.4f} "
+          f"after {state['elapsed_s'] / 60:.1f} min")
+    if not args.no_package:
+        print(f"wrote {packaging.package_from_checkpoint(args.model_id, out=args.out)}")
+    return 0
+
+
 def _pretrain(args) -> int:
     from medview.training import pretrain
     from medview.training.engine import ProgressBar
@@ -114,7 +140,9 @@ def _is_fold_ensemble(args) -> bool:
     from medview.inference.package import find_package
 
     pkg = find_package(str(args.package) if args.package else args.model_id)
-    return pkg.ok and members(pkg.manifest.get("network") or {}) > 1
+    if not pkg.ok or members(pkg.manifest.get("network") or {}) < 2:
+        return False
+    return (pkg.manifest.get("training") or {}).get("ensemble", "folds") == "folds"  # seeds: val is fair
 
 
 def _evaluate(args) -> int:

@@ -24,7 +24,7 @@ def package_from_checkpoint(model_id: str, out: Path | None = None, checkpoint_n
     state = ckpt.read_state(name) or {}
     sd = ckpt.load_weights(ckpt.checkpoint_dir(name) / "best.safetensors")
     m = recipe.new_manifest()
-    if state.get("members"):  # a fold ensemble (medview.training.folds), of the size it was trained with
+    if state.get("members"):  # an ensemble (medview.training.folds / .seeds), of the size it was trained with
         m["network"]["members"] = int(state["members"])
     if state.get("ordinal"):  # an ordinal head's cut points and sigma, fitted on validation
         m["output"]["ordinal"] = {"cut_points": state["ordinal"]["cut_points"], "sigma": state["ordinal"]["sigma"]}
@@ -42,7 +42,12 @@ def package_from_checkpoint(model_id: str, out: Path | None = None, checkpoint_n
         "elapsed_s": state.get("elapsed_s"),
         "best_score": state.get("best"),  # so a card can be rebuilt from the package alone
     }
-    if state.get("members"):
+    if state.get("ensemble") == "seeds":
+        m["training"]["ensemble"] = "seeds"
+        m["training"]["seeds"] = [{k: r[k] for k in ("member", "seed", "best", "best_epoch")}
+                                  for r in state.get("seeds", [])]
+    elif state.get("members"):
+        m["training"]["ensemble"] = "folds"
         m["training"]["folds"] = [{k: f[k] for k in ("fold", "train", "val", "best", "best_epoch")}
                                   for f in state.get("folds", [])]
         m["training"]["cross_validation"] = {k: v for k, v in (state.get("cv") or {}).items()

@@ -291,7 +291,9 @@ def train_command(model_id: str, state: dict) -> str:
     else:
         flag = " --scratch" if recipe_init else ""
     members = int(state.get("members") or 1)
-    if members != RECIPES[model_id].folds:
+    if state.get("ensemble") == "seeds":
+        flag += f" --seeds {members}"
+    elif members != RECIPES[model_id].folds:
         flag += f" --folds {members}"
     minutes = state.get("train_minutes")
     if minutes is not None and minutes != RECIPES[model_id].minutes:

@@ -267,6 +267,7 @@ def train_model(
     lr: float | None = None,
     split: datasets.Split | None = None,
     calibrate: bool = True,
+    seed: int | None = None,
 ) -> dict[str, Any]:
     """Train ``model_id`` (a recipe id) and return the training state (best epoch, history).
 
@@ -275,6 +276,7 @@ def train_model(
     replaces the peak learning rate (default: the recipe's, halved with ``init``). ``split``
     replaces the recipe's split (a cross-validation fold); ``calibrate=False`` leaves the
     recipe's calibration to the caller (a fold ensemble calibrates on all its folds at once).
+    ``seed`` replaces the fixed seed (a seed ensemble's members).
     """
     import torch
 
@@ -304,7 +306,8 @@ def train_model(
     train_items = cache_items(recipe, split.train, manifest)
     val_items = cache_items(recipe, split.val, manifest) if split.val else train_items[: max(1, len(train_items) // 5)]
     log(f"{model_id}: data cached in {time.monotonic() - t0:.1f} s")
-    engine.seed_everything(datasets.SEED)
+    seed = datasets.SEED if seed is None else int(seed)
+    engine.seed_everything(seed)
     net = _net(recipe, manifest)
     init = init if init is not None else (recipe.init_from if data is None else None)
     if init:
@@ -313,7 +316,7 @@ def train_model(
         model_id=checkpoint_name or (model_id if data is None else f"{model_id}-finetune"),
         kind=recipe.kind, minutes=minutes if minutes is not None else recipe.minutes,
         max_epochs=max_epochs or recipe.max_epochs, batch_size=recipe.batch_size, lr=recipe.lr,
-        patch=recipe.patch, val_every=recipe.val_every, seed=datasets.SEED, augment=recipe.augment,
+        patch=recipe.patch, val_every=recipe.val_every, seed=seed, augment=recipe.augment,
         fresh=fresh, warmup_s=min(20.0, (minutes if minutes is not None else recipe.minutes) * 6),
     )
     if init:
@@ -385,6 +388,7 @@ def train_model(
     state["split"] = {"description": split.description, **split.summary(),
                       "test": [s.name for s in split.test]}
     state["init"] = init
+    state["seed"] = seed
     ckpt.write_state(cfg.model_id, state)
     if data is not None:
         _write_finetuned(recipe, manifest, cfg, init, out, state, log)

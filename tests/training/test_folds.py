@@ -199,7 +199,9 @@ def test_graded_ensemble_fits_cut_points_and_flag_on_the_validation_parts_oof_va
     again = ordinal_fit.fit(v, g, 3)
     assert again["cut_points"] == state["ordinal"]["cut_points"] and again["sigma"] == state["ordinal"]["sigma"]
     p = ordinal.probabilities_np(v, again["cut_points"], again["sigma"])
-    assert state["grading_threshold"] == pytest.approx(metrics.choose_flag_threshold(g >= 1, p[:, 1:].sum(1)))
+    # (the stored values are rounded to 5 decimals, so the threshold refitted from them may differ slightly)
+    assert state["grading_threshold"] == pytest.approx(metrics.choose_flag_threshold(g >= 1, p[:, 1:].sum(1)),
+                                                       abs=1e-3)
     assert state["best"] == pytest.approx(state["cv_fit"]["qwk"])
     from medview.training import cards
 
