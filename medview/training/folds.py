@@ -78,6 +78,33 @@ def member_name(model_id: str, i: int) -> str:
     return f"{model_id}-fold{i + 1}"
 
 
+def train_member(model_id: str, i: int, k: int, name: str, split: datasets.Split,
+                 progress: ProgressFn | None = None, **train_kw) -> tuple[dict[str, Any], Any]:
+    """Member ``i`` of ``k``: trained into checkpoint ``name`` (uncalibrated: the ensemble is
+    calibrated as a whole), returned with its best weights loaded, in eval mode."""
+    from medview.training import runner
+
+    def sub(f: float, msg: str = "") -> None:
+        if progress:
+            progress((i + f) / k, f"member {i + 1}/{k}: {msg}")
+
+    st = runner.train_model(model_id, progress=sub, checkpoint_name=name, split=split, calibrate=False, **train_kw)
+    recipe = RECIPES[model_id]
+    net = runner._net(recipe, recipe.new_manifest())
+    net.load_state_dict(ckpt.load_weights(ckpt.checkpoint_dir(name) / "best.safetensors"))
+    return st, net.eval()
+
+
+def save_ensemble(model_id: str, members: list, state: dict[str, Any]) -> None:
+    """The members' weights as one ensemble checkpoint (``members.<i>.`` tensors) and its state."""
+    from medview.inference.networks import stack_states
+
+    d = ckpt.checkpoint_dir(model_id)
+    d.mkdir(parents=True, exist_ok=True)
+    ckpt.save_weights(stack_states([n.state_dict() for n in members]), d / "best.safetensors")
+    ckpt.write_state(model_id, state)
+
+
 def check_recipe(recipe: Recipe) -> None:
     if recipe.kind != "classification":
         raise FoldError(f"{recipe.id}: fold ensembles are for classifiers (this recipe is {recipe.kind})")
@@ -104,16 +131,8 @@ def train_folds(model_id: str, k: int, minutes: float | None = None, init: str |
     for i, sp in enumerate(splits):
         log(f"{model_id}: member {i + 1} of {k}: train {len(sp.train)}, choose on {len(sp.val)}")
 
-        def sub(f: float, msg: str = "", i: int = i) -> None:
-            if progress:
-                progress((i + f) / k, f"member {i + 1}/{k}: {msg}")
-
-        st = runner.train_model(model_id, minutes=minutes, init=init, fresh=fresh, progress=sub,
-                                cancelled=cancelled, log=log, max_epochs=max_epochs,
-                                checkpoint_name=member_name(model_id, i), split=sp, calibrate=False)
-        net = runner._net(recipe, manifest)
-        net.load_state_dict(ckpt.load_weights(ckpt.checkpoint_dir(member_name(model_id, i)) / "best.safetensors"))
-        net.eval()
+        st, net = train_member(model_id, i, k, member_name(model_id, i), sp, progress=progress, minutes=minutes,
+                               init=init, fresh=fresh, cancelled=cancelled, log=log, max_epochs=max_epochs)
         items = runner.cache_items(recipe, sp.val, manifest)
         if ordinal_head:  # the regressed value, with the manifest's TTA as the app computes it
             oof.append((items, np.array([[runner.graded_values(recipe, net, it, manifest)] for it in items])))
@@ -173,12 +192,7 @@ def train_folds(model_id: str, k: int, minutes: float | None = None, init: str |
     state["best_epoch"] = [f["best_epoch"] for f in fold_states]
     state["epoch"] = [f["epochs"] for f in fold_states]
     state["split"] = datasets.pooled_split_record(base, k)
-    from medview.inference.networks import stack_states
-
-    d = ckpt.checkpoint_dir(model_id)
-    d.mkdir(parents=True, exist_ok=True)
-    ckpt.save_weights(stack_states([n.state_dict() for n in members]), d / "best.safetensors")
-    ckpt.write_state(model_id, state)
+    save_ensemble(model_id, members, state)
     log(f"{model_id}: {k} members; out-of-fold {recipe.select} {state['best']:.4f}, "
         f"accuracy {rep['accuracy']:.4f} on {int(fit.sum())} images")
     return state

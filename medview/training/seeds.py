@@ -18,8 +18,8 @@ from typing import Any, Callable
 import numpy as np
 
 from medview.progress import ProgressFn
-from medview.training import checkpoint as ckpt
 from medview.training import datasets, engine
+from medview.training.folds import save_ensemble, train_member
 from medview.training.recipes import RECIPES
 
 
@@ -42,7 +42,6 @@ def train_seeds(model_id: str, k: int, minutes: float | None = None, init: str |
     """Train ``k`` members of ``model_id`` with seeds SEED..SEED+k-1, fit the ensemble's head on
     validation and write its checkpoint (``checkpoints/<model_id>/best.safetensors`` + state)."""
     from medview.inference.ensemble import MeanOfMembers
-    from medview.inference.networks import stack_states
     from medview.inference.ordinal import is_ordinal
     from medview.training import runner
 
@@ -58,18 +57,10 @@ def train_seeds(model_id: str, k: int, minutes: float | None = None, init: str |
     members, records = [], []
     for i in range(k):
         log(f"{model_id}: member {i + 1} of {k} (seed {member_seed(i)})")
-
-        def sub(f: float, msg: str = "", i: int = i) -> None:
-            if progress:
-                progress((i + f) / k, f"member {i + 1}/{k}: {msg}")
-
-        st = runner.train_model(model_id, minutes=minutes, init=init, fresh=fresh, progress=sub,
-                                cancelled=cancelled, log=log, max_epochs=max_epochs,
-                                checkpoint_name=member_name(model_id, i), split=split, calibrate=False,
-                                seed=member_seed(i))
-        net = runner._net(recipe, manifest)
-        net.load_state_dict(ckpt.load_weights(ckpt.checkpoint_dir(member_name(model_id, i)) / "best.safetensors"))
-        members.append(net.eval())
+        st, net = train_member(model_id, i, k, member_name(model_id, i), split, progress=progress, minutes=minutes,
+                               init=init, fresh=fresh, cancelled=cancelled, log=log, max_epochs=max_epochs,
+                               seed=member_seed(i))
+        members.append(net)
         records.append({"member": i + 1, "seed": member_seed(i), "best": st["best"],
                         "best_epoch": st["best_epoch"], "epochs": st.get("epoch"), "elapsed_s": st.get("elapsed_s")})
     ensemble = MeanOfMembers(members).eval()
@@ -110,10 +101,7 @@ def train_seeds(model_id: str, k: int, minutes: float | None = None, init: str |
     state["epoch"] = [r["epochs"] for r in records]
     state["elapsed_s"] = time.monotonic() - t0
     state["split"] = {"description": split.description, **split.summary(), "test": [s.name for s in split.test]}
-    d = ckpt.checkpoint_dir(model_id)
-    d.mkdir(parents=True, exist_ok=True)
-    ckpt.save_weights(stack_states([n.state_dict() for n in members]), d / "best.safetensors")
-    ckpt.write_state(model_id, state)
+    save_ensemble(model_id, members, state)
     log(f"{model_id}: {k} seed members; ensemble validation {recipe.select} {state['best']:.4f}, "
         f"accuracy {rep['accuracy']:.4f} on {len(y)} images")
     return state

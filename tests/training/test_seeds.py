@@ -14,23 +14,12 @@ import pytest
 from medview.training import checkpoint as ckpt
 from medview.training import datasets, seeds
 from medview.training.recipes import RECIPES, train_command
-from tests.training.test_folds import graded_toy, toy_recipe  # noqa: F401 (fixtures)
+from tests.training.test_folds import _member_outputs as member_outputs
+from tests.training.test_folds import assert_youden_optimal, graded_toy, toy_recipe  # noqa: F401 (fixtures)
 
 
 def _member_outputs(recipe, k: int, img: np.ndarray) -> list[np.ndarray]:
-    import torch
-
-    from medview.training import runner
-
-    outs = []
-    for i in range(k):
-        net = runner._net(recipe, recipe.new_manifest())
-        net.load_state_dict(ckpt.load_weights(ckpt.checkpoint_dir(seeds.member_name(recipe.id, i))
-                                              / "best.safetensors"))
-        net.eval()
-        with torch.no_grad():
-            outs.append(net(torch.from_numpy(img[None, None])).numpy()[0])
-    return outs
+    return member_outputs(recipe, k, img, name=seeds.member_name)
 
 
 def test_segmentation_recipes_and_single_members_are_refused():
@@ -44,7 +33,7 @@ def test_segmentation_recipes_and_single_members_are_refused():
 def test_graded_seed_ensemble_refits_the_head_for_the_mean_and_packages_it(graded_toy, tmp_path):  # noqa: F811
     from medview.inference import ordinal, package, pipeline
     from medview.io.volume import Volume
-    from medview.training import cards, commands, metrics, ordinal_fit, runner
+    from medview.training import cards, commands, ordinal_fit, runner
     from medview.training.packaging import package_from_checkpoint
 
     recipe, split = graded_toy
@@ -70,8 +59,7 @@ def test_graded_seed_ensemble_refits_the_head_for_the_mean_and_packages_it(grade
     again = ordinal_fit.fit(np.array(mean_vals), y, 3)
     assert state["ordinal"]["cut_points"] == pytest.approx(again["cut_points"], abs=1e-4)
     p = ordinal.probabilities_np(np.array(mean_vals), again["cut_points"], again["sigma"])
-    assert state["grading_threshold"] == pytest.approx(metrics.choose_flag_threshold(y >= 1, p[:, 1:].sum(1)),
-                                                       abs=1e-3)
+    assert_youden_optimal(state["grading_threshold"], y >= 1, p[:, 1:].sum(1))
     # the command and the card say what it is
     assert train_command("toy-graded", state) == "medview train toy-graded --seeds 2"
     card = cards.render("toy-graded", state, None)
